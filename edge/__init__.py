@@ -1,0 +1,1 @@
+"""The edge Worker: entry.py imports the runtime; the rest is plain Python."""

@@ -1,0 +1,117 @@
+"""``prism``: serve, migrate and manage keys."""
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import asyncpg
+
+from origin.settings import Settings, SettingsError
+from origin.stores import postgres
+from origin.stores.migrate import migrate
+
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from origin.server import serve
+
+    await serve(settings, host=args.host or settings.host, port=args.port or settings.port)
+    return 0
+
+
+async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    applied = await migrate(settings.database_url)
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+async def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    pool = await postgres.create_pool(settings.database_url, max_size=2)
+    try:
+        key, record = await postgres.create_key(
+            pool, project=args.project, org=args.org, pepper=settings.key_pepper
+        )
+    finally:
+        await pool.close()
+    print(f"created key {record.prefix}… for project {record.project_name!r} (org {record.org_name!r})")
+    print("it is shown only this once:", file=sys.stderr)
+    print(key)
+    return 0
+
+
+async def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    pool = await postgres.create_pool(settings.database_url, max_size=2)
+    try:
+        listing = await postgres.list_keys(pool)
+    finally:
+        await pool.close()
+    for item in listing:
+        print(
+            f"{item.prefix}\t{item.status}\t{item.org_name}/{item.project_name}\t{item.created_at:%Y-%m-%d}"
+        )
+    return 0
+
+
+async def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    pool = await postgres.create_pool(settings.database_url, max_size=2)
+    try:
+        revoked = await postgres.revoke_keys(pool, args.prefix)
+    finally:
+        await pool.close()
+    if not revoked:
+        print(f"no active key has the prefix {args.prefix!r}", file=sys.stderr)
+        return 1
+    print(f"revoked {len(revoked)} key(s) with prefix {args.prefix}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prism", description="Prism LLM gateway (origin)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the origin on hypercorn")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=_serve)
+
+    commands.add_parser("migrate", help="create the database and apply migrations").set_defaults(run=_migrate)
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = keys.add_parser("create", help="create a key and print it once")
+    create.add_argument("--project", required=True)
+    create.add_argument("--org", default="default")
+    create.set_defaults(run=_keys_create)
+    keys.add_parser("list", help="list keys by prefix").set_defaults(run=_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke the keys with a display prefix")
+    revoke.add_argument("prefix")
+    revoke.set_defaults(run=_keys_revoke)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"prism: {error}", file=sys.stderr)
+        return 2
+    command: Command = args.run
+    try:
+        return asyncio.run(command(args, settings))
+    except (OSError, ConnectionError) as error:
+        print(f"prism: cannot reach a service: {error}", file=sys.stderr)
+        return 1
+    except asyncpg.PostgresError as error:
+        print(f"prism: Postgres said: {error} (did you run `prism migrate`?)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

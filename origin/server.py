@@ -1,0 +1,28 @@
+"""Run the origin on hypercorn."""
+
+import asyncio
+import signal
+from typing import Any, cast
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+
+from origin.app import create_app
+from origin.settings import Settings
+
+
+def hypercorn_config(host: str, port: int) -> Config:
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.keep_alive_timeout = 75
+    return config
+
+
+async def serve(settings: Settings, *, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    app = cast(Any, create_app(settings))
+    await hypercorn_serve(app, hypercorn_config(host, port), shutdown_trigger=stop.wait)

@@ -1,0 +1,105 @@
+"""The origin's settings: the only place that reads the environment."""
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+DEV_PEPPER = "dev-pepper-not-for-production"
+DEV_INGEST_SECRET = "dev-ingest-secret-not-for-production"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line meant for a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = "postgresql://postgres:postgres@127.0.0.1:5432/prism"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_pepper: str = DEV_PEPPER
+    ingest_secret: str = DEV_INGEST_SECRET
+    host: str = "127.0.0.1"
+    port: int = 8080
+    config_path: Path | None = None
+    max_body_bytes: int = 4 * 1024 * 1024
+    spool_dir: Path = Path("var/spool")
+    log_level: str = "INFO"
+    key_cache_seconds: float = 4.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from ``PRISM_*`` variables; raise ``SettingsError`` on bad input."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            name = f"PRISM_{spec.name.upper()}"
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            values[spec.name] = _parse(name, raw, _PARSERS[spec.name])
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        _require_url("PRISM_DATABASE_URL", self.database_url, ("postgres", "postgresql"))
+        _require_url("PRISM_REDIS_URL", self.redis_url, ("redis", "rediss", "unix"))
+        if len(self.key_pepper) < 16:
+            raise SettingsError("PRISM_KEY_PEPPER must be at least 16 characters")
+        if len(self.ingest_secret) < 16:
+            raise SettingsError("PRISM_INGEST_SECRET must be at least 16 characters")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"PRISM_PORT must be between 1 and 65535, got {self.port}")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("PRISM_MAX_BODY_BYTES must be at least 1024")
+        if self.config_path is not None and not self.config_path.is_file():
+            raise SettingsError(f"PRISM_CONFIG_PATH points to {self.config_path}, which is not a file")
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise SettingsError("PRISM_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR")
+
+    @property
+    def is_dev_secrets(self) -> bool:
+        return self.key_pepper == DEV_PEPPER or self.ingest_secret == DEV_INGEST_SECRET
+
+
+def _parse(name: str, raw: str, parser: Callable[[str], T]) -> T:
+    try:
+        return parser(raw)
+    except ValueError:
+        kind = getattr(parser, "__name__", "value")
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind}") from None
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
+_positive_float.__name__ = "positive number"
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "database_url": str,
+    "redis_url": str,
+    "key_pepper": str,
+    "ingest_secret": str,
+    "host": str,
+    "port": int,
+    "config_path": Path,
+    "max_body_bytes": int,
+    "spool_dir": Path,
+    "log_level": str,
+    "key_cache_seconds": _positive_float,
+}
+
+
+def _require_url(name: str, url: str, schemes: tuple[str, ...]) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not (parts.hostname or parts.path):
+        raise SettingsError(f"{name}={url!r} is not a {schemes[0]}:// URL")

@@ -1,0 +1,1 @@
+"""The origin's stores: Postgres, Redis and (later) Workers KV."""

@@ -1,0 +1,93 @@
+"""Postgres access for tenancy and keys, through the named queries in ``queries/``."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeAlias
+
+import asyncpg
+
+from origin.stores.sql import query
+from shared.keys import display_prefix, generate_key, key_hash
+
+Pool: TypeAlias = asyncpg.Pool
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """What a key grants: its project and org come from here, never from a header."""
+
+    key_id: str
+    status: str
+    prefix: str
+    project_id: str
+    project_name: str
+    org_id: str
+    org_name: str
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyListing:
+    prefix: str
+    status: str
+    project_name: str
+    org_name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+    pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size)
+    assert pool is not None
+    return pool
+
+
+async def create_key(pool: Pool, *, project: str, org: str, pepper: str) -> tuple[str, KeyRecord]:
+    """Create a key (and its project and org if needed); the plain key is returned only here."""
+    key = generate_key()
+    async with pool.acquire() as conn, conn.transaction():
+        org_id = await conn.fetchval(query("upsert_org"), org)
+        project_id = await conn.fetchval(query("upsert_project"), org_id, project)
+        await conn.fetchval(query("insert_key"), key_hash(key, pepper), display_prefix(key), project_id)
+    record = await find_key(pool, key_hash(key, pepper))
+    assert record is not None
+    return key, record
+
+
+async def find_key(pool: Pool, hashed: str) -> KeyRecord | None:
+    row = await pool.fetchrow(query("key_by_hash"), hashed)
+    if row is None:
+        return None
+    return KeyRecord(
+        key_id=str(row["key_id"]),
+        status=row["status"],
+        prefix=row["prefix"],
+        project_id=str(row["project_id"]),
+        project_name=row["project_name"],
+        org_id=str(row["org_id"]),
+        org_name=row["org_name"],
+    )
+
+
+async def list_keys(pool: Pool) -> list[KeyListing]:
+    rows = await pool.fetch(query("list_keys"))
+    return [
+        KeyListing(
+            prefix=row["prefix"],
+            status=row["status"],
+            project_name=row["project_name"],
+            org_name=row["org_name"],
+            created_at=row["created_at"],
+            revoked_at=row["revoked_at"],
+        )
+        for row in rows
+    ]
+
+
+async def revoke_keys(pool: Pool, prefix: str) -> list[str]:
+    """Revoke the active keys with this display prefix; return their hashes."""
+    rows = await pool.fetch(query("revoke_keys_by_prefix"), prefix)
+    return [row["key_hash"] for row in rows]

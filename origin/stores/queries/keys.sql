@@ -1,0 +1,33 @@
+-- name: upsert_org
+INSERT INTO orgs (name) VALUES ($1)
+ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+RETURNING id;
+
+-- name: upsert_project
+INSERT INTO projects (org_id, name) VALUES ($1, $2)
+ON CONFLICT (org_id, name) DO UPDATE SET name = EXCLUDED.name
+RETURNING id;
+
+-- name: insert_key
+INSERT INTO api_keys (key_hash, prefix, project_id) VALUES ($1, $2, $3)
+RETURNING id;
+
+-- name: key_by_hash
+SELECT k.id AS key_id, k.status, k.prefix, p.id AS project_id, p.name AS project_name,
+       o.id AS org_id, o.name AS org_name
+FROM api_keys k
+JOIN projects p ON p.id = k.project_id
+JOIN orgs o ON o.id = p.org_id
+WHERE k.key_hash = $1;
+
+-- name: list_keys
+SELECT k.prefix, k.status, k.created_at, k.revoked_at, p.name AS project_name, o.name AS org_name
+FROM api_keys k
+JOIN projects p ON p.id = k.project_id
+JOIN orgs o ON o.id = p.org_id
+ORDER BY k.created_at;
+
+-- name: revoke_keys_by_prefix
+UPDATE api_keys SET status = 'revoked', revoked_at = now()
+WHERE prefix = $1 AND status = 'active'
+RETURNING id, key_hash;

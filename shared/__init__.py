@@ -1,0 +1,1 @@
+"""Contracts shared by the edge and the origin: pure stdlib, no I/O."""

@@ -1,0 +1,24 @@
+"""Every ``X-Prism-*`` header name, written once."""
+
+from typing import Final
+
+MODE: Final = "X-Prism-Mode"
+MODEL_PREFER: Final = "X-Prism-Model-Prefer"
+SESSION: Final = "X-Prism-Session"
+TAGS: Final = "X-Prism-Tags"
+MEMORY: Final = "X-Prism-Memory"
+CACHE_TTL: Final = "X-Prism-Cache-TTL"
+
+EDGE_CACHE: Final = "X-Prism-Edge-Cache"
+EDGE_REGION: Final = "X-Prism-Edge-Region"
+CACHE: Final = "X-Prism-Cache"
+REQUEST_ID: Final = "X-Prism-Request-Id"
+MODEL: Final = "X-Prism-Model"
+PROVIDER: Final = "X-Prism-Provider"
+SIMILARITY: Final = "X-Prism-Similarity"
+
+INGEST_SIGNATURE: Final = "X-Prism-Signature"
+INGEST_TIMESTAMP: Final = "X-Prism-Timestamp"
+
+MODES: Final = ("cheap", "balanced", "quality")
+DEFAULT_MODE: Final = "balanced"

@@ -1,0 +1,47 @@
+"""Prism API keys: format, parsing and hashing. Keys are only ever stored as hashes."""
+
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Final
+
+PREFIX: Final = "prism_sk_"
+DISPLAY_PREFIX_LENGTH: Final = len(PREFIX) + 8
+_KEY_PATTERN: Final = re.compile(r"prism_sk_[A-Za-z0-9_-]{43}")
+
+
+def generate_key() -> str:
+    """A new key: the prefix and 43 URL-safe characters (256 random bits)."""
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+def parse_bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or ``None``."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
+    return token or None
+
+
+def looks_like_key(text: str | None) -> bool:
+    """A cheap format check, so malformed keys get a 401 before any lookup."""
+    return text is not None and _KEY_PATTERN.fullmatch(text) is not None
+
+
+def display_prefix(key: str) -> str:
+    """The part of a key that is safe to show and to revoke by."""
+    return key[:DISPLAY_PREFIX_LENGTH]
+
+
+def key_hash(key: str, pepper: str) -> str:
+    """Hex HMAC-SHA256 of the key under the server-side pepper."""
+    return hmac.new(pepper.encode("utf-8"), key.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def secrets_equal(left: str, right: str) -> bool:
+    """Constant-time comparison of two secrets or digests."""
+    return hmac.compare_digest(left.encode("utf-8"), right.encode("utf-8"))

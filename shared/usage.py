@@ -1,0 +1,146 @@
+"""The one shape of a usage row, shared by the origin's writer and the edge's hand-off."""
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, Final
+
+CACHE_STATUSES: Final = frozenset({"miss", "hit-exact", "hit-semantic", "hit-exact-edge", "bypass"})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(slots=True)
+class UsageRow:
+    """One request's accounting. Money is in cents, as floats with sub-cent precision."""
+
+    org_id: str
+    project_id: str
+    key_id: str
+    request_id: str = field(default_factory=new_request_id)
+    created_at: datetime = field(default_factory=_now)
+    mode: str = "balanced"
+    task_type: str | None = None
+    model_used: str | None = None
+    provider: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached_in: int = 0
+    cost_provider_cents: float = 0.0
+    cost_total_cents: float = 0.0
+    latency_ms: int = 0
+    was_streaming: bool = False
+    success: bool = True
+    status_code: int = 200
+    error_code: str | None = None
+    session_id: str | None = None
+    request_tags: dict[str, str] | None = None
+    cache_status: str = "miss"
+    cache_saved_cents: float = 0.0
+    edge_region: str | None = None
+
+    def to_wire(self) -> str:
+        """JSON for the edge → origin hand-off and the spool file."""
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_wire(cls, text: str | bytes) -> "UsageRow":
+        """Parse and validate a wire row; raise ``ValueError`` naming the bad field."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("usage row must be a JSON object")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "UsageRow":
+        unknown = set(data) - set(COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown usage row fields: {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for name in COLUMNS:
+            if name not in data:
+                if name in _REQUIRED:
+                    raise ValueError(f"usage row is missing {name!r}")
+                continue
+            try:
+                values[name] = _check(name, data[name])
+            except ValueError as error:
+                message = str(error)
+                raise ValueError(message if name in message else f"{name}: {message}") from None
+        return cls(**values)
+
+    def values(self) -> tuple[Any, ...]:
+        """Column values in ``COLUMNS`` order (``request_tags`` as JSON text)."""
+        out: list[Any] = []
+        for name in COLUMNS:
+            value = getattr(self, name)
+            if name == "request_tags" and value is not None:
+                value = json.dumps(value)
+            out.append(value)
+        return tuple(out)
+
+
+COLUMNS: Final = tuple(f.name for f in fields(UsageRow))
+_REQUIRED: Final = frozenset({"org_id", "project_id", "key_id", "request_id", "created_at"})
+_STRINGS: Final = frozenset({"org_id", "project_id", "key_id", "mode"})
+_OPTIONAL_STRINGS: Final = frozenset(
+    {"task_type", "model_used", "provider", "error_code", "session_id", "edge_region"}
+)
+_INTS: Final = frozenset({"tokens_in", "tokens_out", "tokens_cached_in", "latency_ms", "status_code"})
+_MONEY: Final = frozenset({"cost_provider_cents", "cost_total_cents", "cache_saved_cents"})
+_BOOLS: Final = frozenset({"was_streaming", "success"})
+_MAX_TEXT: Final = 256
+
+
+def _check(name: str, value: Any) -> Any:
+    if name == "request_id":
+        if not isinstance(value, str):
+            raise ValueError("request_id must be a UUID string")
+        return str(uuid.UUID(value))
+    if name == "created_at":
+        if not isinstance(value, str):
+            raise ValueError("created_at must be an ISO 8601 string")
+        stamp = datetime.fromisoformat(value)
+        if stamp.tzinfo is None:
+            raise ValueError("created_at must carry a timezone")
+        return stamp
+    if name in _STRINGS or name in _OPTIONAL_STRINGS:
+        if value is None and name in _OPTIONAL_STRINGS:
+            return None
+        if not isinstance(value, str) or len(value) > _MAX_TEXT:
+            raise ValueError(f"{name} must be a string of at most {_MAX_TEXT} characters")
+        return value
+    if name in _INTS:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer")
+        return value
+    if name in _MONEY:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"{name} must be a non-negative number")
+        return float(value)
+    if name in _BOOLS:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be a boolean")
+        return value
+    if name == "cache_status":
+        if value not in CACHE_STATUSES:
+            raise ValueError(f"cache_status must be one of {', '.join(sorted(CACHE_STATUSES))}")
+        return value
+    if name == "request_tags":
+        if value is None:
+            return None
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ValueError("request_tags must be an object of strings")
+        return value
+    raise ValueError(f"unknown usage row field {name!r}")  # pragma: no cover - COLUMNS covers all

@@ -1,0 +1,44 @@
+from pathlib import Path
+
+import pytest
+
+from origin.settings import Settings, SettingsError
+
+
+def test_defaults_work_against_local_services() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url.startswith("postgresql://")
+    assert settings.port == 8080 and settings.max_body_bytes == 4 * 1024 * 1024
+    assert settings.is_dev_secrets
+
+
+def test_values_are_read_and_typed() -> None:
+    settings = Settings.from_env(
+        {
+            "PRISM_PORT": "9000",
+            "PRISM_MAX_BODY_BYTES": "2048",
+            "PRISM_KEY_PEPPER": "p" * 20,
+            "PRISM_SPOOL_DIR": "/tmp/x",
+        }
+    )
+    assert (settings.port, settings.max_body_bytes, settings.spool_dir) == (9000, 2048, Path("/tmp/x"))
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"PRISM_PORT": "eighty"}, "PRISM_PORT='eighty' is not a valid int"),
+        ({"PRISM_PORT": "70000"}, "PRISM_PORT must be between"),
+        ({"PRISM_DATABASE_URL": "mysql://x/y"}, "PRISM_DATABASE_URL"),
+        ({"PRISM_REDIS_URL": "http://x"}, "PRISM_REDIS_URL"),
+        ({"PRISM_KEY_PEPPER": "short"}, "PRISM_KEY_PEPPER must be at least 16"),
+        ({"PRISM_CONFIG_PATH": "/nonexistent/prism.toml"}, "not a file"),
+        ({"PRISM_KEY_CACHE_SECONDS": "-1"}, "PRISM_KEY_CACHE_SECONDS"),
+        ({"PRISM_LOG_LEVEL": "LOUD"}, "PRISM_LOG_LEVEL"),
+    ],
+)
+def test_bad_settings_fail_with_one_clear_line(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    assert fragment in str(caught.value)
+    assert "\n" not in str(caught.value)
