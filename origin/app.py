@@ -1,18 +1,69 @@
 """``create_app(settings)``: wiring only."""
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
+from origin.endpoints.chat import chat_completions
+from origin.endpoints.health import healthz, metrics, readyz
+from origin.endpoints.internal import ingest_usage
+from origin.endpoints.models import list_models
+from origin.errors import ApiError
+from origin.logs import configure_logging
 from origin.settings import Settings
+from origin.state import AppState
+
+log = logging.getLogger("prism.app")
 
 
-async def healthz(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    message = (
+        f"{request.method} {request.url.path} is not a Prism endpoint."
+        if exc.status_code == 404
+        else exc.detail
+    )
+    return ApiError(exc.status_code, message, code=codes.get(exc.status_code, "http_error")).response()
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error", extra={"path": request.url.path, "error": type(exc).__name__})
+    return ApiError(500, "Prism hit an internal error.", code="internal_error").response()
 
 
 def create_app(settings: Settings) -> Starlette:
-    app = Starlette(routes=[Route("/healthz", healthz)])
-    app.state.settings = settings
-    return app
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        state = await AppState.start(settings)
+        app.state.prism = state
+        try:
+            yield
+        finally:
+            await state.close()
+
+    routes = [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/internal/usage", ingest_usage, methods=["POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+    )

@@ -7,7 +7,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import asyncpg
+import redis.asyncio as redis
+from redis.exceptions import RedisError
 
+from origin.auth import forget_keys
 from origin.settings import Settings, SettingsError
 from origin.stores import postgres
 from origin.stores.migrate import migrate
@@ -61,6 +64,13 @@ async def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
         revoked = await postgres.revoke_keys(pool, args.prefix)
     finally:
         await pool.close()
+    redis_client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    try:
+        await forget_keys(redis_client, revoked)
+    except RedisError:
+        print("warning: Redis unreachable; origins notice the revocation within 5 s anyway", file=sys.stderr)
+    finally:
+        await redis_client.aclose()
     if not revoked:
         print(f"no active key has the prefix {args.prefix!r}", file=sys.stderr)
         return 1

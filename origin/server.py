@@ -10,12 +10,17 @@ from hypercorn.config import Config
 from origin.app import create_app
 from origin.settings import Settings
 
+MAX_HEADER_BYTES = 128 * 1024
+
 
 def hypercorn_config(host: str, port: int) -> Config:
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
     config.keep_alive_timeout = 75
+    # Room for big attribution headers (Cloudflare forwards up to 128 KiB of request headers);
+    # beyond this hypercorn answers 431 before Prism sees the request.
+    config.h11_max_incomplete_size = MAX_HEADER_BYTES
     return config
 
 

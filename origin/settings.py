@@ -2,12 +2,16 @@
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 T = TypeVar("T")
+
+# Provider API keys: PRISM_PROVIDER_<NAME>_API_KEY; NAME is the config name upper-cased, "-" as "_".
+_PROVIDER_KEY_PREFIX = "PRISM_PROVIDER_"
+_PROVIDER_KEY_SUFFIX = "_API_KEY"
 
 DEV_PEPPER = "dev-pepper-not-for-production"
 DEV_INGEST_SECRET = "dev-ingest-secret-not-for-production"
@@ -30,13 +34,21 @@ class Settings:
     spool_dir: Path = Path("var/spool")
     log_level: str = "INFO"
     key_cache_seconds: float = 4.0
+    provider_api_keys: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """Build settings from ``PRISM_*`` variables; raise ``SettingsError`` on bad input."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        values["provider_api_keys"] = {
+            name[len(_PROVIDER_KEY_PREFIX) : -len(_PROVIDER_KEY_SUFFIX)].lower(): value
+            for name, value in env.items()
+            if name.startswith(_PROVIDER_KEY_PREFIX) and name.endswith(_PROVIDER_KEY_SUFFIX) and value
+        }
         for spec in fields(cls):
+            if spec.name not in _PARSERS:
+                continue
             name = f"PRISM_{spec.name.upper()}"
             raw = env.get(name)
             if raw is None or raw == "":

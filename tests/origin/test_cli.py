@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -18,6 +19,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
         "PRISM_DATABASE_URL": settings.database_url,
         "PRISM_REDIS_URL": settings.redis_url,
         "PRISM_KEY_PEPPER": settings.key_pepper,
+        "PRISM_SPOOL_DIR": tempfile.mkdtemp(prefix="prism-spool-"),
         **extra,
     }
 

@@ -1,0 +1,159 @@
+"""Providers, models, prices and routing, from one TOML file (see ``prism.example.toml``)."""
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from origin.providers import ADAPTERS
+from origin.providers.base import ModelConfig, Price, ProviderConfig
+from shared.headers import MODES
+
+EXAMPLE_CONFIG: Final = Path(__file__).with_name("prism.example.toml")
+
+
+class ConfigError(Exception):
+    """The config file is malformed; the message names the offending entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 5.0
+    first_byte: float = 60.0
+    idle: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Retries:
+    attempts: int = 2
+    backoff_base: float = 0.1
+    backoff_max: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    failure_threshold: int = 5
+    cooldown_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRule:
+    """When the request's task type matches, move ``prefer`` to the front of the candidates."""
+
+    task: str
+    prefer: tuple[str, ...]
+    mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    providers: Mapping[str, ProviderConfig]
+    models: Mapping[str, ModelConfig]
+    modes: Mapping[str, tuple[str, ...]]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    task_rules: tuple[TaskRule, ...] = ()
+    timeouts: Timeouts = Timeouts()
+    retries: Retries = Retries()
+    breaker: BreakerConfig = BreakerConfig()
+
+
+def load_config(path: Path | None, api_keys: Mapping[str, str]) -> GatewayConfig:
+    source = path or EXAMPLE_CONFIG
+    try:
+        raw = tomllib.loads(source.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read config {source}: {error}") from None
+    return parse_config(raw, api_keys, source=str(source))
+
+
+def parse_config(
+    raw: Mapping[str, Any], api_keys: Mapping[str, str], *, source: str = "config"
+) -> GatewayConfig:
+    try:
+        return _parse(raw, api_keys)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"{source}: malformed entry ({error})") from None
+
+
+def _parse(raw: Mapping[str, Any], api_keys: Mapping[str, str]) -> GatewayConfig:
+    providers: dict[str, ProviderConfig] = {}
+    for name, entry in _table(raw, "providers").items():
+        kind = entry.get("kind", name)
+        if kind not in ADAPTERS:
+            raise ConfigError(
+                f"providers.{name}: unknown kind {kind!r} (known: {', '.join(sorted(ADAPTERS))})"
+            )
+        providers[name] = ProviderConfig(
+            name=name,
+            kind=kind,
+            base_url=str(entry["base_url"]).rstrip("/"),
+            api_key=api_keys.get(name.lower().replace("-", "_")),
+            headers=dict(entry.get("headers", {})),
+        )
+
+    models: dict[str, ModelConfig] = {}
+    fallbacks: dict[str, tuple[str, ...]] = {}
+    for name, entry in _table(raw, "models").items():
+        if entry["provider"] not in providers:
+            raise ConfigError(f"models.{name}: unknown provider {entry['provider']!r}")
+        price = entry.get("price", {})
+        models[name] = ModelConfig(
+            name=name,
+            provider=entry["provider"],
+            upstream_model=entry.get("upstream_model", name),
+            price=Price(
+                input=float(price.get("input", 0)),
+                output=float(price.get("output", 0)),
+                cached_input=_optional_float(price.get("cached_input")),
+                cache_write=_optional_float(price.get("cache_write")),
+            ),
+        )
+        fallbacks[name] = tuple(entry.get("fallbacks", ()))
+    if not models:
+        raise ConfigError("no [models] configured")
+
+    routing = raw.get("routing", {})
+    modes = {mode: tuple(routing.get("modes", {}).get(mode, ())) for mode in MODES}
+    for mode, names in modes.items():
+        if not names:
+            modes[mode] = tuple(models)
+    aliases = dict(routing.get("aliases", {}))
+    rules = tuple(
+        TaskRule(task=rule["task"], prefer=tuple(rule["prefer"]), mode=rule.get("mode"))
+        for rule in routing.get("task_rules", ())
+    )
+    referenced = [*(n for names in modes.values() for n in names), *aliases.values()]
+    referenced += [n for names in fallbacks.values() for n in names]
+    referenced += [n for rule in rules for n in rule.prefer]
+    unknown = sorted(set(referenced) - set(models))
+    if unknown:
+        raise ConfigError(f"routing names unknown models: {', '.join(unknown)}")
+    if set(aliases) & set(models):
+        raise ConfigError("an alias may not share its name with a model")
+
+    return GatewayConfig(
+        providers=providers,
+        models=models,
+        modes=modes,
+        aliases=aliases,
+        fallbacks=fallbacks,
+        task_rules=rules,
+        timeouts=Timeouts(**raw.get("timeouts", {})),
+        retries=Retries(**raw.get("retries", {})),
+        breaker=BreakerConfig(**raw.get("breaker", {})),
+    )
+
+
+def _table(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"[{name}] must be a table")
+    return value
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

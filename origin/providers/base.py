@@ -1,0 +1,118 @@
+"""The provider seam: data about an upstream plus small pure transforms.
+
+A provider adapter never does I/O. ``origin.upstream`` sends what ``chat_request`` builds and hands
+the answer back to ``chat_response`` (JSON) or to a ``StreamTranslator`` (SSE), which turn it into
+OpenAI's wire format. Adding a provider is one module and one line in ``origin.providers``.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """US dollars per one million tokens, as providers publish them."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+    cache_write: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str
+    kind: str
+    base_url: str
+    api_key: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """A model Prism offers: its public name, where it runs, and what it costs."""
+
+    name: str
+    provider: str
+    upstream_model: str
+    price: Price
+
+
+@dataclass(slots=True)
+class Usage:
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached_in: int = 0
+    tokens_cache_write: int = 0
+
+    def cost_cents(self, price: Price) -> float:
+        """Cost in cents with sub-cent precision. ``tokens_in`` includes cached and cache-write tokens."""
+        fresh = max(self.tokens_in - self.tokens_cached_in - self.tokens_cache_write, 0)
+        cached_price = price.input if price.cached_input is None else price.cached_input
+        write_price = price.input if price.cache_write is None else price.cache_write
+        dollars = (
+            fresh * price.input
+            + self.tokens_cached_in * cached_price
+            + self.tokens_cache_write * write_price
+            + self.tokens_out * price.output
+        ) / 1_000_000
+        return dollars * 100
+
+    def openai_usage(self) -> JSON:
+        return {
+            "prompt_tokens": self.tokens_in,
+            "completion_tokens": self.tokens_out,
+            "total_tokens": self.tokens_in + self.tokens_out,
+            "prompt_tokens_details": {"cached_tokens": self.tokens_cached_in},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """What to send: ``path`` is joined to the provider's base URL."""
+
+    path: str
+    headers: Mapping[str, str]
+    body: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    data: str
+    event: str | None = None
+
+
+class UpstreamStreamError(Exception):
+    """The upstream reported an error inside an SSE stream."""
+
+
+class StreamTranslator(Protocol):
+    """Turns one upstream SSE stream into OpenAI ``chat.completion.chunk`` objects."""
+
+    usage: Usage
+    finished: bool
+
+    def feed(self, event: SSEEvent) -> list[JSON]:
+        """Chunks for this event (maybe none). Raises ``UpstreamStreamError`` on an error event."""
+        ...
+
+
+class Adapter(Protocol):
+    """One provider family's wire format."""
+
+    def chat_request(self, body: JSON, model: ModelConfig, provider: ProviderConfig) -> UpstreamRequest:
+        """The upstream request for an OpenAI-shaped chat body (``model`` already resolved)."""
+        ...
+
+    def chat_response(self, data: JSON, model: ModelConfig) -> tuple[JSON, Usage]:
+        """An OpenAI ``chat.completion`` object and its usage, from the upstream's JSON answer."""
+        ...
+
+    def stream_translator(self, model: ModelConfig, completion_id: str, created: int) -> StreamTranslator: ...
+
+    def error_message(self, status: int, data: Any) -> str:
+        """A short, key-free description of an upstream error body."""
+        ...

@@ -1,0 +1,96 @@
+"""Everything the origin holds while it runs: built once at startup, passed down, closed at shutdown."""
+
+import logging
+import random
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+
+from origin.accounting import Ledger
+from origin.auth import Authenticator
+from origin.config import GatewayConfig, load_config
+from origin.dispatch import Dispatcher
+from origin.metrics import Metrics
+from origin.pipeline import ChatPipeline
+from origin.resilience import Breakers
+from origin.settings import Settings
+from origin.stores import postgres
+from origin.stores.postgres import KeyRecord
+from origin.upstream import Upstream
+from origin.usage.spool import Spool
+from origin.usage.writer import UsageWriter
+from shared.usage import UsageRow
+
+access_log = logging.getLogger("prism.access")
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    config: GatewayConfig
+    pool: postgres.Pool
+    redis: "redis.Redis"
+    auth: Authenticator
+    upstream: Upstream
+    breakers: Breakers
+    metrics: Metrics
+    spool: Spool
+    writer: UsageWriter
+    pipeline: ChatPipeline
+
+    @classmethod
+    async def start(cls, settings: Settings) -> "AppState":
+        config = load_config(settings.config_path, settings.provider_api_keys)
+        # min_size=0: the origin starts (and spools usage) even while Postgres is down.
+        pool = await postgres.create_pool(settings.database_url, min_size=0, max_size=10)
+        redis_client = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=10
+        )
+        metrics = Metrics()
+        upstream = Upstream(config.providers, config.timeouts)
+        breakers = Breakers(config.breaker)
+        spool = Spool(settings.spool_dir)
+        writer = UsageWriter(pool, spool)
+        await writer.start()
+        auth = Authenticator(
+            pool, redis_client, pepper=settings.key_pepper, cache_seconds=settings.key_cache_seconds
+        )
+        dispatcher = Dispatcher(config, upstream, breakers, metrics, rng=random.Random())
+        return cls(
+            settings=settings,
+            config=config,
+            pool=pool,
+            redis=redis_client,
+            auth=auth,
+            upstream=upstream,
+            breakers=breakers,
+            metrics=metrics,
+            spool=spool,
+            writer=writer,
+            pipeline=ChatPipeline(config, dispatcher),
+        )
+
+    async def close(self) -> None:
+        await self.upstream.close()
+        await self.writer.stop()
+        self.spool.close()
+        await self.redis.aclose()
+        await self.pool.close()
+
+    def record(self, row: UsageRow) -> None:
+        self.metrics.requests.labels(status=str(row.status_code), model=row.model_used or "none").inc()
+        self.writer.submit(row)
+        access_log.info(
+            "request",
+            extra={
+                "request_id": row.request_id,
+                "status": row.status_code,
+                "model": row.model_used,
+                "cache": row.cache_status,
+                "latency_ms": row.latency_ms,
+                "error_code": row.error_code,
+            },
+        )
+
+    def open_ledger(self, key: KeyRecord) -> Ledger:
+        return Ledger(key, self.record)

@@ -1,0 +1,242 @@
+"""What the fake provider does, independent of the wire format: knobs, answers, the request log, streams.
+
+Token rule (both wires): ``count_tokens(text) = max(1, ceil(len(text) / 4))``.
+Prompt tokens count every text part of the request concatenated (system, message text, tool results,
+tool-call arguments); completion tokens count the reply text, or the tool-call arguments as JSON.
+A ``max_tokens`` limit truncates the reply to ``4 * max_tokens`` characters.
+Cache knobs describe a cached prefix on top of the counted prompt: Anthropic reports the counted prompt as
+``input_tokens`` and the cache tokens beside it; OpenAI reports the sum as ``prompt_tokens`` with
+``cached_tokens = cache_read_tokens``.
+"""
+
+import asyncio
+import json
+import math
+import random
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+from aiohttp import web
+
+
+@dataclass
+class Behaviour:
+    latency_ms: float = 0
+    fail_times: int = 0
+    fail_status: int = 503
+    error_rate: float = 0.0
+    error_status: int = 500
+    stall_before_first_byte_ms: float = 0
+    stall_after_chunks: int | None = None
+    stall_ms: float = 0
+    cut_after_chunks: int | None = None
+    error_event_after_chunks: int | None = None
+    chunk_delay_ms: float = 0
+    reply: str | None = None
+    chunks: int | None = None
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> "Behaviour":
+        known = {f.name: f.type for f in fields(cls)}
+        for name, value in values.items():
+            expected = known.get(name)
+            if expected is None:
+                raise ValueError(f"unknown behaviour field {name!r}")
+            if expected is float and isinstance(value, int):
+                continue
+            if isinstance(value, bool) or not isinstance(value, expected):  # type: ignore[arg-type]
+                raise ValueError(f"behaviour field {name!r} has the wrong type")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    path: str
+    headers: dict[str, str]
+    json: dict[str, Any] | None
+    model: str | None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A request reduced to what decides the answer."""
+
+    prompt_text: str
+    last_user_text: str
+    tool_result: str | None
+    tool_to_call: str | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str | None
+    tool_name: str | None
+    tool_input: dict[str, str]
+    truncated: bool
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def arguments(self) -> str:
+        return json.dumps(self.tool_input)
+
+
+def count_tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4))
+
+
+def split_reply(text: str, chunks: int | None) -> list[str]:
+    """One piece per word (keeping its trailing space), or ``chunks`` even pieces."""
+    if chunks is None:
+        return re.findall(r"\S+\s*|\s+", text)
+    count = max(1, chunks)
+    return [text[i * len(text) // count : (i + 1) * len(text) // count] for i in range(count)]
+
+
+def answer(conversation: Conversation, behaviour: Behaviour, max_tokens: int | None) -> Answer:
+    prompt_tokens = count_tokens(conversation.prompt_text)
+    if conversation.tool_result is None and conversation.tool_to_call is not None:
+        tool_input = {"input": conversation.last_user_text}
+        return Answer(
+            None,
+            conversation.tool_to_call,
+            tool_input,
+            False,
+            prompt_tokens,
+            count_tokens(json.dumps(tool_input)),
+        )
+    if behaviour.reply is not None:
+        text = behaviour.reply
+    elif conversation.tool_result is not None:
+        text = "tool said: " + conversation.tool_result
+    else:
+        text = "echo: " + conversation.last_user_text
+    truncated = max_tokens is not None and count_tokens(text) > max_tokens
+    if max_tokens is not None and truncated:
+        text = text[: 4 * max(0, max_tokens)]
+    return Answer(text, None, {}, truncated, prompt_tokens, count_tokens(text))
+
+
+def parse_json(raw: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+async def _sleep_ms(ms: float) -> None:
+    if ms > 0:
+        await asyncio.sleep(ms / 1000)
+
+
+class Stage:
+    """The fake's mutable state, shared by both wires."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.requests: list[ReceivedRequest] = []
+        self.active_streams = 0
+        self.cancelled_streams = 0
+        self._behaviours: dict[str, Behaviour] = {}
+        self._failures_left: dict[str, int] = {}
+        self._rng = random.Random(seed)
+
+    def configure(self, model: str, behaviour: Behaviour) -> None:
+        self._behaviours[model] = behaviour
+        self._failures_left[model] = behaviour.fail_times
+
+    def reset(self) -> None:
+        self._behaviours.clear()
+        self._failures_left.clear()
+        self.requests.clear()
+        self._rng = random.Random(self.seed)
+
+    def configured_models(self) -> list[str]:
+        return [model for model in self._behaviours if model != "*"]
+
+    def record(self, path: str, headers: dict[str, str], body: dict[str, Any] | None) -> None:
+        model = body.get("model") if body is not None else None
+        self.requests.append(ReceivedRequest(path, headers, body, model if isinstance(model, str) else None))
+
+    def count(self, model: str | None = None, path: str | None = None) -> int:
+        return sum(
+            1
+            for received in self.requests
+            if (model is None or received.model == model) and (path is None or received.path == path)
+        )
+
+    async def admit(self, model: str) -> tuple[Behaviour, int | None]:
+        """The behaviour for ``model`` and the error status to answer with, after the pre-header delays."""
+        key = model if model in self._behaviours else "*"
+        behaviour = self._behaviours.get(key, Behaviour())
+        failure: int | None = None
+        if self._failures_left.get(key, 0) > 0:
+            self._failures_left[key] -= 1
+            failure = behaviour.fail_status
+        elif behaviour.error_rate > 0 and self._rng.random() < behaviour.error_rate:
+            failure = behaviour.error_status
+        await _sleep_ms(behaviour.stall_before_first_byte_ms + behaviour.latency_ms)
+        return behaviour, failure
+
+
+STAGE: Final = web.AppKey("stage", Stage)
+
+
+@dataclass(frozen=True)
+class Script:
+    """An SSE response as frames: ``body`` holds one frame per content chunk, where the stream knobs act."""
+
+    head: list[bytes]
+    body: list[bytes]
+    tail: list[bytes]
+    error: bytes
+
+
+async def play(request: web.Request, behaviour: Behaviour, script: Script) -> web.StreamResponse:
+    stage = request.app[STAGE]
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    response.enable_chunked_encoding()
+    stage.active_streams += 1
+    try:
+        await response.prepare(request)
+        for frame in script.head:
+            await response.write(frame)
+        if await _after_chunks(0, request, response, behaviour, script):
+            return response
+        for sent, frame in enumerate(script.body, start=1):
+            await _sleep_ms(behaviour.chunk_delay_ms)
+            await response.write(frame)
+            if await _after_chunks(sent, request, response, behaviour, script):
+                return response
+        for frame in script.tail:
+            await response.write(frame)
+        await response.write_eof()
+    except ConnectionError:
+        stage.cancelled_streams += 1
+    except asyncio.CancelledError:
+        stage.cancelled_streams += 1
+        raise
+    finally:
+        stage.active_streams -= 1
+    return response
+
+
+async def _after_chunks(
+    sent: int, request: web.Request, response: web.StreamResponse, behaviour: Behaviour, script: Script
+) -> bool:
+    """Apply the stream knobs due after ``sent`` content chunks; True when the stream is over."""
+    if behaviour.stall_after_chunks == sent:
+        await _sleep_ms(behaviour.stall_ms)
+    if behaviour.cut_after_chunks == sent:
+        if request.transport is not None:
+            request.transport.close()
+        return True
+    if behaviour.error_event_after_chunks == sent:
+        await response.write(script.error)
+        await response.write_eof()
+        return True
+    return False

@@ -1,0 +1,300 @@
+"""The OpenAI wire: ``/v1/chat/completions`` (JSON and SSE), ``/v1/embeddings`` and ``/v1/models``."""
+
+import base64
+import hashlib
+import json
+import math
+import re
+import struct
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import web
+
+from tests.fakes.behaviour import (
+    STAGE,
+    Answer,
+    Behaviour,
+    Conversation,
+    Script,
+    answer,
+    count_tokens,
+    parse_json,
+    play,
+    split_reply,
+)
+
+EMBEDDING_DIMENSIONS: Final = 64
+DEFAULT_MODELS: Final = ("fake-gpt", "fake-embed")
+SYSTEM_FINGERPRINT: Final = "fp_fake"
+
+_ERRORS: Final[dict[int, tuple[str, str | None, str]]] = {
+    400: ("invalid_request_error", None, "Invalid request."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    404: ("invalid_request_error", "model_not_found", "The model does not exist."),
+    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests."),
+    500: ("server_error", None, "The server had an error while processing your request."),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+
+
+def error_body(status: int, message: str | None = None, param: str | None = None) -> dict[str, Any]:
+    kind, code, default = _ERRORS.get(status, ("server_error", None, f"Upstream error {status}."))
+    return {"error": {"message": message or default, "type": kind, "param": param, "code": code}}
+
+
+def error_response(status: int, message: str | None = None, param: str | None = None) -> web.Response:
+    headers = {"Retry-After": "1"} if status == 429 else {}
+    return web.json_response(error_body(status, message, param), status=status, headers=headers)
+
+
+def _unauthorised(request: web.Request) -> web.Response | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return None
+    return error_response(401, "You didn't provide a valid API key (Authorization: Bearer <key>).")
+
+
+async def _open(request: web.Request, required: tuple[str, ...]) -> dict[str, Any] | web.Response:
+    if (rejection := _unauthorised(request)) is not None:
+        return rejection
+    body = parse_json(await request.read())
+    if body is None:
+        return error_response(400, "We could not parse the JSON body of your request.")
+    for name in required:
+        if name not in body:
+            return error_response(400, f"Missing required parameter: '{name}'.", param=name)
+    if not isinstance(body["model"], str):
+        return error_response(400, "'model' must be a string.", param="model")
+    return body
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def _tool_to_call(body: dict[str, Any]) -> str | None:
+    tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
+    choice = body.get("tool_choice", "auto")
+    if not tools or choice == "none":
+        return None
+    named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    name = named or tools[0].get("function", {}).get("name")
+    return name if isinstance(name, str) else None
+
+
+def _conversation(messages: list[dict[str, Any]], body: dict[str, Any]) -> Conversation:
+    parts: list[str] = []
+    for message in messages:
+        parts.append(_text(message.get("content")))
+        parts.extend(
+            str(call.get("function", {}).get("arguments", "")) for call in message.get("tool_calls") or []
+        )
+    users = [message for message in messages if message.get("role") == "user"]
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.insert(0, _text(message.get("content")))
+    return Conversation(
+        prompt_text="".join(parts),
+        last_user_text=_text(users[-1].get("content")) if users else "",
+        tool_result="\n".join(results) if results else None,
+        tool_to_call=_tool_to_call(body),
+    )
+
+
+def _limit(body: dict[str, Any]) -> int | None:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class _Reply:
+    id: str
+    created: int
+    model: str
+    n: int
+    answer: Answer
+    behaviour: Behaviour
+    call_ids: list[str]
+    include_usage: bool
+
+    @property
+    def finish_reason(self) -> str:
+        if self.answer.tool_name is not None:
+            return "tool_calls"
+        return "length" if self.answer.truncated else "stop"
+
+    def usage(self) -> dict[str, Any]:
+        cached = self.behaviour.cache_read_tokens
+        prompt = self.answer.prompt_tokens + cached + self.behaviour.cache_creation_tokens
+        completion = self.answer.completion_tokens * self.n
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+
+    def message(self, index: int) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": self.answer.text,
+            "refusal": None,
+            "annotations": [],
+        }
+        if self.answer.tool_name is not None:
+            message["tool_calls"] = [self._call(index, self.answer.arguments)]
+        return message
+
+    def completion(self) -> dict[str, Any]:
+        choices = [
+            {"index": i, "message": self.message(i), "logprobs": None, "finish_reason": self.finish_reason}
+            for i in range(self.n)
+        ]
+        return {**self._envelope("chat.completion"), "choices": choices, "usage": self.usage()}
+
+    def script(self) -> Script:
+        n, chunks = self.n, self.behaviour.chunks
+        if self.answer.tool_name is None:
+            head = self._frame([{"role": "assistant", "content": "", "refusal": None}] * n)
+            body = [
+                self._frame([{"content": piece}] * n) for piece in split_reply(self.answer.text or "", chunks)
+            ]
+        else:
+            calls = [{"index": 0, **self._call(i, arguments="")} for i in range(n)]
+            head = self._frame(
+                [{"role": "assistant", "content": None, "tool_calls": [call]} for call in calls]
+            )
+            body = [
+                self._frame([{"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}] * n)
+                for piece in split_reply(self.answer.arguments, chunks)
+            ]
+        tail = [self._frame([{}] * n, self.finish_reason)]
+        if self.include_usage:
+            tail.append(self._chunk([], self.usage()))
+        tail.append(b"data: [DONE]\n\n")
+        return Script([head], body, tail, _sse(error_body(500)))
+
+    def _call(self, index: int, arguments: str) -> dict[str, Any]:
+        function = {"name": self.answer.tool_name, "arguments": arguments}
+        return {"id": self.call_ids[index], "type": "function", "function": function}
+
+    def _frame(self, deltas: list[dict[str, Any]], finish_reason: str | None = None) -> bytes:
+        return b"".join(
+            self._chunk([{"index": i, "delta": delta, "logprobs": None, "finish_reason": finish_reason}])
+            for i, delta in enumerate(deltas)
+        )
+
+    def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
+        payload = {**self._envelope("chat.completion.chunk"), "choices": choices}
+        if self.include_usage:
+            payload["usage"] = usage
+        return _sse(payload)
+
+    def _envelope(self, kind: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": kind,
+            "created": self.created,
+            "model": self.model,
+            "service_tier": "default",
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        }
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    body = await _open(request, ("model", "messages"))
+    if isinstance(body, web.Response):
+        return body
+    if not isinstance(body["messages"], list) or not body["messages"]:
+        return error_response(400, "'messages' must be a non-empty array.", param="messages")
+    behaviour, failure = await request.app[STAGE].admit(body["model"])
+    if failure is not None:
+        return error_response(failure)
+    messages = [message for message in body["messages"] if isinstance(message, dict)]
+    given_n = body.get("n")
+    n = max(1, given_n) if isinstance(given_n, int) else 1
+    options = body.get("stream_options")
+    reply = _Reply(
+        id=f"chatcmpl-{uuid.uuid4().hex}",
+        created=int(time.time()),
+        model=body["model"],
+        n=n,
+        answer=answer(_conversation(messages, body), behaviour, _limit(body)),
+        behaviour=behaviour,
+        call_ids=[f"call_{uuid.uuid4().hex[:24]}" for _ in range(n)],
+        include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+    )
+    if body.get("stream") is True:
+        return await play(request, behaviour, reply.script())
+    return web.json_response(reply.completion())
+
+
+def embed(text: str) -> list[float]:
+    """A normalised bag of words: each lowercase word hashed into one of 64 buckets."""
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in re.findall(r"\w+", text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        vector[int.from_bytes(digest, "big") % EMBEDDING_DIMENSIONS] += 1.0
+    norm = math.sqrt(sum(value * value for value in vector))
+    return [value / norm for value in vector] if norm else vector
+
+
+def _encoded(vector: list[float], as_base64: bool) -> list[float] | str:
+    if not as_base64:
+        return vector
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    body = await _open(request, ("model", "input"))
+    if isinstance(body, web.Response):
+        return body
+    given = body["input"]
+    inputs = [given] if isinstance(given, str) else given
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(text, str) for text in inputs):
+        return error_response(400, "'input' must be a string or an array of strings.", param="input")
+    _, failure = await request.app[STAGE].admit(body["model"])
+    if failure is not None:
+        return error_response(failure)
+    as_base64 = body.get("encoding_format") == "base64"
+    data = [
+        {"object": "embedding", "index": i, "embedding": _encoded(embed(text), as_base64)}
+        for i, text in enumerate(inputs)
+    ]
+    tokens = sum(count_tokens(text) for text in inputs)
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return web.json_response({"object": "list", "data": data, "model": body["model"], "usage": usage})
+
+
+async def models(request: web.Request) -> web.StreamResponse:
+    if (rejection := _unauthorised(request)) is not None:
+        return rejection
+    names = dict.fromkeys([*DEFAULT_MODELS, *request.app[STAGE].configured_models()])
+    data = [
+        {"id": name, "object": "model", "created": 1700000000, "owned_by": "fake-provider"} for name in names
+    ]
+    return web.json_response({"object": "list", "data": data})

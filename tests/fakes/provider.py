@@ -1,0 +1,158 @@
+"""A fake LLM provider on a real socket, speaking the OpenAI and Anthropic wires, with knobs for failure.
+
+In-process: ``FakeProvider().start()`` returns the base URL; ``configure`` sets per-model knobs.
+As a demo upstream: ``python -m tests.fakes.provider --host 127.0.0.1 --port 9100``, driven over
+``POST /_fake/behaviour``, ``POST /_fake/reset`` and ``GET /_fake/requests``.
+The token rule and the knobs are described in ``tests.fakes.behaviour``.
+"""
+
+import argparse
+import asyncio
+import signal
+from dataclasses import asdict
+from types import TracebackType
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from tests.fakes import anthropic_wire, openai_wire
+from tests.fakes.behaviour import STAGE, Behaviour, ReceivedRequest, Stage, parse_json
+
+BANNER = "FAKE PROVIDER (demo upstream, not a real LLM) listening on"
+
+
+@web.middleware
+async def _record(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/_fake/"):
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        request.app[STAGE].record(request.path, headers, parse_json(await request.read()))
+    return await handler(request)
+
+
+async def _set_behaviour(request: web.Request) -> web.Response:
+    body = parse_json(await request.read())
+    if body is None:
+        return web.json_response({"error": "expected a JSON object"}, status=400)
+    model = body.pop("model", "*")
+    if not isinstance(model, str):
+        return web.json_response({"error": "model must be a string"}, status=400)
+    try:
+        behaviour = Behaviour.from_json(body)
+    except (TypeError, ValueError) as error:
+        return web.json_response({"error": str(error)}, status=400)
+    request.app[STAGE].configure(model, behaviour)
+    return web.json_response({"model": model, "behaviour": asdict(behaviour)})
+
+
+async def _reset(request: web.Request) -> web.Response:
+    request.app[STAGE].reset()
+    return web.json_response({"ok": True})
+
+
+async def _requests(request: web.Request) -> web.Response:
+    stage = request.app[STAGE]
+    model, path = request.query.get("model"), request.query.get("path")
+    chosen = [
+        {"path": received.path, "model": received.model}
+        for received in stage.requests
+        if (model is None or received.model == model) and (path is None or received.path == path)
+    ]
+    return web.json_response(
+        {
+            "count": len(chosen),
+            "requests": chosen,
+            "active_streams": stage.active_streams,
+            "cancelled_streams": stage.cancelled_streams,
+        }
+    )
+
+
+def create_app(stage: Stage) -> web.Application:
+    app = web.Application(middlewares=[_record])
+    app[STAGE] = stage
+    app.router.add_post("/v1/chat/completions", openai_wire.chat_completions)
+    app.router.add_post("/v1/embeddings", openai_wire.embeddings)
+    app.router.add_get("/v1/models", openai_wire.models)
+    app.router.add_post("/v1/messages", anthropic_wire.messages)
+    app.router.add_post("/_fake/behaviour", _set_behaviour)
+    app.router.add_post("/_fake/reset", _reset)
+    app.router.add_get("/_fake/requests", _requests)
+    return app
+
+
+class FakeProvider:
+    def __init__(self, *, seed: int = 0) -> None:
+        self._stage = Stage(seed)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        runner = web.AppRunner(
+            create_app(self._stage), handler_cancellation=True, access_log=None, shutdown_timeout=0.1
+        )
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        self._runner = runner
+        self.url = f"http://{host}:{runner.addresses[0][1]}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "FakeProvider":
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def configure(self, model: str, behaviour: Behaviour) -> None:
+        self._stage.configure(model, behaviour)
+
+    def reset(self) -> None:
+        self._stage.reset()
+
+    def count(self, model: str | None = None, path: str | None = None) -> int:
+        return self._stage.count(model, path)
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        return self._stage.requests
+
+    @property
+    def active_streams(self) -> int:
+        return self._stage.active_streams
+
+    @property
+    def cancelled_streams(self) -> int:
+        return self._stage.cancelled_streams
+
+
+async def serve(host: str, port: int) -> None:
+    fake = FakeProvider()
+    url = await fake.start(host, port)
+    print(f"{BANNER} {url}", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await stopping.wait()
+    finally:
+        await fake.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the fake LLM provider as a demo upstream.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Run a real origin (hypercorn on a loopback port) inside the test's event loop."""
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+import aiohttp
+from hypercorn.asyncio import serve
+
+from origin.app import create_app
+from origin.server import hypercorn_config
+from origin.settings import Settings
+from origin.state import AppState
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningOrigin:
+    url: str
+    state: AppState
+
+
+async def wait_for_http(url: str, seconds: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{url} did not answer within {seconds}s")
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running_origin(settings: Settings) -> AsyncIterator[RunningOrigin]:
+    app = create_app(settings)
+    port = free_port()
+    shutdown = asyncio.Event()
+    task = asyncio.create_task(
+        serve(cast(Any, app), hypercorn_config("127.0.0.1", port), shutdown_trigger=shutdown.wait)
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_for_http(url + "/healthz")
+        yield RunningOrigin(url=url, state=app.state.prism)
+    finally:
+        shutdown.set()
+        await asyncio.wait_for(task, timeout=15)

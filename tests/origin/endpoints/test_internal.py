@@ -1,0 +1,124 @@
+"""``POST /internal/usage``: signed, validated, idempotent edge rows."""
+
+import json
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+from origin.stores import postgres
+from shared import headers as h
+from shared.keys import key_hash
+from shared.signing import sign
+from shared.usage import UsageRow
+from tests.harness import RunningOrigin
+from tests.origin.helpers import usage_rows
+
+
+def _edge_row(record: postgres.KeyRecord, **changes: Any) -> UsageRow:
+    fields: dict[str, Any] = {
+        "cache_status": "hit-exact-edge",
+        "provider": "cache",
+        "model_used": "alpha",
+        "cache_saved_cents": 0.0042,
+        "edge_region": "SIN",
+        "session_id": "edge-session",
+        "request_tags": {"feature": "edge"},
+    }
+    return UsageRow(
+        org_id=record.org_id, project_id=record.project_id, key_id=record.key_id, **(fields | changes)
+    )
+
+
+async def _send(
+    origin: RunningOrigin, body: bytes, *, secret: str | None = None, stamp: int | None = None
+) -> tuple[int, Any]:
+    stamp = int(time.time()) if stamp is None else stamp
+    signature = sign(body, stamp, secret or origin.state.settings.ingest_secret)
+    headers = {
+        h.INGEST_TIMESTAMP: str(stamp),
+        h.INGEST_SIGNATURE: signature,
+        "Content-Type": "application/json",
+    }
+    async with aiohttp.ClientSession() as session:
+        async with session.post(origin.url + "/internal/usage", data=body, headers=headers) as response:
+            return response.status, await response.json()
+
+
+@pytest.fixture
+async def edge_key(origin: RunningOrigin, pool: postgres.Pool) -> tuple[str, postgres.KeyRecord]:
+    key, record = await postgres.create_key(
+        pool, project="edge-proj", org="tests", pepper=origin.state.settings.key_pepper
+    )
+    return key_hash(key, origin.state.settings.key_pepper), record
+
+
+async def test_signed_row_is_stored_once(
+    origin: RunningOrigin, pool: postgres.Pool, edge_key: tuple[str, postgres.KeyRecord]
+) -> None:
+    hashed, record = edge_key
+    row = _edge_row(record)
+    body = json.dumps({"key_hash": hashed, "row": json.loads(row.to_wire())}).encode()
+    for _ in range(3):  # the edge retries: delivery is idempotent on request_id
+        status, answer = await _send(origin, body)
+        assert (status, answer["request_id"]) == (202, row.request_id)
+    stored = await usage_rows(origin, pool, row.request_id)
+    assert len(stored) == 1
+    assert stored[0]["edge_region"] == "SIN" and stored[0]["cache_status"] == "hit-exact-edge"
+    assert float(stored[0]["cache_saved_cents"]) == 0.0042 and stored[0]["session_id"] == "edge-session"
+
+
+async def test_forged_calls_are_refused(
+    origin: RunningOrigin, pool: postgres.Pool, edge_key: tuple[str, postgres.KeyRecord]
+) -> None:
+    hashed, record = edge_key
+    row = _edge_row(record)
+    good = json.dumps({"key_hash": hashed, "row": json.loads(row.to_wire())}).encode()
+    other_key, other = await postgres.create_key(
+        pool, project="other-proj", org="tests", pepper=origin.state.settings.key_pepper
+    )
+    cases = [
+        (await _send(origin, good, secret="wrong-secret-0123456789"), 401, "invalid_signature"),
+        (await _send(origin, good, stamp=int(time.time()) - 600), 401, "invalid_signature"),
+        (await _send(origin, b"{not json"), 400, "invalid_usage_row"),
+        (
+            await _send(origin, json.dumps({"key_hash": hashed, "row": {"org_id": 1}}).encode()),
+            400,
+            "invalid_usage_row",
+        ),
+        (
+            await _send(
+                origin,
+                json.dumps(
+                    {"key_hash": hashed, "row": json.loads(_edge_row(record, cache_status="miss").to_wire())}
+                ).encode(),
+            ),
+            400,
+            "invalid_usage_row",
+        ),
+        (
+            await _send(
+                origin,
+                json.dumps(
+                    {
+                        "key_hash": key_hash(other_key, origin.state.settings.key_pepper),
+                        "row": json.loads(row.to_wire()),
+                    }
+                ).encode(),
+            ),
+            403,
+            "usage_key_mismatch",
+        ),
+        (
+            await _send(
+                origin, json.dumps({"key_hash": "0" * 64, "row": json.loads(row.to_wire())}).encode()
+            ),
+            403,
+            "usage_key_mismatch",
+        ),
+    ]
+    for (status, body), expected_status, code in cases:
+        assert (status, body["error"]["code"]) == (expected_status, code)
+    assert other.project_id != record.project_id
+    assert await usage_rows(origin, pool, row.request_id) == []

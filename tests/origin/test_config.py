@@ -1,0 +1,61 @@
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from origin.config import EXAMPLE_CONFIG, ConfigError, load_config, parse_config
+
+
+def test_example_config_loads_with_keys_from_settings() -> None:
+    config = load_config(EXAMPLE_CONFIG, {"openai": "sk-test"})
+    assert config.providers["openai"].api_key == "sk-test"
+    assert config.providers["anthropic"].api_key is None
+    assert config.models["claude-sonnet-4"].upstream_model.startswith("claude-sonnet-4")
+    assert config.models["gpt-4o-mini"].price.cached_input == 0.075
+    assert set(config.modes) == {"cheap", "balanced", "quality"}
+
+
+BASE: dict[str, Any] = {
+    "providers": {"p": {"kind": "openai", "base_url": "http://x/v1/"}},
+    "models": {"m": {"provider": "p"}},
+}
+
+
+def test_defaults_fill_modes_and_strip_base_url() -> None:
+    config = parse_config(BASE, {})
+    assert config.modes["cheap"] == ("m",)
+    assert config.providers["p"].base_url == "http://x/v1"
+    assert config.timeouts.first_byte > 0
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"providers": {"p": {"kind": "nope", "base_url": "http://x"}}}, "unknown kind 'nope'"),
+        ({"models": {"m": {"provider": "q"}}}, "unknown provider 'q'"),
+        ({"models": {}}, "no [models]"),
+        ({"routing": {"modes": {"cheap": ["ghost"]}}}, "unknown models: ghost"),
+        ({"routing": {"aliases": {"m": "m"}}}, "alias may not share"),
+        ({"timeouts": {"connect": 1, "bogus": 2}}, "malformed entry"),
+        ({"models": {"m": {}}}, "malformed entry"),
+    ],
+)
+def test_bad_configs_name_the_problem(change: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**BASE, **change}, {})
+    assert fragment in str(caught.value)
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[providers\n")
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(path, {})
+
+
+def test_provider_keys_match_names_with_dashes() -> None:
+    raw = {
+        "providers": {"my-llm": {"kind": "openai", "base_url": "http://x"}},
+        "models": {"m": {"provider": "my-llm"}},
+    }
+    assert parse_config(raw, {"my_llm": "secret"}).providers["my-llm"].api_key == "secret"
