@@ -2,6 +2,8 @@
 
 A revoked key stops working within ``cache_seconds + LOCAL_SECONDS`` (≤ 5 s by default) on every
 instance even if the revocation's cache delete is lost; normally revocation deletes the Redis entry.
+While Postgres is unreachable an instance keeps answering for keys it has already seen (their last
+known state), so an outage does not turn into a wall of 503s for existing traffic.
 """
 
 import contextlib
@@ -70,7 +72,13 @@ class Authenticator:
         cached = self._local.get(hashed)
         if cached is not None and cached[0] > now:
             return cached[1]
-        record = await self._lookup_shared(hashed)
+        try:
+            record = await self._lookup_shared(hashed)
+        except ApiError:
+            if cached is None:
+                raise
+            # Postgres is unreachable: the last answer this instance saw beats refusing a known key.
+            return cached[1]
         if len(self._local) >= _LOCAL_MAX:
             self._local.clear()
         self._local[hashed] = (now + LOCAL_SECONDS, record)

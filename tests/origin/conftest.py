@@ -1,8 +1,6 @@
 """A real origin in front of the fake provider, on real Redis and Postgres."""
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -10,74 +8,7 @@ from origin.settings import Settings
 from origin.stores import postgres
 from tests.fakes.provider import FakeProvider
 from tests.harness import RunningOrigin, running_origin
-
-GATEWAY_CONFIG = """
-[providers.fakeoai]
-kind = "openai"
-base_url = "{url}/v1"
-
-[providers.fakeant]
-kind = "anthropic"
-base_url = "{url}"
-
-[models.alpha]
-provider = "fakeoai"
-price = {{ input = 1.0, cached_input = 0.5, output = 2.0 }}
-fallbacks = ["beta"]
-
-[models.beta]
-provider = "fakeoai"
-price = {{ input = 0.5, output = 1.0 }}
-
-[models.claude]
-provider = "fakeant"
-upstream_model = "claude-up"
-price = {{ input = 3.0, cached_input = 0.3, cache_write = 3.75, output = 15.0 }}
-
-[models.flaky]
-provider = "fakeoai"
-price = {{ input = 1.0, output = 1.0 }}
-fallbacks = ["beta"]
-
-[models.breaker]
-provider = "fakeoai"
-price = {{ input = 1.0, output = 1.0 }}
-fallbacks = ["beta"]
-
-[models.lonely]
-provider = "fakeoai"
-price = {{ input = 1.0, output = 1.0 }}
-
-[models.dead]
-provider = "nowhere"
-price = {{ input = 1.0, output = 1.0 }}
-
-[providers.nowhere]
-kind = "openai"
-base_url = "http://127.0.0.1:9/v1"
-
-[routing.modes]
-cheap = ["beta", "alpha"]
-balanced = ["alpha", "claude"]
-quality = ["claude", "alpha"]
-
-[routing.aliases]
-fast = "beta"
-
-[timeouts]
-connect = 0.5
-first_byte = 0.6
-idle = 0.6
-
-[retries]
-attempts = 2
-backoff_base = 0.01
-backoff_max = 0.05
-
-[breaker]
-failure_threshold = 2
-cooldown_seconds = 0.5
-"""
+from tests.origin.helpers import gateway_settings
 
 
 @pytest.fixture(scope="session")
@@ -101,15 +32,7 @@ async def origin(
     fake_server: tuple[FakeProvider, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RunningOrigin]:
-    directory = tmp_path_factory.mktemp("origin")
-    config = directory / "prism.toml"
-    config.write_text(GATEWAY_CONFIG.format(url=fake_server[1]))
-    settings = replace(
-        base_settings,
-        config_path=config,
-        spool_dir=directory / "spool",
-        provider_api_keys={"fakeoai": "sk-fake-openai", "fakeant": "sk-fake-anthropic"},
-    )
+    settings = gateway_settings(base_settings, fake_server[1], tmp_path_factory.mktemp("origin"))
     async with running_origin(settings) as running:
         yield running
 
@@ -120,7 +43,3 @@ async def api_key(pool: postgres.Pool, base_settings: Settings) -> str:
         pool, project="gateway-tests", org="tests", pepper=base_settings.key_pepper
     )
     return key
-
-
-def spool_dir(origin: RunningOrigin) -> Path:
-    return origin.state.settings.spool_dir

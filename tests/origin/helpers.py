@@ -1,9 +1,12 @@
 """Helpers for gateway tests: a client, and the usage row a request left behind."""
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import openai
 
+from origin.settings import Settings
 from origin.stores import postgres
 from tests.harness import RunningOrigin
 
@@ -24,3 +27,85 @@ async def usage_rows(origin: RunningOrigin, pool: postgres.Pool, request_id: str
     await origin.state.writer.flush()
     records = await pool.fetch("SELECT * FROM usage_logs WHERE request_id = $1", request_id)
     return [dict(record) for record in records]
+
+
+GATEWAY_CONFIG = """
+[providers.fakeoai]
+kind = "openai"
+base_url = "{url}/v1"
+
+[providers.fakeant]
+kind = "anthropic"
+base_url = "{url}"
+
+[models.alpha]
+provider = "fakeoai"
+price = {{ input = 1.0, cached_input = 0.5, output = 2.0 }}
+fallbacks = ["beta"]
+
+[models.beta]
+provider = "fakeoai"
+price = {{ input = 0.5, output = 1.0 }}
+
+[models.claude]
+provider = "fakeant"
+upstream_model = "claude-up"
+price = {{ input = 3.0, cached_input = 0.3, cache_write = 3.75, output = 15.0 }}
+
+[models.flaky]
+provider = "fakeoai"
+price = {{ input = 1.0, output = 1.0 }}
+fallbacks = ["beta"]
+
+[models.breaker]
+provider = "fakeoai"
+price = {{ input = 1.0, output = 1.0 }}
+fallbacks = ["beta"]
+
+[models.lonely]
+provider = "fakeoai"
+price = {{ input = 1.0, output = 1.0 }}
+
+[models.dead]
+provider = "nowhere"
+price = {{ input = 1.0, output = 1.0 }}
+
+[providers.nowhere]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+
+[routing.modes]
+cheap = ["beta", "alpha"]
+balanced = ["alpha", "claude"]
+quality = ["claude", "alpha"]
+
+[routing.aliases]
+fast = "beta"
+
+[timeouts]
+connect = 0.5
+first_byte = 0.6
+idle = 0.6
+
+[retries]
+attempts = 2
+backoff_base = 0.01
+backoff_max = 0.05
+
+[breaker]
+failure_threshold = 2
+cooldown_seconds = 0.5
+"""
+
+
+def gateway_settings(base: Settings, fake_url: str, directory: Path, **changes: Any) -> Settings:
+    """Settings for an origin in front of the fake provider, with its own config file and spool."""
+    config = directory / "prism.toml"
+    config.write_text(GATEWAY_CONFIG.format(url=fake_url))
+    return replace(
+        base,
+        config_path=config,
+        spool_dir=directory / "spool",
+        provider_api_keys={"fakeoai": "sk-fake-openai", "fakeant": "sk-fake-anthropic"},
+        **changes,
+    )

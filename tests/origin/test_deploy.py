@@ -1,0 +1,24 @@
+"""The deploy files name only settings that exist, and the unit runs the ASGI entry that exists."""
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+from origin.settings import Settings
+
+DEPLOY = Path(__file__).parents[2] / "deploy"
+
+
+def test_env_example_names_only_real_settings() -> None:
+    known = {f"PRISM_{spec.name.upper()}" for spec in fields(Settings)}
+    names = re.findall(r"^(PRISM_[A-Z_]+)=", (DEPLOY / "prism.env.example").read_text(), re.MULTILINE)
+    assert names
+    for name in names:
+        assert name in known or re.fullmatch(r"PRISM_PROVIDER_[A-Z0-9_]+_API_KEY", name), name
+
+
+def test_unit_uses_environment_file_and_asgi_app() -> None:
+    unit = (DEPLOY / "prism-origin.service").read_text()
+    assert "EnvironmentFile=/etc/prism/prism.env" in unit
+    assert "origin.asgi:app" in unit
+    import origin.asgi  # noqa: F401 - the module the unit points at imports cleanly
