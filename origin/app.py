@@ -14,6 +14,7 @@ from origin.endpoints.chat import chat_completions
 from origin.endpoints.health import healthz, metrics, readyz
 from origin.endpoints.internal import ingest_usage
 from origin.endpoints.models import list_models
+from origin.endpoints.sessions import delete_session
 from origin.errors import ApiError
 from origin.logs import configure_logging
 from origin.settings import Settings
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/sessions/{session_id:path}", delete_session, methods=["DELETE"]),
         Route("/internal/usage", ingest_usage, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

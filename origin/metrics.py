@@ -35,6 +35,11 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+        self.coalesced = Counter(
+            "prism_singleflight_coalesced",
+            "Requests served by another identical request's upstream call (single-flight).",
+            registry=self.registry,
+        )
         self.usage_queue_depth = Gauge(
             "prism_usage_queue_depth", "Usage rows waiting for the writer.", registry=self.registry
         )

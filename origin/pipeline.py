@@ -1,4 +1,4 @@
-"""The chat pipeline: route → dispatch (retries, breakers, fallback) → response → usage row."""
+"""The chat pipeline: caches → memory → route → dispatch → response, with the usage row settled once."""
 
 import time
 import uuid
@@ -9,14 +9,22 @@ from typing import Any
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from origin.accounting import Ledger
+from origin.accounting import Finalizer, Ledger
+from origin.cache.assemble import fresh_identity
+from origin.cache.directive import CacheDirective
+from origin.cache.exact import CacheEntry, ExactCache
+from origin.cache.singleflight import SingleFlight
 from origin.config import GatewayConfig
 from origin.dispatch import Dispatcher
-from origin.providers.base import ModelConfig
+from origin.memory import SessionMemory, memory_applies, with_history
+from origin.metrics import Metrics
+from origin.providers.base import JSON, ModelConfig, Usage
 from origin.routing import Route, plan_route
-from origin.streaming import relay
+from origin.streaming import relay, replay
 from origin.tokens import estimate_prompt_tokens
 from shared import headers as h
+from shared.fingerprint import fingerprint
+from shared.usage import UsageRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +33,10 @@ class ChatRequest:
     mode: str
     prefer: str | None
     task_type: str
+    directive: CacheDirective
+    session_id: str | None = None
+    memory: str = "off"
+    memory_token_budget: int = 2000
 
     @property
     def stream(self) -> bool:
@@ -35,19 +47,48 @@ class ChatRequest:
         options = self.body.get("stream_options") or {}
         return bool(options.get("include_usage"))
 
+    @property
+    def choices(self) -> int:
+        return int(self.body.get("n") or 1)
 
-def answer_headers(ledger: Ledger, model: ModelConfig | None, cache: str) -> dict[str, str]:
+
+def answer_headers(ledger: Ledger, model: str | None, provider: str | None, cache: str) -> dict[str, str]:
     headers = {h.REQUEST_ID: ledger.request_id, h.CACHE: cache}
-    if model is not None:
-        headers[h.MODEL] = model.name
-        headers[h.PROVIDER] = model.provider
+    if model is not None and provider is not None:
+        headers[h.MODEL] = model
+        headers[h.PROVIDER] = provider
     return headers
 
 
+@dataclass(slots=True)
+class _Store:
+    """Where a miss's answer goes once it is complete, and the single-flight lock it holds."""
+
+    fp: str
+    ttl_seconds: int
+    route_head: str
+    lock: str | None
+
+
 class ChatPipeline:
-    def __init__(self, config: GatewayConfig, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        dispatcher: Dispatcher,
+        cache: ExactCache,
+        flights: SingleFlight,
+        memory: SessionMemory,
+        metrics: Metrics,
+        *,
+        flight_wait_seconds: float,
+    ) -> None:
         self._config = config
         self._dispatcher = dispatcher
+        self._cache = cache
+        self._flights = flights
+        self._memory = memory
+        self._metrics = metrics
+        self._flight_wait = flight_wait_seconds
 
     def route(self, chat: ChatRequest) -> Route:
         return plan_route(
@@ -60,28 +101,138 @@ class ChatPipeline:
 
     async def handle(self, chat: ChatRequest, ledger: Ledger) -> Response:
         route = self.route(chat)
+        project = ledger.row.project_id
+        messages = chat.body["messages"]
+        history: list[JSON] = []
+        if chat.memory == "auto" and chat.session_id and memory_applies(messages):
+            history = await self._memory.history(
+                project, chat.session_id, token_budget=chat.memory_token_budget
+            )
+            self._remember(chat, ledger, messages)
+        # An answer that depended on server-side history is never cached or served from the cache.
+        directive = CacheDirective(read=False, write=False, ttl_seconds=0) if history else chat.directive
+        ledger.row.cache_status = "bypass" if directive.bypass else "miss"
+
+        store: _Store | None = None
+        if not directive.bypass:
+            fp = fingerprint(project, chat.body, mode=chat.mode, model_prefer=chat.prefer)
+            lock: str | None = None
+            if directive.read:
+                entry = await self._cache.get(fp)
+                if self._usable(entry, route):
+                    assert entry is not None
+                    return self._serve_hit(entry, chat, ledger)
+                lock = await self._flights.acquire(fp)
+                if lock is None:
+                    entry = await self._flights.wait(fp, self._flight_wait)
+                    if self._usable(entry, route):
+                        assert entry is not None
+                        self._metrics.coalesced.inc()
+                        return self._serve_hit(entry, chat, ledger)
+            if directive.write and route.candidates:
+                store = _Store(fp, directive.ttl_seconds, route.candidates[0].name, lock)
+            if lock is not None:
+                ledger.after(self._releaser(fp, lock))
+
         body = {key: value for key, value in chat.body.items() if key != "model"}
+        if history:
+            body["messages"] = with_history(messages, history)
         if chat.stream:
-            return await self._stream(chat, route, body, ledger)
+            return await self._stream(chat, route, body, ledger, store)
         answered = await self._dispatcher.complete(route, body)
         ledger.charge(answered.model, answered.result.usage)
+        response = ledger.answer = answered.result.response
+        if store is not None and _complete(response, chat.choices):
+            await self._put(store, response, answered.model, answered.result.usage)
         ledger.settle()
-        return JSONResponse(answered.result.response, headers=answer_headers(ledger, answered.model, "miss"))
+        model = answered.model
+        return JSONResponse(
+            response, headers=answer_headers(ledger, model.name, model.provider, ledger.row.cache_status)
+        )
+
+    def _usable(self, entry: CacheEntry | None, route: Route) -> bool:
+        """Served only while the route still starts where it did and the answering model is allowed."""
+        if entry is None or not route.candidates:
+            return False
+        return entry.route_head == route.candidates[0].name and any(
+            m.name == entry.model for m in route.candidates
+        )
+
+    def _serve_hit(self, entry: CacheEntry, chat: ChatRequest, ledger: Ledger) -> Response:
+        ledger.charge_hit(entry, "hit-exact")
+        ledger.settle()
+        completion = fresh_identity(entry.response)
+        headers = answer_headers(ledger, entry.model, "cache", "hit-exact")
+        if chat.stream:
+            stream = replay(completion, include_usage=chat.include_usage)
+            return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+        return JSONResponse(completion, headers=headers)
+
+    async def _put(self, store: _Store, response: JSON, model: ModelConfig, usage: Usage) -> None:
+        entry = CacheEntry.build(
+            response,
+            model=model.name,
+            provider=model.provider,
+            route_head=store.route_head,
+            usage=usage,
+            cost_cents=usage.cost_cents(model.price),
+        )
+        await self._cache.put(store.fp, entry, store.ttl_seconds)
+
+    def _releaser(self, fp: str, lock: str) -> Finalizer:
+        async def release(row: UsageRow) -> None:
+            await self._flights.release(fp, lock)
+
+        return release
+
+    def _remember(self, chat: ChatRequest, ledger: Ledger, messages: list[JSON]) -> None:
+        """Once the request is settled, store this turn (its messages and the first choice's answer)."""
+        session, project = chat.session_id, ledger.row.project_id
+        assert session is not None
+
+        async def record(row: UsageRow) -> None:
+            choices = (ledger.answer or {}).get("choices") or []
+            if row.success and choices:
+                await self._memory.record_turn(project, session, messages, choices[0]["message"])
+
+        ledger.after(record)
 
     async def _stream(
-        self, chat: ChatRequest, route: Route, body: dict[str, Any], ledger: Ledger
+        self, chat: ChatRequest, route: Route, body: dict[str, Any], ledger: Ledger, store: _Store | None
     ) -> Response:
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         answered = await self._dispatcher.open_stream(route, body, completion_id, int(time.time()))
-        prompt_tokens = estimate_prompt_tokens(chat.body["messages"], chat.body.get("tools"))
+        prompt_tokens = estimate_prompt_tokens(body["messages"], body.get("tools"))
         ledger.row.model_used = answered.model.name
+
+        async def on_complete(completion: JSON, usage: Usage) -> None:
+            ledger.answer = completion
+            if store is not None and _complete(completion, chat.choices):
+                await self._put(store, completion, answered.model, usage)
+
+        model = answered.model
         return SettlingStreamingResponse(
-            relay(answered, ledger, include_usage=chat.include_usage, prompt_tokens=prompt_tokens),
+            relay(
+                answered,
+                ledger,
+                include_usage=chat.include_usage,
+                prompt_tokens=prompt_tokens,
+                on_complete=on_complete,
+            ),
             ledger=ledger,
             on_abandon=answered.result.stream.close,
             media_type="text/event-stream",
-            headers={**answer_headers(ledger, answered.model, "miss"), "Cache-Control": "no-cache"},
+            headers={
+                **answer_headers(ledger, model.name, model.provider, ledger.row.cache_status),
+                "Cache-Control": "no-cache",
+            },
         )
+
+
+def _complete(completion: JSON, expected_choices: int) -> bool:
+    """Only whole answers are cached: every requested choice present and finished."""
+    choices = completion.get("choices") or []
+    return len(choices) == expected_choices and all(choice.get("finish_reason") for choice in choices)
 
 
 class SettlingStreamingResponse(StreamingResponse):

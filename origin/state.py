@@ -8,8 +8,12 @@ import redis.asyncio as redis
 
 from origin.accounting import Ledger
 from origin.auth import Authenticator
+from origin.background import Background
+from origin.cache.exact import ExactCache
+from origin.cache.singleflight import SingleFlight
 from origin.config import GatewayConfig, load_config
 from origin.dispatch import Dispatcher
+from origin.memory import SessionMemory
 from origin.metrics import Metrics
 from origin.pipeline import ChatPipeline
 from origin.resilience import Breakers
@@ -36,6 +40,8 @@ class AppState:
     metrics: Metrics
     spool: Spool
     writer: UsageWriter
+    memory: SessionMemory
+    background: Background
     pipeline: ChatPipeline
 
     @classmethod
@@ -56,6 +62,17 @@ class AppState:
             pool, redis_client, pepper=settings.key_pepper, cache_seconds=settings.key_cache_seconds
         )
         dispatcher = Dispatcher(config, upstream, breakers, metrics, rng=random.Random())
+        memory = SessionMemory(redis_client)
+        cache = ExactCache(redis_client)
+        pipeline = ChatPipeline(
+            config,
+            dispatcher,
+            cache,
+            SingleFlight(redis_client),
+            memory,
+            metrics,
+            flight_wait_seconds=config.timeouts.first_byte,
+        )
         return cls(
             settings=settings,
             config=config,
@@ -67,10 +84,13 @@ class AppState:
             metrics=metrics,
             spool=spool,
             writer=writer,
-            pipeline=ChatPipeline(config, dispatcher),
+            memory=memory,
+            background=Background(),
+            pipeline=pipeline,
         )
 
     async def close(self) -> None:
+        await self.background.drain()
         await self.upstream.close()
         await self.writer.stop()
         self.spool.close()
@@ -93,4 +113,4 @@ class AppState:
         )
 
     def open_ledger(self, key: KeyRecord) -> Ledger:
-        return Ledger(key, self.record)
+        return Ledger(key, self.record, self.background.spawn)

@@ -2,9 +2,10 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from origin.accounting import Ledger
+from origin.cache.assemble import ChunkAssembler, replay_chunks
 from origin.dispatch import Answered, OpenStream
 from origin.providers.base import JSON, UpstreamStreamError, Usage
 from origin.sse import DONE, encode
@@ -46,12 +47,24 @@ def _usage_chunk(template: JSON, usage: Usage) -> JSON:
     }
 
 
+OnComplete = Callable[[JSON, Usage], Awaitable[None]]
+
+
 async def relay(
-    answered: Answered[OpenStream], ledger: Ledger, *, include_usage: bool, prompt_tokens: int
+    answered: Answered[OpenStream],
+    ledger: Ledger,
+    *,
+    include_usage: bool,
+    prompt_tokens: int,
+    on_complete: OnComplete | None = None,
 ) -> AsyncIterator[bytes]:
-    """Yield SSE bytes; after the first byte there is no fallback, only an error event."""
+    """Yield SSE bytes; after the first byte there is no fallback, only an error event.
+
+    ``on_complete`` receives the assembled answer of a stream that finished cleanly (for the cache).
+    """
     opened = answered.result
     translator = opened.translator
+    assembler = ChunkAssembler()
     text: list[str] = []
     last: JSON = {}
     usage_sent = False
@@ -60,6 +73,7 @@ async def relay(
         async for event in opened.stream.events():
             for chunk in translator.feed(event):
                 last = chunk
+                assembler.add(chunk)
                 text.append(_content_of(chunk))
                 finish_seen = finish_seen or any(c.get("finish_reason") for c in chunk.get("choices") or ())
                 if include_usage:
@@ -73,6 +87,8 @@ async def relay(
             raise UpstreamFailure("protocol", "the upstream stream ended before the answer was complete")
         if include_usage and not usage_sent:
             yield encode(_usage_chunk(last, translator.usage))
+        if on_complete is not None and assembler.complete:
+            await on_complete(assembler.completion(translator.usage), translator.usage)
         yield DONE
     except (UpstreamFailure, UpstreamStreamError, ValueError) as error:
         message = getattr(error, "message", None) or str(error) or "the upstream stream failed"
@@ -107,3 +123,10 @@ def _seen_usage(reported: Usage, text: str, prompt_tokens: int) -> Usage:
         tokens_cached_in=reported.tokens_cached_in,
         tokens_cache_write=reported.tokens_cache_write,
     )
+
+
+async def replay(completion: JSON, *, include_usage: bool) -> AsyncIterator[bytes]:
+    """A cached answer as a proper SSE stream."""
+    for chunk in replay_chunks(completion, include_usage=include_usage):
+        yield encode(chunk)
+    yield DONE

@@ -6,7 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from origin.body import read_json
+from origin.cache.directive import parse_directive
 from origin.errors import ApiError, invalid_request
+from origin.memory import parse_memory_mode
 from origin.pipeline import ChatRequest
 from origin.state import AppState
 from origin.tasks import classify
@@ -17,6 +19,7 @@ from shared.session import parse_session
 from shared.tags import parse_tags
 
 log = logging.getLogger("prism.chat")
+DEFAULT_CACHE_TTL = 3600
 
 
 def parse_mode(value: str | None) -> str:
@@ -44,7 +47,24 @@ async def chat_completions(request: Request) -> Response:
         row.was_streaming = bool(body.get("stream"))
         row.task_type = classify(body["messages"], response_format=body.get("response_format"))
         prefer = (request.headers.get(h.MODEL_PREFER) or "").strip() or None
-        chat = ChatRequest(body=body, mode=row.mode, prefer=prefer, task_type=row.task_type)
+        try:
+            memory = parse_memory_mode(request.headers.get(h.MEMORY), has_session=row.session_id is not None)
+        except ValueError as error:
+            raise invalid_request(str(error), code="invalid_memory_header", param=h.MEMORY) from None
+        directive = parse_directive(
+            request.headers.get("cache-control"),
+            request.headers.get(h.CACHE_TTL),
+            default_ttl=DEFAULT_CACHE_TTL,
+        )
+        chat = ChatRequest(
+            body=body,
+            mode=row.mode,
+            prefer=prefer,
+            task_type=row.task_type,
+            directive=directive,
+            session_id=row.session_id,
+            memory=memory,
+        )
         return await state.pipeline.handle(chat, ledger)
     except ApiError as error:
         ledger.fail(error.status, error.code)

@@ -43,3 +43,11 @@ async def api_key(pool: postgres.Pool, base_settings: Settings) -> str:
         pool, project="gateway-tests", org="tests", pepper=base_settings.key_pepper
     )
     return key
+
+
+@pytest.fixture(autouse=True)
+async def _fresh_redis(request: pytest.FixtureRequest) -> None:
+    """Tests that share the session's origin start with an empty cache (and key cache, memory)."""
+    if "origin" in request.fixturenames:
+        running: RunningOrigin = request.getfixturevalue("origin")
+        await running.state.redis.flushdb()

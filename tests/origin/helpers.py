@@ -11,7 +11,11 @@ from origin.stores import postgres
 from tests.harness import RunningOrigin
 
 
-def client(origin: RunningOrigin, key: str, **headers: str) -> openai.AsyncOpenAI:
+def client(origin: RunningOrigin, key: str, *, cache: bool = False, **headers: str) -> openai.AsyncOpenAI:
+    """An official client; unless ``cache`` is set it sends ``Cache-Control: no-store`` so that every
+    request reaches the upstream (tests of the cache itself opt in)."""
+    if not cache:
+        headers = {"Cache-Control": "no-store", **headers}
     return openai.AsyncOpenAI(
         base_url=origin.url + "/v1", api_key=key, max_retries=0, timeout=20, default_headers=headers or None
     )

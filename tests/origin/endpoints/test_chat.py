@@ -17,7 +17,10 @@ async def test_plain_completion_headers_and_usage_row(
     origin: RunningOrigin, api_key: str, pool: postgres.Pool, fake: FakeProvider
 ) -> None:
     prism = client(
-        origin, api_key, **{"X-Prism-Session": "conv-1", "X-Prism-Tags": "feature=search, team=core"}
+        origin,
+        api_key,
+        cache=True,
+        **{"X-Prism-Session": "conv-1", "X-Prism-Tags": "feature=search, team=core"},
     )
     raw = await prism.chat.completions.with_raw_response.create(model="alpha", messages=HELLO)
     completion = raw.parse()

@@ -1,0 +1,1 @@
+"""Caches: exact (Redis), semantic (embeddings in Redis), and single-flight coalescing."""

@@ -1,0 +1,94 @@
+"""The exact cache: answers in Redis under ``shared.fingerprint`` keys (project-scoped by construction)."""
+
+import contextlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from origin.providers.base import JSON, Usage
+
+log = logging.getLogger("prism.cache")
+REDIS_ERRORS: Final = (RedisError, OSError, TimeoutError)
+
+
+def entry_key(fp: str) -> str:
+    return f"prism:cache:{fp}"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """A stored answer: the completion, the concrete model that produced it, its usage and cost."""
+
+    response: JSON
+    model: str
+    provider: str
+    route_head: str
+    tokens_in: int
+    tokens_out: int
+    tokens_cached_in: int
+    cost_cents: float
+
+    @classmethod
+    def build(
+        cls, response: JSON, *, model: str, provider: str, route_head: str, usage: Usage, cost_cents: float
+    ) -> "CacheEntry":
+        return cls(
+            response=response,
+            model=model,
+            provider=provider,
+            route_head=route_head,
+            tokens_in=usage.tokens_in,
+            tokens_out=usage.tokens_out,
+            tokens_cached_in=usage.tokens_cached_in,
+            cost_cents=cost_cents,
+        )
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(
+            tokens_in=self.tokens_in, tokens_out=self.tokens_out, tokens_cached_in=self.tokens_cached_in
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "CacheEntry":
+        data: dict[str, Any] = json.loads(raw)
+        return cls(**data)
+
+
+class ExactCache:
+    """Reads degrade to a miss when Redis is unavailable; writes are best-effort."""
+
+    def __init__(self, redis_client: "redis.Redis") -> None:
+        self._redis = redis_client
+
+    async def get(self, fp: str) -> CacheEntry | None:
+        try:
+            raw = await self._redis.get(entry_key(fp))
+        except REDIS_ERRORS as error:
+            log.warning("cache read failed; serving as a miss", extra={"error": type(error).__name__})
+            return None
+        if raw is None:
+            return None
+        try:
+            return CacheEntry.from_json(raw)
+        except (ValueError, TypeError):
+            return None
+
+    async def put(self, fp: str, entry: CacheEntry, ttl_seconds: int) -> bool:
+        try:
+            await self._redis.set(entry_key(fp), entry.to_json(), ex=ttl_seconds)
+        except REDIS_ERRORS as error:
+            log.warning("cache write failed", extra={"error": type(error).__name__})
+            return False
+        return True
+
+    async def delete(self, fp: str) -> None:
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._redis.delete(entry_key(fp))

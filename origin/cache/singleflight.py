@@ -1,0 +1,88 @@
+"""Single-flight: concurrent identical misses make one upstream call, across instances.
+
+The first request takes a Redis lock (``SET NX PX``) and calls upstream; the others wait, polling
+the cache entry with backoff until it appears, the lock disappears (the leader failed) or the wait
+bound passes. Waiters in one process share one poll per fingerprint.
+"""
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import redis.asyncio as redis
+
+from origin.cache.exact import REDIS_ERRORS, CacheEntry, entry_key
+
+_RELEASE: Final = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def lock_key(fp: str) -> str:
+    return f"prism:sf:{fp}"
+
+
+class SingleFlight:
+    def __init__(
+        self,
+        redis_client: "redis.Redis",
+        *,
+        lock_ms: int = 60_000,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._redis = redis_client
+        self._lock_ms = lock_ms
+        self._sleep = sleep
+        self._release = redis_client.register_script(_RELEASE)
+        self._waits: dict[str, asyncio.Task[CacheEntry | None]] = {}
+
+    async def acquire(self, fp: str) -> str | None:
+        """A lock token when this request leads; ``None`` when another one already does.
+
+        Without Redis every request leads (no coalescing, but no failure either).
+        """
+        token = secrets.token_hex(8)
+        try:
+            taken = await self._redis.set(lock_key(fp), token, nx=True, px=self._lock_ms)
+        except REDIS_ERRORS:
+            return token
+        return token if taken else None
+
+    async def release(self, fp: str, token: str) -> None:
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._release(keys=[lock_key(fp)], args=[token])
+
+    async def wait(self, fp: str, timeout: float) -> CacheEntry | None:
+        """The leader's entry, or ``None`` when it failed or did not finish within ``timeout``."""
+        task = self._waits.get(fp)
+        if task is None:
+            task = asyncio.ensure_future(self._poll(fp, timeout))
+            self._waits[fp] = task
+            task.add_done_callback(lambda _: self._waits.pop(fp, None))
+        return await asyncio.shield(task)
+
+    async def _poll(self, fp: str, timeout: float) -> CacheEntry | None:
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while time.monotonic() < deadline:
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.get(entry_key(fp))
+                    pipe.exists(lock_key(fp))
+                    raw, locked = await pipe.execute()
+            except REDIS_ERRORS:
+                return None
+            if raw is not None:
+                try:
+                    return CacheEntry.from_json(raw)
+                except (ValueError, TypeError):
+                    return None
+            if not locked:
+                return None
+            await self._sleep(delay)
+            delay = min(delay * 2, 0.1)
+        return None

@@ -1,0 +1,85 @@
+import json
+
+from origin.cache.assemble import ChunkAssembler, fresh_identity, replay_chunks
+from origin.providers.base import Usage
+
+COMPLETION = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "alpha",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "hello world"},
+            "finish_reason": "stop",
+            "logprobs": None,
+        },
+        {
+            "index": 1,
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+                ],
+            },
+            "finish_reason": "tool_calls",
+            "logprobs": None,
+        },
+    ],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+}
+
+
+def test_replay_then_assemble_gives_the_same_answer() -> None:
+    chunks = replay_chunks(COMPLETION, include_usage=True)
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == COMPLETION["usage"]
+    assembler = ChunkAssembler()
+    for chunk in chunks:
+        assembler.add(json.loads(json.dumps(chunk)))
+    assert assembler.complete
+    rebuilt = assembler.completion(Usage(tokens_in=3, tokens_out=4))
+    assert rebuilt["choices"] == COMPLETION["choices"]
+    assert rebuilt["model"] == "alpha"
+
+
+def test_fragmented_tool_call_arguments_reassemble() -> None:
+    assembler = ChunkAssembler()
+    pieces = [
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "role": "assistant",
+                        "tool_calls": [
+                            {"index": 0, "id": "c", "function": {"name": "lookup", "arguments": ""}}
+                        ],
+                    },
+                }
+            ]
+        },
+        {
+            "choices": [
+                {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"q": '}}]}}
+            ]
+        },
+        {
+            "choices": [
+                {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": '"x"}'}}]}}
+            ]
+        },
+    ]
+    for piece in pieces:
+        assembler.add(piece)
+    assert not assembler.complete  # no finish_reason yet: an interrupted stream is never stored
+    assembler.add({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    call = assembler.completion(Usage())["choices"][0]["message"]["tool_calls"][0]
+    assert call["id"] == "c" and json.loads(call["function"]["arguments"]) == {"q": "x"}
+
+
+def test_without_usage_and_fresh_identity() -> None:
+    assert all(chunk["choices"] for chunk in replay_chunks(COMPLETION, include_usage=False))
+    copy = fresh_identity(COMPLETION)
+    assert copy["id"] != COMPLETION["id"] and copy["choices"] == COMPLETION["choices"]
