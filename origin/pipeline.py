@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from origin.accounting import Finalizer, Ledger
+from origin.admission import Admission, output_cap, policy_denied
 from origin.cache.assemble import fresh_identity
 from origin.cache.directive import CacheDirective
 from origin.cache.exact import CacheEntry, ExactCache
@@ -18,8 +19,9 @@ from origin.config import GatewayConfig
 from origin.dispatch import Dispatcher
 from origin.memory import SessionMemory, memory_applies, with_history
 from origin.metrics import Metrics
+from origin.policy import DEFAULT_CONTROLS, ProjectControls
 from origin.providers.base import JSON, ModelConfig, Usage
-from origin.routing import Route, plan_route
+from origin.routing import AUTO, Route, plan_route
 from origin.streaming import relay, replay
 from origin.tokens import estimate_prompt_tokens
 from shared import headers as h
@@ -34,9 +36,9 @@ class ChatRequest:
     prefer: str | None
     task_type: str
     directive: CacheDirective
+    controls: ProjectControls = DEFAULT_CONTROLS
     session_id: str | None = None
     memory: str = "off"
-    memory_token_budget: int = 2000
 
     @property
     def stream(self) -> bool:
@@ -78,6 +80,7 @@ class ChatPipeline:
         cache: ExactCache,
         flights: SingleFlight,
         memory: SessionMemory,
+        admission: Admission,
         metrics: Metrics,
         *,
         flight_wait_seconds: float,
@@ -87,17 +90,28 @@ class ChatPipeline:
         self._cache = cache
         self._flights = flights
         self._memory = memory
+        self._admission = admission
         self._metrics = metrics
         self._flight_wait = flight_wait_seconds
 
     def route(self, chat: ChatRequest) -> Route:
-        return plan_route(
+        """The candidates the project's policy allows; 403 naming the rule when none (or the named one) is."""
+        policy = chat.controls.policies
+        requested = str(chat.body.get("model", AUTO))
+        target = self._config.models.get(self._config.aliases.get(requested, requested))
+        if target is not None and (denial := policy.denial_for(target.name, target.provider)):
+            raise policy_denied(denial)
+        route = plan_route(
             self._config,
-            requested=str(chat.body.get("model", "auto")),
+            requested=requested,
             mode=chat.mode,
             task_type=chat.task_type,
             prefer=chat.prefer,
+            allowed=lambda model: policy.allows(model.name, model.provider),
         )
+        if not route.candidates:
+            raise policy_denied(f"every candidate model for mode {chat.mode!r} is denied")
+        return route
 
     async def handle(self, chat: ChatRequest, ledger: Ledger) -> Response:
         route = self.route(chat)
@@ -105,9 +119,8 @@ class ChatPipeline:
         messages = chat.body["messages"]
         history: list[JSON] = []
         if chat.memory == "auto" and chat.session_id and memory_applies(messages):
-            history = await self._memory.history(
-                project, chat.session_id, token_budget=chat.memory_token_budget
-            )
+            budget = chat.controls.settings.memory_token_budget
+            history = await self._memory.history(project, chat.session_id, token_budget=budget)
             self._remember(chat, ledger, messages)
         # An answer that depended on server-side history is never cached or served from the cache.
         directive = CacheDirective(read=False, write=False, ttl_seconds=0) if history else chat.directive
@@ -129,7 +142,7 @@ class ChatPipeline:
                         assert entry is not None
                         self._metrics.coalesced.inc()
                         return self._serve_hit(entry, chat, ledger)
-            if directive.write and route.candidates:
+            if directive.write:
                 store = _Store(fp, directive.ttl_seconds, route.candidates[0].name, lock)
             if lock is not None:
                 ledger.after(self._releaser(fp, lock))
@@ -137,6 +150,10 @@ class ChatPipeline:
         body = {key: value for key, value in chat.body.items() if key != "model"}
         if history:
             body["messages"] = with_history(messages, history)
+        cap = chat.controls.policies.max_tokens_limit
+        if cap is not None and output_cap(body) is None:
+            body["max_tokens"] = cap
+        await self._admission.reserve(ledger, chat.controls, body, route.candidates)
         if chat.stream:
             return await self._stream(chat, route, body, ledger, store)
         answered = await self._dispatcher.complete(route, body)

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 
 from origin.accounting import Ledger
+from origin.admission import Admission
 from origin.auth import Authenticator
 from origin.background import Background
 from origin.cache.exact import ExactCache
 from origin.cache.singleflight import SingleFlight
 from origin.config import GatewayConfig, load_config
+from origin.controls_cache import ControlsCache
 from origin.dispatch import Dispatcher
+from origin.limits import Budgets, RateLimiter
 from origin.memory import SessionMemory
 from origin.metrics import Metrics
 from origin.pipeline import ChatPipeline
@@ -41,6 +44,8 @@ class AppState:
     spool: Spool
     writer: UsageWriter
     memory: SessionMemory
+    controls: ControlsCache
+    admission: Admission
     background: Background
     pipeline: ChatPipeline
 
@@ -49,9 +54,16 @@ class AppState:
         config = load_config(settings.config_path, settings.provider_api_keys)
         # min_size=0: the origin starts (and spools usage) even while Postgres is down.
         pool = await postgres.create_pool(settings.database_url, min_size=0, max_size=10)
-        redis_client = redis.Redis.from_url(
-            settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=10
+        # A blocking pool: past its size requests wait for a connection instead of failing.
+        redis_pool = redis.BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=256,
+            timeout=2.0,
+            socket_timeout=1.0,
+            socket_connect_timeout=1.0,
+            health_check_interval=10,
         )
+        redis_client = redis.Redis.from_pool(redis_pool)
         metrics = Metrics()
         upstream = Upstream(config.providers, config.timeouts)
         breakers = Breakers(config.breaker)
@@ -64,12 +76,14 @@ class AppState:
         dispatcher = Dispatcher(config, upstream, breakers, metrics, rng=random.Random())
         memory = SessionMemory(redis_client)
         cache = ExactCache(redis_client)
+        admission = Admission(Budgets(redis_client), RateLimiter(redis_client))
         pipeline = ChatPipeline(
             config,
             dispatcher,
             cache,
             SingleFlight(redis_client),
             memory,
+            admission,
             metrics,
             flight_wait_seconds=config.timeouts.first_byte,
         )
@@ -85,6 +99,8 @@ class AppState:
             spool=spool,
             writer=writer,
             memory=memory,
+            controls=ControlsCache(pool),
+            admission=admission,
             background=Background(),
             pipeline=pipeline,
         )

@@ -1,5 +1,6 @@
 """Fixtures on real services: a throwaway Postgres database and a Redis database of its own."""
 
+import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
@@ -12,7 +13,8 @@ from origin.settings import Settings
 from origin.stores import postgres
 from origin.stores.migrate import migrate
 
-TEST_DATABASE = "prism_test"
+# One database per test session, so that two sessions on one machine never drop each other's.
+TEST_DATABASE = f"prism_test_{os.getpid()}"
 TEST_REDIS_DB = 15
 
 
@@ -39,14 +41,19 @@ def base_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def migrated(base_settings: Settings) -> str:
+async def migrated(base_settings: Settings) -> AsyncIterator[str]:
     admin = await asyncpg.connect(_with_database(base_settings.database_url, "postgres"))
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
     finally:
         await admin.close()
     await migrate(base_settings.database_url)
-    return base_settings.database_url
+    yield base_settings.database_url
+    admin = await asyncpg.connect(_with_database(base_settings.database_url, "postgres"))
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(scope="session")

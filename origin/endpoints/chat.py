@@ -5,6 +5,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
+from origin.admission import output_cap, policy_denied
 from origin.body import read_json
 from origin.cache.directive import parse_directive
 from origin.errors import ApiError, invalid_request
@@ -19,7 +20,6 @@ from shared.session import parse_session
 from shared.tags import parse_tags
 
 log = logging.getLogger("prism.chat")
-DEFAULT_CACHE_TTL = 3600
 
 
 def parse_mode(value: str | None) -> str:
@@ -37,6 +37,8 @@ async def chat_completions(request: Request) -> Response:
     ledger = state.open_ledger(key)
     row = ledger.row
     try:
+        controls = await state.controls.get(key.org_id, key.project_id)
+        await state.admission.rate_limit(key, controls)
         row.request_tags = parse_tags(request.headers.get(h.TAGS))
         try:
             row.session_id = parse_session(request.headers.get(h.SESSION))
@@ -51,10 +53,13 @@ async def chat_completions(request: Request) -> Response:
             memory = parse_memory_mode(request.headers.get(h.MEMORY), has_session=row.session_id is not None)
         except ValueError as error:
             raise invalid_request(str(error), code="invalid_memory_header", param=h.MEMORY) from None
+        denial = controls.policies.check_request(output_cap(body), bool(body.get("stream")))
+        if denial is not None:
+            raise policy_denied(denial)
         directive = parse_directive(
             request.headers.get("cache-control"),
             request.headers.get(h.CACHE_TTL),
-            default_ttl=DEFAULT_CACHE_TTL,
+            default_ttl=controls.settings.cache_ttl_seconds,
         )
         chat = ChatRequest(
             body=body,
@@ -62,6 +67,7 @@ async def chat_completions(request: Request) -> Response:
             prefer=prefer,
             task_type=row.task_type,
             directive=directive,
+            controls=controls,
             session_id=row.session_id,
             memory=memory,
         )

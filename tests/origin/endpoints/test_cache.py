@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -169,8 +170,9 @@ async def test_no_cross_project_hits(
     origin: RunningOrigin, pool: postgres.Pool, fake_server: tuple[FakeProvider, str], text: str, stream: bool
 ) -> None:
     pepper = origin.state.settings.key_pepper
-    key_a, _ = await postgres.create_key(pool, project="tenant-a", org="iso", pepper=pepper)
-    key_b, _ = await postgres.create_key(pool, project="tenant-b", org="iso", pepper=pepper)
+    suffix = uuid.uuid4().hex[:8]  # fresh projects per example: only the other tenant's entry exists
+    key_a, _ = await postgres.create_key(pool, project=f"tenant-a-{suffix}", org="iso", pepper=pepper)
+    key_b, _ = await postgres.create_key(pool, project=f"tenant-b-{suffix}", org="iso", pepper=pepper)
     messages = [{"role": "user", "content": text}]
     statuses = []
     for key in (key_a, key_b):

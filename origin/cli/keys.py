@@ -1,34 +1,15 @@
-"""``prism``: serve, migrate and manage keys."""
+"""``prism keys create | list | revoke``."""
 
 import argparse
-import asyncio
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
 
-import asyncpg
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from origin.auth import forget_keys
-from origin.settings import Settings, SettingsError
+from origin.cli.common import Commands
+from origin.settings import Settings
 from origin.stores import postgres
-from origin.stores.migrate import migrate
-
-Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
-
-
-async def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from origin.server import serve
-
-    await serve(settings, host=args.host or settings.host, port=args.port or settings.port)
-    return 0
-
-
-async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    applied = await migrate(settings.database_url)
-    print("applied: " + ", ".join(applied) if applied else "database is up to date")
-    return 0
 
 
 async def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -78,17 +59,7 @@ async def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="prism", description="Prism LLM gateway (origin)")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="run the origin on hypercorn")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.set_defaults(run=_serve)
-
-    commands.add_parser("migrate", help="create the database and apply migrations").set_defaults(run=_migrate)
-
+def register(commands: Commands) -> None:
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         dest="keys_command", required=True
     )
@@ -100,28 +71,3 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke the keys with a display prefix")
     revoke.add_argument("prefix")
     revoke.set_defaults(run=_keys_revoke)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        print(f"prism: {error}", file=sys.stderr)
-        return 2
-    command: Command = args.run
-    try:
-        return asyncio.run(command(args, settings))
-    except (OSError, ConnectionError) as error:
-        print(f"prism: cannot reach a service: {error}", file=sys.stderr)
-        return 1
-    except asyncpg.PostgresError as error:
-        print(f"prism: Postgres said: {error} (did you run `prism migrate`?)", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,107 @@
+"""What every ``prism`` command shares: the error type, the database helpers, the argparse types."""
+
+import argparse
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, TypeAlias
+
+from origin.settings import Settings
+from origin.stores import controls, postgres
+from origin.stores.controls import ProjectRef
+from shared.tags import MAX_LENGTH, parse_tags
+
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+APPLIES: Final = "it applies on every origin within 5 s"
+_MAX_CENTS: Final = Decimal(10) ** 10  # numeric(20, 10)
+
+
+class CliError(Exception):
+    """A request the database cannot honour (unknown project, policy…); one line for a person."""
+
+
+@contextlib.asynccontextmanager
+async def connect(settings: Settings) -> AsyncIterator[postgres.Pool]:
+    pool = await postgres.create_pool(settings.database_url, max_size=2)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def find_project(pool: postgres.Pool, org: str, project: str) -> ProjectRef:
+    ref = await controls.find_project(pool, org=org, project=project)
+    if ref is None:
+        raise CliError(f"no project {project!r} in org {org!r}")
+    return ref
+
+
+async def find_org(pool: postgres.Pool, org: str) -> str:
+    org_id = await controls.find_org(pool, org)
+    if org_id is None:
+        raise CliError(f"no org named {org!r}")
+    return org_id
+
+
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0 or value >= 2**31:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range")
+    return value
+
+
+def glob(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("a pattern cannot be empty ('*' matches everything)")
+    return text
+
+
+def rpm(text: str) -> int | None:
+    return None if text.lower() == "none" else positive_int(text)
+
+
+def on_off(text: str) -> bool:
+    if text.lower() not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not 'on' or 'off'")
+    return text.lower() == "on"
+
+
+def threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in (0, 1]")
+    return value
+
+
+def monthly_cents(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value.is_finite() or not 0 <= value < _MAX_CENTS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and {_MAX_CENTS}")
+    return value
+
+
+def tag(text: str) -> tuple[str, str]:
+    key, _, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if parse_tags(text) != {key: value} or len(key) > MAX_LENGTH or len(value) > MAX_LENGTH:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not one tag key=value (each at most {MAX_LENGTH} chars)"
+        )
+    return key, value

@@ -1,0 +1,107 @@
+"""``prism policy add | list | remove``: deny/allow models and providers, limit requests."""
+
+import argparse
+import sys
+from typing import Final
+
+from origin.cli.common import APPLIES, CliError, Commands, connect, find_org, find_project, glob, positive_int
+from origin.policy import Effect, PolicyRule, Scope, Target
+from origin.settings import Settings
+from origin.stores import controls
+
+_PATTERN_OPTIONS: Final[tuple[tuple[str, Effect, Target], ...]] = (
+    ("deny_model", "deny", "model"),
+    ("allow_model", "allow", "model"),
+    ("deny_provider", "deny", "provider"),
+    ("allow_provider", "allow", "provider"),
+)
+
+
+def _rule_parts(args: argparse.Namespace) -> tuple[Effect, Target, str | None, int | None]:
+    if args.max_tokens is not None:
+        return "limit", "max_tokens", None, int(args.max_tokens)
+    if args.no_streaming:
+        return "deny", "streaming", None, None
+    for dest, effect, target in _PATTERN_OPTIONS:
+        pattern: str | None = getattr(args, dest)
+        if pattern is not None:
+            return effect, target, pattern, None
+    raise AssertionError("argparse requires one rule option")
+
+
+async def _policy_add(args: argparse.Namespace, settings: Settings) -> int:
+    if args.org is None and args.project is None:
+        print("prism: policy add needs --org NAME or --project NAME", file=sys.stderr)
+        return 2
+    effect, target, pattern, max_tokens = _rule_parts(args)
+    scope: Scope
+    async with connect(settings) as pool:
+        if args.project is None:
+            org_id, project_id, scope, label = await find_org(pool, args.org), None, "org", args.org
+        else:
+            ref = await find_project(pool, args.org or "default", args.project)
+            org_id, project_id, scope, label = ref.org_id, ref.project_id, "project", ref.label
+        policy_id = await controls.add_policy(
+            pool,
+            org_id=org_id,
+            project_id=project_id,
+            effect=effect,
+            target=target,
+            pattern=pattern,
+            max_tokens=max_tokens,
+        )
+    rule = PolicyRule(policy_id, scope, label, effect, target, pattern, max_tokens)
+    print(f"added {rule}; {APPLIES}", file=sys.stderr)
+    print(policy_id)
+    return 0
+
+
+async def _policy_list(args: argparse.Namespace, settings: Settings) -> int:
+    async with connect(settings) as pool:
+        if args.project is not None:
+            ref = await find_project(pool, args.org or "default", args.project)
+            rules = await controls.list_policies(pool, org_id=ref.org_id, project_id=ref.project_id)
+        elif args.org is not None:
+            rules = await controls.list_policies(pool, org_id=await find_org(pool, args.org))
+        else:
+            rules = await controls.list_policies(pool)
+    for rule in rules:
+        print(f"{rule.id}\t{rule.scope} {rule.scope_name}\t{rule.action}")
+    if not rules:
+        print("no policies", file=sys.stderr)
+    return 0
+
+
+async def _policy_remove(args: argparse.Namespace, settings: Settings) -> int:
+    async with connect(settings) as pool:
+        removed = await controls.remove_policy(pool, args.id)
+    if not removed:
+        raise CliError(f"no policy #{args.id}")
+    print(f"removed policy #{args.id}; {APPLIES}")
+    return 0
+
+
+def register(commands: Commands) -> None:
+    policy = commands.add_parser("policy", help="deny/allow models and providers, limit requests")
+    verbs = policy.add_subparsers(dest="policy_command", required=True)
+
+    add = verbs.add_parser("add", help="add one rule to an org or a project; prints its id")
+    add.add_argument("--org", help="the org (alone: an org-wide rule; default for --project: default)")
+    add.add_argument("--project", help="the project the rule applies to")
+    rule = add.add_mutually_exclusive_group(required=True)
+    rule.add_argument("--deny-model", metavar="GLOB", type=glob)
+    rule.add_argument("--allow-model", metavar="GLOB", type=glob)
+    rule.add_argument("--deny-provider", metavar="GLOB", type=glob)
+    rule.add_argument("--allow-provider", metavar="GLOB", type=glob)
+    rule.add_argument("--max-tokens", metavar="N", type=positive_int)
+    rule.add_argument("--no-streaming", action="store_true")
+    add.set_defaults(run=_policy_add)
+
+    listing = verbs.add_parser("list", help="list rules (of an org, or that apply to a project)")
+    listing.add_argument("--org")
+    listing.add_argument("--project")
+    listing.set_defaults(run=_policy_list)
+
+    remove = verbs.add_parser("remove", help="remove a rule by id")
+    remove.add_argument("id", type=positive_int)
+    remove.set_defaults(run=_policy_remove)

@@ -1,0 +1,49 @@
+"""Failures of the shared limits: over budget, and Redis out of reach (which fails closed)."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.exceptions import RedisError
+
+
+class LimitsUnavailable(Exception):
+    """Redis, which every instance coordinates budgets and rate limits through, did not answer."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"Prism cannot check {what} right now because its Redis store did not answer; "
+            "the request was refused rather than let through unchecked. Retry shortly."
+        )
+        self.what = what
+
+
+class BudgetExceeded(Exception):
+    """Admitting the request could push ``scope_label`` over its monthly budget."""
+
+    def __init__(
+        self, scope_label: str, limit_cents: float, spent_cents: float, requested_cents: float
+    ) -> None:
+        super().__init__(
+            f"Monthly budget for {scope_label} is {limit_cents:.2f} cents; "
+            f"{spent_cents:.2f} cents are spent or reserved, "
+            f"and this request may cost up to {requested_cents:.2f} cents."
+        )
+        self.scope_label = scope_label
+        self.limit_cents = limit_cents
+        self.spent_cents = spent_cents
+        self.requested_cents = requested_cents
+
+
+@asynccontextmanager
+async def redis_guard(what: str, timeout: float) -> AsyncIterator[None]:
+    """Turn any way of not reaching Redis within ``timeout`` seconds into :class:`LimitsUnavailable`.
+
+    The deadline is ours, not only the client's: redis-py retries timeouts and dropped connections
+    (ten times by default), which against a hung Redis would hold every request for many seconds.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except (RedisError, OSError, TimeoutError) as error:
+        raise LimitsUnavailable(what) from error

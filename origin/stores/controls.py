@@ -1,0 +1,186 @@
+"""Postgres access for policies, project settings and budgets, through ``queries/controls.sql``."""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from origin.policy import (
+    BudgetDef,
+    Effect,
+    Policy,
+    PolicyRule,
+    ProjectControls,
+    ProjectSettings,
+    Target,
+    rule_shape_error,
+)
+from origin.stores.postgres import Pool
+from origin.stores.sql import query
+
+Tag = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRef:
+    project_id: str
+    project_name: str
+    org_id: str
+    org_name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.org_name}/{self.project_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetListing:
+    org_name: str
+    project_name: str
+    budget: BudgetDef
+
+
+async def find_org(pool: Pool, name: str) -> str | None:
+    """The org's id, or None when no org has this name."""
+    org_id = await pool.fetchval(query("org_by_name"), name)
+    return None if org_id is None else str(org_id)
+
+
+async def find_project(pool: Pool, *, org: str, project: str) -> ProjectRef | None:
+    row = await pool.fetchrow(query("project_by_name"), org, project)
+    if row is None:
+        return None
+    return ProjectRef(
+        project_id=str(row["project_id"]),
+        project_name=row["project_name"],
+        org_id=str(row["org_id"]),
+        org_name=row["org_name"],
+    )
+
+
+async def add_policy(
+    pool: Pool,
+    *,
+    org_id: str,
+    project_id: str | None,
+    effect: Effect,
+    target: Target,
+    pattern: str | None = None,
+    max_tokens: int | None = None,
+) -> int:
+    """Add one rule to an org (``project_id=None``) or to a project of that org; return its id."""
+    error = rule_shape_error(effect, target, pattern, max_tokens)
+    if error is not None:
+        raise ValueError(error)
+    policy_id = await pool.fetchval(
+        query("insert_policy"), org_id, project_id, effect, target, pattern, max_tokens
+    )
+    return int(policy_id)
+
+
+async def list_policies(
+    pool: Pool, *, org_id: str | None = None, project_id: str | None = None
+) -> list[PolicyRule]:
+    """Every rule; with ``org_id`` that org's; with ``project_id`` too, the rules that apply to it."""
+    rows = await pool.fetch(query("list_policies"), org_id, project_id)
+    return [_rule(row) for row in rows]
+
+
+async def remove_policy(pool: Pool, policy_id: int) -> bool:
+    return await pool.fetchval(query("delete_policy"), policy_id) is not None
+
+
+async def get_project_settings(pool: Pool, project_id: str) -> ProjectSettings:
+    row = await pool.fetchrow(query("project_settings"), project_id)
+    return ProjectSettings() if row is None else _settings(row)
+
+
+async def set_project_settings(pool: Pool, project_id: str, settings: ProjectSettings) -> None:
+    await pool.execute(query("upsert_project_settings"), project_id, *_settings_args(settings))
+
+
+async def update_project_settings(pool: Pool, project_id: str, changes: Mapping[str, Any]) -> ProjectSettings:
+    """Change some settings (names as in ``ProjectSettings``), atomically; return the result."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(query("ensure_project_settings"), project_id)
+        current = _settings(await conn.fetchrow(query("project_settings_for_update"), project_id))
+        updated = replace(current, **changes)
+        await conn.execute(query("upsert_project_settings"), project_id, *_settings_args(updated))
+    return updated
+
+
+async def set_budget(pool: Pool, project_id: str, monthly_cents: Decimal, *, tag: Tag | None = None) -> None:
+    """Create or replace the project's monthly budget, or the one for requests tagged ``tag``."""
+    key, value = tag or (None, None)
+    budget = BudgetDef(monthly_cents, key, value)
+    if tag is None:
+        await pool.execute(query("upsert_project_budget"), project_id, budget.monthly_cents)
+    else:
+        await pool.execute(query("upsert_tag_budget"), project_id, *tag, budget.monthly_cents)
+
+
+async def remove_budget(pool: Pool, project_id: str, *, tag: Tag | None = None) -> bool:
+    key, value = tag or (None, None)
+    return await pool.fetchval(query("delete_budget"), project_id, key, value) is not None
+
+
+async def list_budgets(pool: Pool, *, project_id: str | None = None) -> list[BudgetListing]:
+    rows = await pool.fetch(query("list_budgets"), project_id)
+    return [
+        BudgetListing(
+            org_name=row["org_name"],
+            project_name=row["project_name"],
+            budget=BudgetDef(row["monthly_cents"], row["tag_key"], row["tag_value"]),
+        )
+        for row in rows
+    ]
+
+
+async def load_controls(pool: Pool, org_id: str, project_id: str) -> ProjectControls:
+    """Everything one project is governed by, in one query; defaults where nothing is stored."""
+    row = await pool.fetchrow(query("load_controls"), org_id, project_id)
+    rules = tuple(_rule(item) for item in json.loads(row["policies"]))
+    budgets = tuple(
+        BudgetDef(Decimal(item["monthly_cents"]), item["tag_key"], item["tag_value"])
+        for item in json.loads(row["budgets"])
+    )
+    settings = _settings(row) if row["has_settings"] else ProjectSettings()
+    return ProjectControls(policies=Policy(rules), settings=settings, budgets=budgets)
+
+
+def _rule(row: Mapping[str, Any]) -> PolicyRule:
+    scope_name = (
+        row["org_name"] if row["project_name"] is None else f"{row['org_name']}/{row['project_name']}"
+    )
+    return PolicyRule(
+        id=int(row["id"]),
+        scope=row["scope"],
+        scope_name=scope_name,
+        effect=row["effect"],
+        target=row["target"],
+        pattern=row["pattern"],
+        max_tokens=row["max_tokens"],
+    )
+
+
+def _settings(row: Mapping[str, Any]) -> ProjectSettings:
+    return ProjectSettings(
+        cache_ttl_seconds=row["cache_ttl_seconds"],
+        semantic_cache=row["semantic_cache"],
+        semantic_threshold=row["semantic_threshold"],
+        rpm_limit=row["rpm_limit"],
+        memory_token_budget=row["memory_token_budget"],
+        edge_cache=row["edge_cache"],
+    )
+
+
+def _settings_args(settings: ProjectSettings) -> tuple[object, ...]:
+    return (
+        settings.cache_ttl_seconds,
+        settings.semantic_cache,
+        settings.semantic_threshold,
+        settings.rpm_limit,
+        settings.memory_token_budget,
+        settings.edge_cache,
+    )

@@ -1,0 +1,44 @@
+"""A hand-driven clock and a second Redis client standing in for a second origin instance."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as redis
+
+from origin.settings import Settings
+
+JAN_31_LATE = datetime(2025, 1, 31, 23, 59, 30, tzinfo=UTC).timestamp()
+MID_JANUARY = datetime(2025, 1, 15, 12, tzinfo=UTC).timestamp()
+
+
+class Clock:
+    def __init__(self, now: float = JAN_31_LATE) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def instances(
+    redis_client: "redis.Redis", base_settings: Settings
+) -> AsyncIterator[list["redis.Redis"]]:
+    """Two clients with pools of their own, like two origins, on the same (already flushed) database.
+
+    Blocking pools: a burst waits for a free connection instead of failing at the pool's limit.
+    """
+    clients = [
+        redis.Redis.from_pool(
+            redis.BlockingConnectionPool.from_url(base_settings.redis_url, max_connections=64, timeout=5)
+        )
+        for _ in range(2)
+    ]
+    yield clients
+    for client in clients:
+        await client.aclose()
