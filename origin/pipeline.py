@@ -11,7 +11,6 @@ from starlette.types import Receive, Scope, Send
 
 from origin.accounting import Finalizer, Ledger
 from origin.admission import Admission, output_cap, policy_denied
-from origin.cache.assemble import fresh_identity
 from origin.cache.directive import CacheDirective
 from origin.cache.exact import CacheEntry, ExactCache
 from origin.cache.singleflight import SingleFlight
@@ -26,6 +25,7 @@ from origin.streaming import relay, replay
 from origin.tokens import estimate_prompt_tokens
 from shared import headers as h
 from shared.fingerprint import fingerprint
+from shared.replay import fresh_identity
 from shared.usage import UsageRow
 
 

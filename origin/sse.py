@@ -1,11 +1,12 @@
 """Server-sent events: decode an upstream stream, encode the downstream one."""
 
 import json
-from typing import Any, Final
+from typing import Any
 
 from origin.providers.base import SSEEvent
+from shared.replay import DONE
 
-DONE: Final = b"data: [DONE]\n\n"
+__all__ = ["DONE", "SSEDecoder", "encode"]
 
 
 class SSEDecoder:

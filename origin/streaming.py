@@ -5,12 +5,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from origin.accounting import Ledger
-from origin.cache.assemble import ChunkAssembler, replay_chunks
+from origin.cache.assemble import ChunkAssembler
 from origin.dispatch import Answered, OpenStream
 from origin.providers.base import JSON, UpstreamStreamError, Usage
 from origin.sse import DONE, encode
 from origin.tokens import estimate_tokens
 from origin.upstream import UpstreamFailure
+from shared.replay import replay_sse
 
 log = logging.getLogger("prism.stream")
 
@@ -127,6 +128,4 @@ def _seen_usage(reported: Usage, text: str, prompt_tokens: int) -> Usage:
 
 async def replay(completion: JSON, *, include_usage: bool) -> AsyncIterator[bytes]:
     """A cached answer as a proper SSE stream."""
-    for chunk in replay_chunks(completion, include_usage=include_usage):
-        yield encode(chunk)
-    yield DONE
+    yield replay_sse(completion, include_usage=include_usage)

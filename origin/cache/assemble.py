@@ -1,8 +1,7 @@
-"""Between the two shapes of one answer: a list of stream chunks and a ``chat.completion`` object."""
+"""From stream chunks to the ``chat.completion`` they add up to (``shared.replay`` goes the other way)."""
 
 import time
 import uuid
-from typing import Any
 
 from origin.providers.base import JSON, Usage
 
@@ -66,37 +65,3 @@ class ChunkAssembler:
             "choices": choices,
             "usage": usage.openai_usage(),
         }
-
-
-def replay_chunks(completion: JSON, *, include_usage: bool) -> list[JSON]:
-    """The stream a client would have received for ``completion`` (a cache hit, replayed)."""
-    base: dict[str, Any] = {
-        "id": completion["id"],
-        "object": "chat.completion.chunk",
-        "created": completion["created"],
-        "model": completion["model"],
-    }
-
-    def chunk(index: int, delta: JSON, finish: str | None = None) -> JSON:
-        return {
-            **base,
-            "choices": [{"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        }
-
-    chunks: list[JSON] = []
-    for choice in completion["choices"]:
-        index, message = choice["index"], choice["message"]
-        chunks.append(chunk(index, {"role": "assistant", "content": ""}))
-        if message.get("content"):
-            chunks.append(chunk(index, {"content": message["content"]}))
-        for position, call in enumerate(message.get("tool_calls") or ()):
-            chunks.append(chunk(index, {"tool_calls": [{"index": position, **call}]}))
-        chunks.append(chunk(index, {}, choice.get("finish_reason") or "stop"))
-    if include_usage:
-        chunks.append({**base, "choices": [], "usage": completion.get("usage")})
-    return chunks
-
-
-def fresh_identity(completion: JSON) -> JSON:
-    """A served copy gets its own id and timestamp; the answer itself is unchanged."""
-    return {**completion, "id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time())}

@@ -1,7 +1,8 @@
 import json
 
-from origin.cache.assemble import ChunkAssembler, fresh_identity, replay_chunks
+from origin.cache.assemble import ChunkAssembler
 from origin.providers.base import Usage
+from shared.replay import fresh_identity, replay_chunks, replay_sse
 
 COMPLETION = {
     "id": "chatcmpl-1",
@@ -83,3 +84,10 @@ def test_without_usage_and_fresh_identity() -> None:
     assert all(chunk["choices"] for chunk in replay_chunks(COMPLETION, include_usage=False))
     copy = fresh_identity(COMPLETION)
     assert copy["id"] != COMPLETION["id"] and copy["choices"] == COMPLETION["choices"]
+
+
+def test_replay_sse_is_data_lines_then_done() -> None:
+    raw = replay_sse(COMPLETION, include_usage=False)
+    events = raw.decode().split("\n\n")
+    assert events[-2] == "data: [DONE]" and events[-1] == ""
+    assert all(event.startswith("data: {") for event in events[:-2])

@@ -1,0 +1,54 @@
+"""A stored ``chat.completion`` served again: as JSON with a fresh identity, or as the SSE stream
+a client would have received. Both tiers serve cache hits with these functions."""
+
+import json
+import time
+import uuid
+from typing import Any, Final
+
+DONE: Final = b"data: [DONE]\n\n"
+
+
+def fresh_identity(completion: dict[str, Any]) -> dict[str, Any]:
+    """A served copy gets its own id and timestamp; the answer itself is unchanged."""
+    return {**completion, "id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time())}
+
+
+def replay_chunks(completion: dict[str, Any], *, include_usage: bool) -> list[dict[str, Any]]:
+    """The ``chat.completion.chunk`` objects of ``completion``, in stream order."""
+    base: dict[str, Any] = {
+        "id": completion["id"],
+        "object": "chat.completion.chunk",
+        "created": completion["created"],
+        "model": completion["model"],
+    }
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            **base,
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+
+    chunks: list[dict[str, Any]] = []
+    for choice in completion["choices"]:
+        index, message = choice["index"], choice["message"]
+        chunks.append(chunk(index, {"role": "assistant", "content": ""}))
+        if message.get("content"):
+            chunks.append(chunk(index, {"content": message["content"]}))
+        for position, call in enumerate(message.get("tool_calls") or ()):
+            chunks.append(chunk(index, {"tool_calls": [{"index": position, **call}]}))
+        chunks.append(chunk(index, {}, choice.get("finish_reason") or "stop"))
+    if include_usage:
+        chunks.append({**base, "choices": [], "usage": completion.get("usage")})
+    return chunks
+
+
+def sse_event(payload: Any) -> bytes:
+    return (
+        b"data: " + json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n\n"
+    )
+
+
+def replay_sse(completion: dict[str, Any], *, include_usage: bool) -> bytes:
+    """The whole replayed stream, ``[DONE]`` included."""
+    return b"".join(sse_event(c) for c in replay_chunks(completion, include_usage=include_usage)) + DONE

@@ -1,0 +1,41 @@
+import pytest
+
+from shared.edgekv import EdgeCacheEntry, KeyGrant, cache_name, dead_letter_name, key_name
+
+
+def test_names() -> None:
+    assert (key_name("ab"), cache_name("cd"), dead_letter_name("ef")) == (
+        "key:ab",
+        "cache:cd",
+        "deadletter:ef",
+    )
+
+
+def test_grant_round_trip_and_validation() -> None:
+    grant = KeyGrant(key_id="k", project_id="p", org_id="o", active=True, edge_cache=False)
+    assert KeyGrant.from_json(grant.to_json()) == grant
+    for bad in [
+        '{"key_id": "k"}',
+        "[]",
+        '{"key_id": 1, "project_id": "p", "org_id": "o", "active": true, "edge_cache": true}',
+        '{"key_id": "k", "project_id": "p", "org_id": "o", "active": "yes", "edge_cache": true}',
+    ]:
+        with pytest.raises(ValueError):
+            KeyGrant.from_json(bad)
+
+
+def test_cache_entry_round_trip_and_validation() -> None:
+    entry = EdgeCacheEntry(
+        response={"id": "x", "choices": [], "model": "m", "created": 1},
+        model="m",
+        tokens_in=1,
+        tokens_out=2,
+        tokens_cached_in=0,
+        cost_cents=0.0031,
+    )
+    assert EdgeCacheEntry.from_json(entry.to_json()) == entry
+    with pytest.raises(ValueError):
+        EdgeCacheEntry.from_json(
+            '{"response": {}, "model": "m", "tokens_in": 1, "tokens_out": 1, '
+            '"tokens_cached_in": 0, "cost_cents": 0}'
+        )
