@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from origin.embeddings import SemanticConfig, parse_semantic_config
 from origin.providers import ADAPTERS
 from origin.providers.base import ModelConfig, Price, ProviderConfig
 from shared.headers import MODES
@@ -38,6 +39,14 @@ class BreakerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """``single_flight_wait_seconds``: how long identical requests wait for the one upstream call
+    (``None``: as long as the first-byte timeout) before making their own."""
+
+    single_flight_wait_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TaskRule:
     """When the request's task type matches, move ``prefer`` to the front of the candidates."""
 
@@ -57,6 +66,13 @@ class GatewayConfig:
     timeouts: Timeouts = Timeouts()
     retries: Retries = Retries()
     breaker: BreakerConfig = BreakerConfig()
+    cache: CacheConfig = CacheConfig()
+    semantic: SemanticConfig | None = None
+
+    @property
+    def single_flight_wait(self) -> float:
+        wait = self.cache.single_flight_wait_seconds
+        return self.timeouts.first_byte if wait is None else wait
 
 
 def load_config(path: Path | None, api_keys: Mapping[str, str]) -> GatewayConfig:
@@ -135,6 +151,10 @@ def _parse(raw: Mapping[str, Any], api_keys: Mapping[str, str]) -> GatewayConfig
     if set(aliases) & set(models):
         raise ConfigError("an alias may not share its name with a model")
 
+    semantic = parse_semantic_config(raw.get("semantic"))
+    if semantic is not None and semantic.provider not in providers:
+        raise ConfigError(f"semantic.provider: unknown provider {semantic.provider!r}")
+
     return GatewayConfig(
         providers=providers,
         models=models,
@@ -145,6 +165,8 @@ def _parse(raw: Mapping[str, Any], api_keys: Mapping[str, str]) -> GatewayConfig
         timeouts=Timeouts(**raw.get("timeouts", {})),
         retries=Retries(**raw.get("retries", {})),
         breaker=BreakerConfig(**raw.get("breaker", {})),
+        cache=CacheConfig(**raw.get("cache", {})),
+        semantic=semantic,
     )
 
 

@@ -13,6 +13,7 @@ from origin.accounting import Finalizer, Ledger
 from origin.admission import Admission, output_cap, policy_denied
 from origin.cache.directive import CacheDirective
 from origin.cache.exact import CacheEntry, ExactCache
+from origin.cache.semantic_layer import Probe, SemanticLayer
 from origin.cache.singleflight import SingleFlight
 from origin.config import GatewayConfig
 from origin.dispatch import Dispatcher
@@ -21,6 +22,7 @@ from origin.metrics import Metrics
 from origin.policy import DEFAULT_CONTROLS, ProjectControls
 from origin.providers.base import JSON, ModelConfig, Usage
 from origin.routing import AUTO, Route, plan_route
+from origin.stores.kv import KVPublisher
 from origin.streaming import relay, replay
 from origin.tokens import estimate_prompt_tokens
 from shared import headers as h
@@ -39,6 +41,7 @@ class ChatRequest:
     controls: ProjectControls = DEFAULT_CONTROLS
     session_id: str | None = None
     memory: str = "off"
+    semantic: bool = False
 
     @property
     def stream(self) -> bool:
@@ -70,6 +73,8 @@ class _Store:
     ttl_seconds: int
     route_head: str
     lock: str | None
+    probe: Probe | None
+    publish: bool  # may the answer leave the region (Workers KV, served by the edge)?
 
 
 class ChatPipeline:
@@ -84,6 +89,8 @@ class ChatPipeline:
         metrics: Metrics,
         *,
         flight_wait_seconds: float,
+        semantic: SemanticLayer | None = None,
+        kv: KVPublisher | None = None,
     ) -> None:
         self._config = config
         self._dispatcher = dispatcher
@@ -93,6 +100,8 @@ class ChatPipeline:
         self._admission = admission
         self._metrics = metrics
         self._flight_wait = flight_wait_seconds
+        self._semantic = semantic
+        self._kv = kv
 
     def route(self, chat: ChatRequest) -> Route:
         """The candidates the project's policy allows; 403 naming the rule when none (or the named one) is."""
@@ -129,21 +138,28 @@ class ChatPipeline:
         store: _Store | None = None
         if not directive.bypass:
             fp = fingerprint(project, chat.body, mode=chat.mode, model_prefer=chat.prefer)
-            lock: str | None = None
             if directive.read:
                 entry = await self._cache.get(fp)
                 if self._usable(entry, route):
                     assert entry is not None
-                    return self._serve_hit(entry, chat, ledger)
+                    return self._serve_hit(entry, chat, ledger, "hit-exact")
+            probe = await self._probe(chat, project, route, read=directive.read)
+            if probe is not None and self._usable(probe.entry, route):
+                assert probe.entry is not None
+                headers = {h.SIMILARITY: f"{probe.similarity:.4f}"}
+                return self._serve_hit(probe.entry, chat, ledger, "hit-semantic", headers)
+            lock: str | None = None
+            if directive.read:
                 lock = await self._flights.acquire(fp)
                 if lock is None:
                     entry = await self._flights.wait(fp, self._flight_wait)
                     if self._usable(entry, route):
                         assert entry is not None
                         self._metrics.coalesced.inc()
-                        return self._serve_hit(entry, chat, ledger)
+                        return self._serve_hit(entry, chat, ledger, "hit-exact")
             if directive.write:
-                store = _Store(fp, directive.ttl_seconds, route.candidates[0].name, lock)
+                publish = chat.controls.settings.edge_cache == "global"
+                store = _Store(fp, directive.ttl_seconds, route.candidates[0].name, lock, probe, publish)
             if lock is not None:
                 ledger.after(self._releaser(fp, lock))
 
@@ -175,11 +191,26 @@ class ChatPipeline:
             m.name == entry.model for m in route.candidates
         )
 
-    def _serve_hit(self, entry: CacheEntry, chat: ChatRequest, ledger: Ledger) -> Response:
-        ledger.charge_hit(entry, "hit-exact")
+    async def _probe(self, chat: ChatRequest, project: str, route: Route, *, read: bool) -> Probe | None:
+        if self._semantic is None or not chat.semantic:
+            return None
+        threshold = chat.controls.settings.semantic_threshold
+        return await self._semantic.probe(
+            project, route.candidates[0].name, chat.body, threshold=threshold, read=read
+        )
+
+    def _serve_hit(
+        self,
+        entry: CacheEntry,
+        chat: ChatRequest,
+        ledger: Ledger,
+        status: str,
+        extra: dict[str, str] | None = None,
+    ) -> Response:
+        ledger.charge_hit(entry, status)
         ledger.settle()
         completion = fresh_identity(entry.response)
-        headers = answer_headers(ledger, entry.model, "cache", "hit-exact")
+        headers = {**answer_headers(ledger, entry.model, "cache", status), **(extra or {})}
         if chat.stream:
             stream = replay(completion, include_usage=chat.include_usage)
             return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
@@ -195,6 +226,10 @@ class ChatPipeline:
             cost_cents=usage.cost_cents(model.price),
         )
         await self._cache.put(store.fp, entry, store.ttl_seconds)
+        if store.probe is not None and self._semantic is not None:
+            await self._semantic.store(store.probe, entry, store.ttl_seconds)
+        if store.publish and self._kv is not None:
+            self._kv.publish_cache(store.fp, entry.for_edge(), store.ttl_seconds)
 
     def _releaser(self, fp: str, lock: str) -> Finalizer:
         async def release(row: UsageRow) -> None:

@@ -35,6 +35,12 @@ class Settings:
     log_level: str = "INFO"
     key_cache_seconds: float = 4.0
     provider_api_keys: Mapping[str, str] = field(default_factory=dict)
+    # Workers KV publishing (keys, cache entries) and the dead-letter sweep: all three or none.
+    cf_api_token: str | None = field(default=None, repr=False)
+    cf_account_id: str | None = None
+    cf_kv_namespace_id: str | None = None
+    cf_api_base_url: str | None = None  # None: the cloudflare SDK's default, the real Cloudflare API
+    dead_letter_sweep_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -73,6 +79,32 @@ class Settings:
             raise SettingsError(f"PRISM_CONFIG_PATH points to {self.config_path}, which is not a file")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise SettingsError("PRISM_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR")
+        self._validate_cloudflare()
+
+    def _validate_cloudflare(self) -> None:
+        given = {
+            "PRISM_CF_API_TOKEN": self.cf_api_token,
+            "PRISM_CF_ACCOUNT_ID": self.cf_account_id,
+            "PRISM_CF_KV_NAMESPACE_ID": self.cf_kv_namespace_id,
+        }
+        missing = [name for name, value in given.items() if not value]
+        if missing and len(missing) < len(given):
+            raise SettingsError(
+                "Workers KV publishing needs PRISM_CF_API_TOKEN, PRISM_CF_ACCOUNT_ID and "
+                f"PRISM_CF_KV_NAMESPACE_ID together; missing: {', '.join(missing)}"
+            )
+        for name, value in given.items():
+            if value and any(char.isspace() for char in value):
+                raise SettingsError(f"{name} must not contain whitespace")
+        if self.cf_api_base_url is not None:
+            _require_url("PRISM_CF_API_BASE_URL", self.cf_api_base_url, ("https", "http"))
+        if self.dead_letter_sweep_seconds <= 0:
+            raise SettingsError("PRISM_DEAD_LETTER_SWEEP_SECONDS must be a positive number")
+
+    @property
+    def kv_enabled(self) -> bool:
+        """True when the token, account and namespace are all set (``validate`` refuses a partial set)."""
+        return bool(self.cf_api_token and self.cf_account_id and self.cf_kv_namespace_id)
 
     @property
     def is_dev_secrets(self) -> bool:
@@ -108,6 +140,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "spool_dir": Path,
     "log_level": str,
     "key_cache_seconds": _positive_float,
+    "cf_api_token": str,
+    "cf_account_id": str,
+    "cf_kv_namespace_id": str,
+    "cf_api_base_url": str,
+    "dead_letter_sweep_seconds": _positive_float,
 }
 
 

@@ -11,10 +11,14 @@ from origin.admission import Admission
 from origin.auth import Authenticator
 from origin.background import Background
 from origin.cache.exact import ExactCache
+from origin.cache.semantic import SemanticCache
+from origin.cache.semantic_layer import SemanticLayer
 from origin.cache.singleflight import SingleFlight
 from origin.config import GatewayConfig, load_config
 from origin.controls_cache import ControlsCache
+from origin.deadletters import DeadLetterSweeper, envelope_ingest
 from origin.dispatch import Dispatcher
+from origin.embeddings import embeddings_client
 from origin.limits import Budgets, RateLimiter
 from origin.memory import SessionMemory
 from origin.metrics import Metrics
@@ -22,6 +26,7 @@ from origin.pipeline import ChatPipeline
 from origin.resilience import Breakers
 from origin.settings import Settings
 from origin.stores import postgres
+from origin.stores.kv import KVPublisher
 from origin.stores.postgres import KeyRecord
 from origin.upstream import Upstream
 from origin.usage.spool import Spool
@@ -48,6 +53,9 @@ class AppState:
     admission: Admission
     background: Background
     pipeline: ChatPipeline
+    semantic: SemanticLayer | None
+    kv: KVPublisher
+    sweeper: DeadLetterSweeper
 
     @classmethod
     async def start(cls, settings: Settings) -> "AppState":
@@ -70,6 +78,8 @@ class AppState:
         spool = Spool(settings.spool_dir)
         writer = UsageWriter(pool, spool)
         await writer.start()
+        kv = KVPublisher.from_settings(settings)
+        kv.start()
         auth = Authenticator(
             pool, redis_client, pepper=settings.key_pepper, cache_seconds=settings.key_cache_seconds
         )
@@ -77,6 +87,17 @@ class AppState:
         memory = SessionMemory(redis_client)
         cache = ExactCache(redis_client)
         admission = Admission(Budgets(redis_client), RateLimiter(redis_client))
+        semantic = None
+        if config.semantic is not None:
+            semantic_cache = SemanticCache(
+                redis_client,
+                bands=config.semantic.bands,
+                rows=config.semantic.rows,
+                max_entries=config.semantic.max_entries,
+                max_candidates=config.semantic.max_candidates,
+            )
+            embedder = embeddings_client(config.semantic, config.providers)
+            semantic = SemanticLayer(semantic_cache, embedder, config.semantic)
         pipeline = ChatPipeline(
             config,
             dispatcher,
@@ -85,8 +106,17 @@ class AppState:
             memory,
             admission,
             metrics,
-            flight_wait_seconds=config.timeouts.first_byte,
+            flight_wait_seconds=config.single_flight_wait,
+            semantic=semantic,
+            kv=kv,
         )
+        sweeper = DeadLetterSweeper(
+            kv,
+            envelope_ingest(auth, writer.submit, settings.ingest_secret),
+            interval=settings.dead_letter_sweep_seconds,
+            durable=writer.flush,
+        )
+        sweeper.start()
         return cls(
             settings=settings,
             config=config,
@@ -103,11 +133,18 @@ class AppState:
             admission=admission,
             background=Background(),
             pipeline=pipeline,
+            semantic=semantic,
+            kv=kv,
+            sweeper=sweeper,
         )
 
     async def close(self) -> None:
         await self.background.drain()
+        await self.sweeper.stop()
+        await self.kv.stop()
         await self.upstream.close()
+        if self.semantic is not None:
+            await self.semantic.close()
         await self.writer.stop()
         self.spool.close()
         await self.redis.aclose()

@@ -8,6 +8,7 @@ SESSION: Final = "X-Prism-Session"
 TAGS: Final = "X-Prism-Tags"
 MEMORY: Final = "X-Prism-Memory"
 CACHE_TTL: Final = "X-Prism-Cache-TTL"
+SEMANTIC: Final = "X-Prism-Semantic"
 
 EDGE_CACHE: Final = "X-Prism-Edge-Cache"
 EDGE_REGION: Final = "X-Prism-Edge-Region"

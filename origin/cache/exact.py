@@ -10,6 +10,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from origin.providers.base import JSON, Usage
+from shared.edgekv import EdgeCacheEntry
 
 log = logging.getLogger("prism.cache")
 REDIS_ERRORS: Final = (RedisError, OSError, TimeoutError)
@@ -51,6 +52,17 @@ class CacheEntry:
     def usage(self) -> Usage:
         return Usage(
             tokens_in=self.tokens_in, tokens_out=self.tokens_out, tokens_cached_in=self.tokens_cached_in
+        )
+
+    def for_edge(self) -> EdgeCacheEntry:
+        """What the edge needs to serve this answer from Workers KV."""
+        return EdgeCacheEntry(
+            response=self.response,
+            model=self.model,
+            tokens_in=self.tokens_in,
+            tokens_out=self.tokens_out,
+            tokens_cached_in=self.tokens_cached_in,
+            cost_cents=self.cost_cents,
         )
 
     def to_json(self) -> str:

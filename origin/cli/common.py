@@ -2,13 +2,16 @@
 
 import argparse
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeAlias
 
+from origin.grants import publish_project_grants
 from origin.settings import Settings
 from origin.stores import controls, postgres
 from origin.stores.controls import ProjectRef
+from origin.stores.kv import KVPublisher
 from shared.tags import MAX_LENGTH, parse_tags
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
@@ -105,3 +108,18 @@ def tag(text: str) -> tuple[str, str]:
             f"{text!r} is not one tag key=value (each at most {MAX_LENGTH} chars)"
         )
     return key, value
+
+
+async def publish_grants(pool: postgres.Pool, settings: Settings, project_ids: set[str]) -> None:
+    """Tell the edge about the change (when Workers KV is configured); a failure is a warning."""
+    kv = KVPublisher.from_settings(settings)
+    try:
+        for project_id in sorted(project_ids):
+            await publish_project_grants(pool, kv, project_id)
+    except Exception as error:  # the key change itself is done; say what the edge has not seen
+        print(
+            f"warning: could not publish to Workers KV ({type(error).__name__}); rerun to retry",
+            file=sys.stderr,
+        )
+    finally:
+        await kv.stop()

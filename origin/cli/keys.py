@@ -7,7 +7,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from origin.auth import forget_keys
-from origin.cli.common import Commands
+from origin.cli.common import Commands, publish_grants
 from origin.settings import Settings
 from origin.stores import postgres
 
@@ -18,6 +18,7 @@ async def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
         key, record = await postgres.create_key(
             pool, project=args.project, org=args.org, pepper=settings.key_pepper
         )
+        await publish_grants(pool, settings, {record.project_id})
     finally:
         await pool.close()
     print(f"created key {record.prefix}… for project {record.project_name!r} (org {record.org_name!r})")
@@ -43,11 +44,12 @@ async def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     pool = await postgres.create_pool(settings.database_url, max_size=2)
     try:
         revoked = await postgres.revoke_keys(pool, args.prefix)
+        await publish_grants(pool, settings, {item.project_id for item in revoked})
     finally:
         await pool.close()
     redis_client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
     try:
-        await forget_keys(redis_client, revoked)
+        await forget_keys(redis_client, [item.key_hash for item in revoked])
     except RedisError:
         print("warning: Redis unreachable; origins notice the revocation within 5 s anyway", file=sys.stderr)
     finally:

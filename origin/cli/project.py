@@ -14,6 +14,7 @@ from origin.cli.common import (
     monthly_cents,
     non_negative_int,
     on_off,
+    publish_grants,
     rpm,
     tag,
     threshold,
@@ -39,6 +40,8 @@ async def _project_set(args: argparse.Namespace, settings: Settings) -> int:
         ref = await find_project(pool, args.org, args.name)
         if changes:
             await controls.update_project_settings(pool, ref.project_id, changes)
+        if "edge_cache" in changes:
+            await publish_grants(pool, settings, {ref.project_id})
         loaded = await controls.load_controls(pool, ref.org_id, ref.project_id)
     _print_controls(ref, loaded)
     if changes:

@@ -31,6 +31,17 @@ def parse_mode(value: str | None) -> str:
     return mode
 
 
+def parse_switch(value: str | None, header: str, *, default: bool) -> bool:
+    if value is None or not value.strip():
+        return default
+    text = value.strip().lower()
+    if text not in ("on", "off"):
+        raise invalid_request(
+            f"{header} must be 'on' or 'off'.", code="invalid_semantic_header", param=header
+        )
+    return text == "on"
+
+
 async def chat_completions(request: Request) -> Response:
     state: AppState = request.app.state.prism
     key = await state.auth.authenticate(request.headers.get("authorization"))
@@ -68,6 +79,9 @@ async def chat_completions(request: Request) -> Response:
             task_type=row.task_type,
             directive=directive,
             controls=controls,
+            semantic=parse_switch(
+                request.headers.get(h.SEMANTIC), h.SEMANTIC, default=controls.settings.semantic_cache
+            ),
             session_id=row.session_id,
             memory=memory,
         )

@@ -87,7 +87,32 @@ async def list_keys(pool: Pool) -> list[KeyListing]:
     ]
 
 
-async def revoke_keys(pool: Pool, prefix: str) -> list[str]:
-    """Revoke the active keys with this display prefix; return their hashes."""
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    key_hash: str
+    project_id: str
+
+
+async def revoke_keys(pool: Pool, prefix: str) -> list[Revoked]:
+    """Revoke the active keys with this display prefix."""
     rows = await pool.fetch(query("revoke_keys_by_prefix"), prefix)
-    return [row["key_hash"] for row in rows]
+    return [Revoked(row["key_hash"], str(row["project_id"])) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectKey:
+    key_id: str
+    key_hash: str
+    active: bool
+    project_id: str
+    org_id: str
+
+
+async def keys_of_project(pool: Pool, project_id: str) -> list[ProjectKey]:
+    rows = await pool.fetch(query("keys_of_project"), project_id)
+    return [
+        ProjectKey(
+            str(r["key_id"]), r["key_hash"], r["status"] == "active", str(r["project_id"]), str(r["org_id"])
+        )
+        for r in rows
+    ]

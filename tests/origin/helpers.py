@@ -78,6 +78,13 @@ price = {{ input = 1.0, output = 1.0 }}
 kind = "openai"
 base_url = "http://127.0.0.1:9/v1"
 
+[cache]
+single_flight_wait_seconds = 10.0
+
+[semantic]
+provider = "fakeoai"
+model = "fake-embed"
+
 [routing.modes]
 cheap = ["beta", "alpha"]
 balanced = ["alpha", "claude"]

@@ -34,7 +34,8 @@ async def test_lookup_caches_in_redis_and_revocation_takes_effect(
     assert (await auth.authenticate(f"Bearer {key}")).key_id == record.key_id
     assert await redis_client.get(cache_key(key_hash(key, pepper))) is not None
 
-    await forget_keys(redis_client, await postgres.revoke_keys(pool, record.prefix))
+    revoked = await postgres.revoke_keys(pool, record.prefix)
+    await forget_keys(redis_client, [item.key_hash for item in revoked])
     assert (await auth.authenticate(f"Bearer {key}")).active  # the in-process entry lives one second
     clock.now += 1.01
     assert (await _reject(auth, f"Bearer {key}")).code == "revoked_api_key"

@@ -35,6 +35,16 @@ def test_values_are_read_and_typed() -> None:
         ({"PRISM_CONFIG_PATH": "/nonexistent/prism.toml"}, "not a file"),
         ({"PRISM_KEY_CACHE_SECONDS": "-1"}, "PRISM_KEY_CACHE_SECONDS"),
         ({"PRISM_LOG_LEVEL": "LOUD"}, "PRISM_LOG_LEVEL"),
+        ({"PRISM_CF_API_TOKEN": "t"}, "missing: PRISM_CF_ACCOUNT_ID, PRISM_CF_KV_NAMESPACE_ID"),
+        ({"PRISM_CF_API_TOKEN": "t", "PRISM_CF_ACCOUNT_ID": "a"}, "missing: PRISM_CF_KV_NAMESPACE_ID"),
+        ({"PRISM_CF_KV_NAMESPACE_ID": "n"}, "missing: PRISM_CF_API_TOKEN, PRISM_CF_ACCOUNT_ID"),
+        (
+            {"PRISM_CF_API_TOKEN": "t x", "PRISM_CF_ACCOUNT_ID": "a", "PRISM_CF_KV_NAMESPACE_ID": "n"},
+            "PRISM_CF_API_TOKEN must not contain whitespace",
+        ),
+        ({"PRISM_CF_API_BASE_URL": "ftp://x"}, "PRISM_CF_API_BASE_URL"),
+        ({"PRISM_DEAD_LETTER_SWEEP_SECONDS": "0"}, "PRISM_DEAD_LETTER_SWEEP_SECONDS"),
+        ({"PRISM_DEAD_LETTER_SWEEP_SECONDS": "soon"}, "PRISM_DEAD_LETTER_SWEEP_SECONDS"),
     ],
 )
 def test_bad_settings_fail_with_one_clear_line(env: dict[str, str], fragment: str) -> None:
@@ -42,3 +52,21 @@ def test_bad_settings_fail_with_one_clear_line(env: dict[str, str], fragment: st
         Settings.from_env(env)
     assert fragment in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_workers_kv_is_off_by_default_and_on_with_all_three() -> None:
+    off = Settings.from_env({})
+    assert not off.kv_enabled and off.cf_api_base_url is None and off.dead_letter_sweep_seconds == 10.0
+    on = Settings.from_env(
+        {
+            "PRISM_CF_API_TOKEN": "secret-token",
+            "PRISM_CF_ACCOUNT_ID": "0123abcd",
+            "PRISM_CF_KV_NAMESPACE_ID": "4567ef",
+            "PRISM_CF_API_BASE_URL": "http://127.0.0.1:8788/client/v4",
+            "PRISM_DEAD_LETTER_SWEEP_SECONDS": "2.5",
+        }
+    )
+    assert on.kv_enabled
+    assert (on.cf_account_id, on.cf_kv_namespace_id) == ("0123abcd", "4567ef")
+    assert (on.cf_api_base_url, on.dead_letter_sweep_seconds) == ("http://127.0.0.1:8788/client/v4", 2.5)
+    assert "secret-token" not in repr(on)

@@ -30,4 +30,11 @@ ORDER BY k.created_at;
 -- name: revoke_keys_by_prefix
 UPDATE api_keys SET status = 'revoked', revoked_at = now()
 WHERE prefix = $1 AND status = 'active'
-RETURNING id, key_hash;
+RETURNING id, key_hash, project_id;
+
+-- name: keys_of_project
+SELECT k.id AS key_id, k.key_hash, k.status, p.id AS project_id, p.org_id
+FROM api_keys k
+JOIN projects p ON p.id = k.project_id
+WHERE p.id = $1
+ORDER BY k.created_at;

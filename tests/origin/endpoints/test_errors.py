@@ -162,7 +162,7 @@ async def test_revoked_key_stops_within_five_seconds(origin: RunningOrigin, pool
     )
     prism = client(origin, key)
     await prism.chat.completions.create(model="alpha", messages=HELLO)
-    hashes = await postgres.revoke_keys(pool, record.prefix)
+    hashes = [item.key_hash for item in await postgres.revoke_keys(pool, record.prefix)]
     await forget_keys(origin.state.redis, hashes)
     await asyncio.sleep(1.1)  # the in-process cache lives one second
     with pytest.raises(openai.AuthenticationError, match="revoked"):

@@ -17,7 +17,9 @@ async def test_create_find_and_revoke_a_key(pool: postgres.Pool) -> None:
     assert found == record
     assert await postgres.find_key(pool, key_hash(key, PEPPER + "x")) is None
 
-    assert await postgres.revoke_keys(pool, record.prefix) == [key_hash(key, PEPPER)]
+    assert await postgres.revoke_keys(pool, record.prefix) == [
+        postgres.Revoked(key_hash(key, PEPPER), record.project_id)
+    ]
     revoked = await postgres.find_key(pool, key_hash(key, PEPPER))
     assert revoked is not None and not revoked.active
     assert await postgres.revoke_keys(pool, record.prefix) == []

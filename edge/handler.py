@@ -1,0 +1,174 @@
+"""One request at the edge: reject a bad key, answer an exact-cache hit, or forward to the origin.
+
+- ``/v1/*`` needs a valid key (CORS preflights aside): a missing, malformed, unknown or revoked key
+  is a 401 here and never reaches the origin. Other paths (``/healthz``, …) are forwarded as they are.
+- ``POST /v1/chat/completions`` with a key allowed to use the edge cache, headers and body the
+  origin would serve from its exact cache, and an entry in KV: answered here, and its usage row
+  handed to the origin after the response.
+- Everything else, and anything that goes wrong here, is forwarded: the origin is always right.
+"""
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge import cache, ingest
+from edge.auth import Authorized, Rejected, authenticate
+from edge.errors import error_answer
+from edge.proxy import origin_target
+from edge.runtime import Answer, Clock, EdgeRequest, Env, Forward, Poster, Schedule, Sleep
+from shared import headers as h
+from shared.edgekv import EdgeCacheEntry
+from shared.errors import InvalidHeader
+from shared.session import parse_session
+from shared.usage import UsageRow, new_request_id
+
+HIT = "hit"
+PASSTHROUGH = "passthrough"
+AUTH_REJECT = "auth-reject"
+
+log = logging.getLogger("prism.edge")
+
+
+def edge_headers(outcome: str, region: str | None) -> dict[str, str]:
+    headers = {h.EDGE_CACHE: outcome}
+    if region:
+        headers[h.EDGE_REGION] = region
+    return headers
+
+
+def needs_key(request: EdgeRequest) -> bool:
+    api = request.path == "/v1" or request.path.startswith("/v1/")
+    return api and request.method != "OPTIONS"  # browsers never send credentials on a preflight
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    request: EdgeRequest
+    env: Env
+    schedule: Schedule
+    poster: Poster
+    clock: Clock
+    sleep: Sleep
+    jitter: Callable[[], float]
+    region: str | None
+    started: float
+
+    def forward(self) -> Forward:
+        url = origin_target(self.env.origin_url, self.request.path, self.request.query)
+        return Forward(url, edge_headers(PASSTHROUGH, self.region))
+
+    def hand_off(self, key_hash: str, row: UsageRow) -> None:
+        body = ingest.envelope(key_hash, row)
+        self.schedule(
+            ingest.deliver(
+                body,
+                row.request_id,
+                self.env,
+                self.poster,
+                clock=self.clock,
+                sleep=self.sleep,
+                jitter=self.jitter,
+            )
+        )
+
+
+def origin_unreachable(forward: Forward) -> Answer:
+    """What the client gets when the forward itself fails (connection refused, DNS, reset)."""
+    message = "Prism's origin could not be reached; retry shortly."
+    return error_answer(502, message, code="upstream_error", headers=forward.response_headers)
+
+
+async def handle(
+    request: EdgeRequest,
+    env: Env,
+    schedule: Schedule,
+    *,
+    poster: Poster,
+    clock: Clock = time.time,
+    sleep: Sleep = asyncio.sleep,
+    jitter: Callable[[], float] = random.random,
+) -> Answer | Forward:
+    """``schedule`` is ``ctx.waitUntil``: it runs the usage hand-off after the response."""
+    region = request.colo or env.default_region
+    ctx = _Context(request, env, schedule, poster, clock, sleep, jitter, region, clock())
+    try:
+        return await _decide(ctx)
+    except Exception:
+        log.exception("edge handler failed; forwarding to the origin")
+        return ctx.forward()
+
+
+async def _decide(ctx: _Context) -> Answer | Forward:
+    request, env = ctx.request, ctx.env
+    if not needs_key(request):
+        return ctx.forward()
+    auth = await authenticate(request.headers.get("authorization"), env.kv, env.key_pepper)
+    if auth is None:
+        return ctx.forward()
+    if isinstance(auth, Rejected):
+        return error_answer(401, auth.message, code=auth.code, headers=edge_headers(AUTH_REJECT, ctx.region))
+    if request.method != "POST" or request.path != cache.CHAT_PATH or not auth.grant.edge_cache:
+        return ctx.forward()
+    return await _chat(ctx, auth)
+
+
+async def _chat(ctx: _Context, auth: Authorized) -> Answer | Forward:
+    request, env = ctx.request, ctx.env
+    mode = cache.answerable_mode(request.headers)
+    if mode is None or cache.body_too_large(request.headers, env.max_body_bytes):
+        return ctx.forward()
+    found = cache.lookup(
+        await request.body(),
+        request.headers,
+        project_id=auth.grant.project_id,
+        mode=mode,
+        limit=env.max_body_bytes,
+    )
+    if found is None:
+        return ctx.forward()
+    entry = await cache.find(env.kv, found.fp)
+    if entry is None:
+        return ctx.forward()
+    return _serve(ctx, auth, entry, found)
+
+
+def _serve(ctx: _Context, auth: Authorized, entry: EdgeCacheEntry, found: cache.Lookup) -> Answer | Forward:
+    request_id = new_request_id()
+    headers = {**edge_headers(HIT, ctx.region), h.REQUEST_ID: request_id}
+    try:
+        session_id = parse_session(ctx.request.headers.get(h.SESSION))
+    except InvalidHeader as error:
+        # The origin answers the same 400 and, the key being valid, still records a row.
+        refused = ingest.refused_row(
+            auth.grant,
+            ctx.request.headers,
+            request_id=request_id,
+            mode=found.mode,
+            status=400,
+            code=error.code,
+            region=ctx.region,
+            started=ctx.started,
+            now=ctx.clock(),
+        )
+        ctx.hand_off(auth.key_hash, refused)
+        return error_answer(400, str(error), code=error.code, param=error.header, headers=headers)
+    answer = cache.hit_answer(entry, found, headers)
+    if answer is None:
+        return ctx.forward()
+    row = ingest.hit_row(
+        auth.grant,
+        entry,
+        found,
+        ctx.request.headers,
+        request_id=request_id,
+        session_id=session_id,
+        region=ctx.region,
+        started=ctx.started,
+        now=ctx.clock(),
+    )
+    ctx.hand_off(auth.key_hash, row)
+    return answer

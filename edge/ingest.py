@@ -1,0 +1,200 @@
+"""The usage row of an edge answer, and its delivery to the origin's ``POST /internal/usage``.
+
+Delivery runs after the response, inside ``ctx.waitUntil`` (30 s at most). Each attempt is signed
+afresh (the origin allows 5 minutes of skew) and given 5 s; network errors, timeouts, 5xx, 408 and
+429 are retried with jittered exponential backoff until a new attempt could no longer finish by
+``DEADLINE_SECONDS``. Any other 4xx means the origin refused the row itself, so retrying cannot help.
+A row not delivered is dead-lettered, never dropped: ``deadletter:<request_id>`` in KV holds::
+
+    {"body": "<the envelope JSON, exactly as signed>", "signature": "<hex>", "timestamp": 1700000000}
+
+with ``signature = shared.signing.sign(body, timestamp, INGEST_SECRET)``, kept ``DEAD_LETTER_TTL``
+seconds. The origin's sweeper (``origin/deadletters.py``) checks the signature (without the
+freshness window) and ingests ``body`` as ``POST /internal/usage`` would; ingestion is idempotent
+on ``request_id``, so a row that did arrive before being dead-lettered is counted once.
+"""
+
+import asyncio
+import enum
+import json
+import logging
+import random
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Final
+
+from edge.cache import CACHE_STATUS, PROVIDER, Lookup
+from edge.runtime import Clock, Env, Poster, Sleep
+from shared import headers as h
+from shared.edgekv import EdgeCacheEntry, KeyGrant, dead_letter_name
+from shared.signing import sign
+from shared.tags import parse_tags
+from shared.usage import UsageRow
+
+INGEST_PATH: Final = "/internal/usage"
+ATTEMPT_TIMEOUT: Final = 5.0
+MAX_ATTEMPTS: Final = 6
+BACKOFF_BASE: Final = 0.5
+BACKOFF_CAP: Final = 4.0
+# waitUntil allows 30 s; no attempt may run past 25 s, leaving room for the dead-letter write.
+DEADLINE_SECONDS: Final = 25.0
+DEAD_LETTER_TTL: Final = 7 * 24 * 3600
+DEAD_LETTER_WRITES: Final = 2
+RETRYABLE_4XX: Final = frozenset({408, 429})
+
+log = logging.getLogger("prism.edge.ingest")
+
+
+class Delivery(enum.Enum):
+    DELIVERED = "delivered"
+    DEAD_LETTERED = "dead-lettered"
+    LOST = "lost"  # neither the origin nor KV took it: only the log line remains
+
+
+def _row(
+    grant: KeyGrant,
+    headers: Mapping[str, str],
+    *,
+    request_id: str,
+    mode: str,
+    region: str | None,
+    now: float,
+) -> UsageRow:
+    return UsageRow(
+        org_id=grant.org_id,
+        project_id=grant.project_id,
+        key_id=grant.key_id,
+        request_id=request_id,
+        created_at=datetime.fromtimestamp(now, UTC),
+        mode=mode,
+        request_tags=parse_tags(headers.get(h.TAGS)),
+        cache_status=CACHE_STATUS,
+        edge_region=region,
+    )
+
+
+def hit_row(
+    grant: KeyGrant,
+    entry: EdgeCacheEntry,
+    found: Lookup,
+    headers: Mapping[str, str],
+    *,
+    request_id: str,
+    session_id: str | None,
+    region: str | None,
+    started: float,
+    now: float,
+) -> UsageRow:
+    """A served hit: no provider cost; it saved what the answer cost the first time."""
+    row = _row(grant, headers, request_id=request_id, mode=found.mode, region=region, now=now)
+    row.model_used = entry.model
+    row.provider = PROVIDER
+    row.tokens_in, row.tokens_out = entry.tokens_in, entry.tokens_out
+    row.tokens_cached_in = entry.tokens_cached_in
+    row.cache_saved_cents = float(entry.cost_cents)
+    row.was_streaming = found.stream
+    row.session_id = session_id
+    row.latency_ms = max(0, int((now - started) * 1000))
+    return row
+
+
+def refused_row(
+    grant: KeyGrant,
+    headers: Mapping[str, str],
+    *,
+    request_id: str,
+    mode: str,
+    status: int,
+    code: str,
+    region: str | None,
+    started: float,
+    now: float,
+) -> UsageRow:
+    """An authenticated request the edge refused: like the origin, it still leaves a row."""
+    row = _row(grant, headers, request_id=request_id, mode=mode, region=region, now=now)
+    row.success, row.status_code, row.error_code = False, status, code
+    row.latency_ms = max(0, int((now - started) * 1000))
+    return row
+
+
+def envelope(key_hash: str, row: UsageRow) -> bytes:
+    """The body of ``POST /internal/usage``."""
+    payload = {"key_hash": key_hash, "row": json.loads(row.to_wire())}
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def signed_headers(body: bytes, timestamp: int, secret: str) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        h.INGEST_TIMESTAMP: str(timestamp),
+        h.INGEST_SIGNATURE: sign(body, timestamp, secret),
+    }
+
+
+def dead_letter_record(body: bytes, timestamp: int, secret: str) -> str:
+    record = {
+        "body": body.decode("utf-8"),
+        "signature": sign(body, timestamp, secret),
+        "timestamp": timestamp,
+    }
+    return json.dumps(record, separators=(",", ":"), sort_keys=True)
+
+
+def backoff(attempt: int, jitter: float) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): half fixed, half random."""
+    exponential: float = BACKOFF_BASE * 2.0 ** (attempt - 1)
+    return min(BACKOFF_CAP, exponential) * (0.5 + jitter / 2)
+
+
+async def _attempt(body: bytes, env: Env, poster: Poster, now: float) -> int | None:
+    url = env.origin_url.rstrip("/") + INGEST_PATH
+    headers = signed_headers(body, int(now), env.ingest_secret)
+    try:
+        # The poster enforces the timeout; wait_for bounds a poster that does not.
+        return await asyncio.wait_for(poster.post(url, body, headers, ATTEMPT_TIMEOUT), ATTEMPT_TIMEOUT)
+    except Exception as error:
+        log.warning("usage hand-off attempt failed: %s", type(error).__name__)
+        return None
+
+
+async def deliver(
+    body: bytes,
+    request_id: str,
+    env: Env,
+    poster: Poster,
+    *,
+    clock: Clock,
+    sleep: Sleep,
+    jitter: Callable[[], float] = random.random,
+) -> Delivery:
+    deadline = clock() + DEADLINE_SECONDS
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        status = await _attempt(body, env, poster, clock())
+        if status is not None and 200 <= status < 300:
+            return Delivery.DELIVERED
+        if status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX:
+            log.error("origin refused usage row %s with %d; dead-lettering it", request_id, status)
+            break
+        if status is not None:
+            log.warning("usage hand-off got %d", status)
+        delay = backoff(attempt, jitter())
+        if attempt == MAX_ATTEMPTS or clock() + delay + ATTEMPT_TIMEOUT > deadline:
+            break
+        await sleep(delay)
+    return await _dead_letter(body, request_id, env, clock)
+
+
+async def _dead_letter(body: bytes, request_id: str, env: Env, clock: Clock) -> Delivery:
+    record = dead_letter_record(body, int(clock()), env.ingest_secret)
+    failure = ""
+    for _ in range(DEAD_LETTER_WRITES):
+        try:
+            await env.kv.put(dead_letter_name(request_id), record, expiration_ttl=DEAD_LETTER_TTL)
+        except Exception as error:
+            failure = type(error).__name__
+            continue
+        log.warning("usage row %s dead-lettered", request_id)
+        return Delivery.DEAD_LETTERED
+    # The record holds no key and no prompt, so the log line can carry it for a manual replay.
+    log.error("usage row %s lost: dead-letter write failed (%s): %s", request_id, failure, record)
+    return Delivery.LOST
