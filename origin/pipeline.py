@@ -75,6 +75,7 @@ class _Store:
     lock: str | None
     probe: Probe | None
     publish: bool  # may the answer leave the region (Workers KV, served by the edge)?
+    write: bool  # False: the request only holds the single-flight lock (e.g. a TTL of 0)
 
 
 class ChatPipeline:
@@ -138,30 +139,33 @@ class ChatPipeline:
         store: _Store | None = None
         if not directive.bypass:
             fp = fingerprint(project, chat.body, mode=chat.mode, model_prefer=chat.prefer)
+            lock: str | None = None
             if directive.read:
-                entry = await self._cache.get(fp)
-                if self._usable(entry, route):
-                    assert entry is not None
-                    return self._serve_hit(entry, chat, ledger, "hit-exact")
+                begun = await self._flights.begin(fp)
+                if self._usable(begun.entry, route):
+                    assert begun.entry is not None
+                    return self._serve_hit(begun.entry, chat, ledger, "hit-exact")
+                # A stored entry this route may not use (e.g. an alias now points elsewhere) is replaced.
+                lock = begun.lock if begun.entry is None else await self._flights.acquire(fp)
             probe = await self._probe(chat, project, route, read=directive.read)
             if probe is not None and self._usable(probe.entry, route):
                 assert probe.entry is not None
+                if lock is not None:
+                    ledger.after(self._releaser(fp, lock))
                 headers = {h.SIMILARITY: f"{probe.similarity:.4f}"}
                 return self._serve_hit(probe.entry, chat, ledger, "hit-semantic", headers)
-            lock: str | None = None
-            if directive.read:
-                lock = await self._flights.acquire(fp)
-                if lock is None:
-                    entry = await self._flights.wait(fp, self._flight_wait)
-                    if self._usable(entry, route):
-                        assert entry is not None
-                        self._metrics.coalesced.inc()
-                        return self._serve_hit(entry, chat, ledger, "hit-exact")
-            if directive.write:
-                publish = chat.controls.settings.edge_cache == "global"
-                store = _Store(fp, directive.ttl_seconds, route.candidates[0].name, lock, probe, publish)
+            if directive.read and lock is None:
+                entry = await self._flights.wait(fp, self._flight_wait)
+                if self._usable(entry, route):
+                    assert entry is not None
+                    self._metrics.coalesced.inc()
+                    return self._serve_hit(entry, chat, ledger, "hit-exact")
+            publish = chat.controls.settings.edge_cache == "global"
+            store = _Store(
+                fp, directive.ttl_seconds, route.candidates[0].name, lock, probe, publish, directive.write
+            )
             if lock is not None:
-                ledger.after(self._releaser(fp, lock))
+                ledger.after(self._store_releaser(store))
 
         body = {key: value for key, value in chat.body.items() if key != "model"}
         if history:
@@ -175,7 +179,7 @@ class ChatPipeline:
         answered = await self._dispatcher.complete(route, body)
         ledger.charge(answered.model, answered.result.usage)
         response = ledger.answer = answered.result.response
-        if store is not None and _complete(response, chat.choices):
+        if store is not None and store.write and _complete(response, chat.choices):
             await self._put(store, response, answered.model, answered.result.usage)
         ledger.settle()
         model = answered.model
@@ -225,7 +229,11 @@ class ChatPipeline:
             usage=usage,
             cost_cents=usage.cost_cents(model.price),
         )
-        await self._cache.put(store.fp, entry, store.ttl_seconds)
+        if store.lock is not None:
+            lock, store.lock = store.lock, None
+            await self._flights.finish(store.fp, entry, store.ttl_seconds, lock)
+        else:
+            await self._cache.put(store.fp, entry, store.ttl_seconds)
         if store.probe is not None and self._semantic is not None:
             await self._semantic.store(store.probe, entry, store.ttl_seconds)
         if store.publish and self._kv is not None:
@@ -234,6 +242,15 @@ class ChatPipeline:
     def _releaser(self, fp: str, lock: str) -> Finalizer:
         async def release(row: UsageRow) -> None:
             await self._flights.release(fp, lock)
+
+        return release
+
+    def _store_releaser(self, store: _Store) -> Finalizer:
+        """Drop the lock unless ``_put`` already did (when the answer was stored)."""
+
+        async def release(row: UsageRow) -> None:
+            if store.lock is not None:
+                await self._flights.release(store.fp, store.lock)
 
         return release
 
@@ -259,7 +276,7 @@ class ChatPipeline:
 
         async def on_complete(completion: JSON, usage: Usage) -> None:
             ledger.answer = completion
-            if store is not None and _complete(completion, chat.choices):
+            if store is not None and store.write and _complete(completion, chat.choices):
                 await self._put(store, completion, answered.model, usage)
 
         model = answered.model

@@ -86,7 +86,8 @@ class AppState:
         dispatcher = Dispatcher(config, upstream, breakers, metrics, rng=random.Random())
         memory = SessionMemory(redis_client)
         cache = ExactCache(redis_client)
-        admission = Admission(Budgets(redis_client), RateLimiter(redis_client))
+        # Fail closed, but not on a burst: a few seconds cover a queue for a pooled connection.
+        admission = Admission(Budgets(redis_client, timeout=3.0), RateLimiter(redis_client, timeout=3.0))
         semantic = None
         if config.semantic is not None:
             semantic_cache = SemanticCache(

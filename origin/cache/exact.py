@@ -3,7 +3,7 @@
 import contextlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Final
 
 import redis.asyncio as redis
@@ -17,7 +17,7 @@ REDIS_ERRORS: Final = (RedisError, OSError, TimeoutError)
 
 
 def entry_key(fp: str) -> str:
-    return f"prism:cache:{fp}"
+    return f"prism:cache:{{{fp}}}"  # the hash tag puts an entry and its single-flight lock in one slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,9 @@ class CacheEntry:
         )
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        # Shallow on purpose: dataclasses.asdict would deep-copy the whole response first.
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return json.dumps(fields, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> "CacheEntry":

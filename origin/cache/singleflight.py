@@ -1,8 +1,10 @@
 """Single-flight: concurrent identical misses make one upstream call, across instances.
 
-The first request takes a Redis lock (``SET NX PX``) and calls upstream; the others wait, polling
-the cache entry with backoff until it appears, the lock disappears (the leader failed) or the wait
-bound passes. Waiters in one process share one poll per fingerprint.
+``begin`` reads the entry and, on a miss, takes the Redis lock in the same round trip; the leader
+calls upstream and ``finish`` writes the entry and drops its lock in one more. The others wait,
+polling the entry with backoff until it appears, the lock disappears (the leader failed) or the
+wait bound passes. Waiters in one process share one poll per fingerprint. The entry and its lock
+share a hash tag, so the scripts stay valid on Redis Cluster.
 """
 
 import asyncio
@@ -10,6 +12,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final
 
 import redis.asyncio as redis
@@ -22,8 +25,31 @@ return 0
 """
 
 
+_BEGIN: Final = """
+local entry = redis.call('get', KEYS[1])
+if entry then return {1, entry} end
+if redis.call('set', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, ''} end
+return {3, ''}
+"""
+
+_FINISH: Final = """
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if redis.call('get', KEYS[2]) == ARGV[3] then redis.call('del', KEYS[2]) end
+return 1
+"""
+
+
 def lock_key(fp: str) -> str:
-    return f"prism:sf:{fp}"
+    return f"prism:sf:{{{fp}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """What ``begin`` found: the stored entry, or the lock this request now holds, or neither
+    (another request leads)."""
+
+    entry: CacheEntry | None
+    lock: str | None
 
 
 class SingleFlight:
@@ -38,7 +64,28 @@ class SingleFlight:
         self._lock_ms = lock_ms
         self._sleep = sleep
         self._release = redis_client.register_script(_RELEASE)
+        self._begin = redis_client.register_script(_BEGIN)
+        self._finish = redis_client.register_script(_FINISH)
         self._waits: dict[str, asyncio.Task[CacheEntry | None]] = {}
+
+    async def begin(self, fp: str) -> Begun:
+        """Read the entry; on a miss take the lock. Without Redis: a miss that leads."""
+        token = secrets.token_hex(8)
+        try:
+            status, raw = await self._begin(keys=[entry_key(fp), lock_key(fp)], args=[token, self._lock_ms])
+        except REDIS_ERRORS:
+            return Begun(entry=None, lock=token)
+        if int(status) == 1:
+            return Begun(entry=_parse(raw), lock=None)
+        return Begun(entry=None, lock=token if int(status) == 2 else None)
+
+    async def finish(self, fp: str, entry: CacheEntry, ttl_seconds: int, lock: str) -> bool:
+        """Store the leader's entry and drop its lock, in one round trip."""
+        try:
+            await self._finish(keys=[entry_key(fp), lock_key(fp)], args=[entry.to_json(), ttl_seconds, lock])
+        except REDIS_ERRORS:
+            return False
+        return True
 
     async def acquire(self, fp: str) -> str | None:
         """A lock token when this request leads; ``None`` when another one already does.
@@ -77,12 +124,16 @@ class SingleFlight:
             except REDIS_ERRORS:
                 return None
             if raw is not None:
-                try:
-                    return CacheEntry.from_json(raw)
-                except (ValueError, TypeError):
-                    return None
+                return _parse(raw)
             if not locked:
                 return None
             await self._sleep(delay)
             delay = min(delay * 2, 0.1)
+        return None
+
+
+def _parse(raw: bytes | str) -> CacheEntry | None:
+    try:
+        return CacheEntry.from_json(raw)
+    except (ValueError, TypeError):
         return None

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from origin.cache.exact import CacheEntry
+from origin.cache.exact import CacheEntry, entry_key
 from origin.providers.base import Usage
 from origin.settings import Settings
 from origin.stores import postgres
@@ -100,7 +100,7 @@ async def test_directives_no_store_no_cache_and_ttl(
     await prism.chat.completions.create(
         model="beta", messages=other, extra_headers={"X-Prism-Cache-TTL": "1"}
     )
-    assert await origin.state.redis.ttl(f"prism:cache:{_fp(origin, api_key, 'beta', other)}") in (0, 1)
+    assert await origin.state.redis.ttl(entry_key(_fp(origin, api_key, "beta", other))) in (0, 1)
 
     with pytest.raises(openai.BadRequestError, match="X-Prism-Cache-TTL"):
         await prism.chat.completions.create(
