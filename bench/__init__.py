@@ -1,0 +1,1 @@
+"""``make bench``: Prism's added latency and throughput, against the fake provider called directly."""

@@ -1,0 +1,173 @@
+"""``python -m bench.run``: measure every scenario via Prism and against the fake directly; print a report.
+
+Targets are reported, never enforced: the exit status is 0 unless something failed to start, the load
+generator failed, or a request failed (non-2xx answer or socket error).
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from bench import cpu, report
+from bench.compare import Comparison
+from bench.load import Load, LoadError, PythonClient, Request, choose
+from bench.result import LoadResult
+from bench.scenarios import SCENARIOS, TARGETS, Scenario, by_name
+from bench.stack import Endpoint, Stack, StackError, log_tail, running_stack
+
+_TTFB_WARMUP = 0.5
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _request(scenario: Scenario, endpoint: Endpoint, *, via_prism: bool) -> Request:
+    headers = {"Authorization": endpoint.authorization}
+    if via_prism:
+        headers.update(scenario.prism_headers)
+    return Request(endpoint.url, scenario.body, headers, unique=scenario.unique, count_cache_hits=via_prism)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    warmup: float
+    duration: float
+    ttfb_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    result: LoadResult
+    prism_cpu_seconds: float
+    others_cores: float
+
+
+def _measure(load: Load, stack: Stack, request: Request, connections: int, plan: Plan) -> Measured:
+    """One warm-up run (thrown away), then the measured one, with the CPU used during it."""
+    with stack.fake_kept_small():
+        if plan.warmup > 0:
+            load.run(request, connections=connections, seconds=plan.warmup)
+        pids = (stack.prism_pid, stack.fake_pid)
+        before, prism_before = cpu.Snapshot.take(pids), cpu.process_seconds(stack.prism_pid)
+        result = load.run(request, connections=connections, seconds=plan.duration)
+        prism_cpu = cpu.process_seconds(stack.prism_pid) - prism_before
+        return Measured(result, prism_cpu, cpu.others_cores(before, cpu.Snapshot.take(pids)))
+
+
+def compare(load: Load, stack: Stack, scenario: Scenario, connections: int, plan: Plan) -> Comparison:
+    direct_request = _request(scenario, stack.direct, via_prism=False)
+    prism_request = _request(scenario, stack.prism, via_prism=True)
+    direct = _measure(load, stack, direct_request, connections, plan)
+    prism = _measure(load, stack, prism_request, connections, plan)
+    direct_ttfb: LoadResult | None = None
+    prism_ttfb: LoadResult | None = None
+    if scenario.stream and isinstance(load, PythonClient):
+        direct_ttfb, prism_ttfb = direct.result, prism.result
+    elif scenario.stream and plan.ttfb_seconds > 0:
+        probe_plan = Plan(_TTFB_WARMUP, plan.ttfb_seconds, 0)
+        direct_ttfb = _measure(PythonClient(), stack, direct_request, connections, probe_plan).result
+        prism_ttfb = _measure(PythonClient(), stack, prism_request, connections, probe_plan).result
+    row = Comparison(
+        scenario.name,
+        connections,
+        direct.result,
+        prism.result,
+        expect_hits=scenario.expect_hits,
+        prism_cpu_seconds=prism.prism_cpu_seconds,
+        others_cores=max(direct.others_cores, prism.others_cores),
+        direct_ttfb=direct_ttfb,
+        prism_ttfb=prism_ttfb,
+    )
+    _progress(
+        f"  {scenario.name} @{connections}: direct {row.direct.rps:,.0f} req/s,"
+        f" p50 {row.direct.p50_ms:.2f} ms; prism {row.prism.rps:,.0f} req/s, p50 {row.prism.p50_ms:.2f} ms,"
+        f" {row.prism_cpu_us_per_request:,.0f} µs CPU/req; other processes {row.others_cores:.2f} cores"
+    )
+    return row
+
+
+def _revision() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--scenario", action="append", default=[], help="run only these (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up before each run")
+    parser.add_argument("--duration", type=float, default=4.0, help="measured seconds per run")
+    parser.add_argument(
+        "--ttfb-seconds",
+        type=float,
+        default=2.0,
+        help="seconds of the Python time-to-first-byte probe per streaming run (0: skip)",
+    )
+    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list:
+        for scenario in SCENARIOS:
+            print(
+                f"{scenario.name:<16}{scenario.summary} (conns {', '.join(map(str, scenario.connections))})"
+            )
+        return 0
+    try:
+        scenarios = by_name(args.scenario)
+    except KeyError as error:
+        print(f"bench: {error.args[0]}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGHUP, _stop_on_signal)
+    rows: list[Comparison] = []
+    plan = Plan(args.warmup, args.duration, args.ttfb_seconds)
+    with tempfile.TemporaryDirectory(prefix="prism-bench-") as workdir:
+        try:
+            load = choose(args.generator, Path(workdir))
+            print(
+                "Prism bench: the fake provider on 127.0.0.1, called directly vs through one `prism serve`"
+                f" worker (tree {_revision()})\nload: {load.name}; warm-up {plan.warmup:g} s +"
+                f" {plan.duration:g} s measured per run; {os.cpu_count()} CPUs; 1-min load average before:"
+                f" {os.getloadavg()[0]:.2f}\n",
+                flush=True,
+            )
+            with running_stack(Path(workdir)) as stack:
+                for scenario in scenarios:
+                    for connections in scenario.connections:
+                        rows.append(compare(load, stack, scenario, connections, plan))
+        except (StackError, LoadError, OSError) as error:
+            print(f"bench: {error}", file=sys.stderr)
+            if isinstance(error, LoadError):
+                print(f"the origin's log ends:\n{log_tail(Path(workdir) / 'prism.log')}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("bench: interrupted", file=sys.stderr)
+            return 130
+    print(report.table(rows))
+    print(f"\n{report.LEGEND}\n")
+    for line in [*report.target_lines(TARGETS, rows), *report.notes(rows)]:
+        print(line)
+    return 1 if any(row.failures for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
