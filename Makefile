@@ -55,3 +55,8 @@ bench: migrate
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
 		|| echo "bench: wrk could not be installed; the Python load generator will be used"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Deploy the Worker (edge/ + shared/ only; see wrangler.toml). Needs `npx wrangler login` (or
+# CLOUDFLARE_API_TOKEN) and the secrets KEY_PEPPER and INGEST_SECRET set once with `wrangler secret put`.
+deploy-edge: setup
+	npx wrangler deploy

@@ -136,7 +136,8 @@ async def test_two_hundred_concurrent_requests_two_instances_overshoot_at_most_o
     limit = worst * 10
     await controls.set_budget(pool, record.project_id, Decimal(repr(limit)))
     async with running_origin(replace(origin.state.settings, spool_dir=tmp_path / "spool2")) as second:
-        clients = [client(origin, key), client(second, key)]
+        # A generous client timeout: 200 requests on two cores queue; this measures money, not speed.
+        clients = [client(origin, key).with_options(timeout=90), client(second, key).with_options(timeout=90)]
 
         async def one(index: int) -> str:
             try:
