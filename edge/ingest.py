@@ -26,7 +26,7 @@ from typing import Final
 from edge.cache import CACHE_STATUS, PROVIDER, Lookup
 from edge.runtime import Clock, Env, Poster, Sleep
 from shared import headers as h
-from shared.edgekv import EdgeCacheEntry, KeyGrant, dead_letter_name
+from shared.edgekv import EdgeCacheEntry, KeyGrant, dead_letter_name, seal_dead_letter
 from shared.signing import sign
 from shared.tags import parse_tags
 from shared.usage import UsageRow
@@ -131,15 +131,6 @@ def signed_headers(body: bytes, timestamp: int, secret: str) -> dict[str, str]:
     }
 
 
-def dead_letter_record(body: bytes, timestamp: int, secret: str) -> str:
-    record = {
-        "body": body.decode("utf-8"),
-        "signature": sign(body, timestamp, secret),
-        "timestamp": timestamp,
-    }
-    return json.dumps(record, separators=(",", ":"), sort_keys=True)
-
-
 def backoff(attempt: int, jitter: float) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based): half fixed, half random."""
     exponential: float = BACKOFF_BASE * 2.0 ** (attempt - 1)
@@ -185,7 +176,7 @@ async def deliver(
 
 
 async def _dead_letter(body: bytes, request_id: str, env: Env, clock: Clock) -> Delivery:
-    record = dead_letter_record(body, int(clock()), env.ingest_secret)
+    record = seal_dead_letter(body, int(clock()), env.ingest_secret)
     failure = ""
     for _ in range(DEAD_LETTER_WRITES):
         try:

@@ -22,7 +22,6 @@ until the writer holds it durably (Postgres or its fsynced spool), and only then
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -30,9 +29,7 @@ from typing import Final
 from origin.endpoints.internal import KeyLookup, accept_envelope
 from origin.errors import ApiError
 from origin.stores.kv import KVPublisher
-from shared.edgekv import DEAD_LETTER_PREFIX
-from shared.keys import secrets_equal
-from shared.signing import sign
+from shared.edgekv import DEAD_LETTER_PREFIX, open_dead_letter
 from shared.usage import UsageRow
 
 log = logging.getLogger("prism.deadletters")
@@ -48,39 +45,14 @@ class RejectedLetter(Exception):
     """A dead letter that will never be accepted; the message is a reason without any of its content."""
 
 
-def seal_dead_letter(body: bytes, timestamp: int, secret: str) -> str:
-    """The KV value of a dead letter, as the edge writes it."""
-    return json.dumps(
-        {"body": body.decode("utf-8"), "signature": sign(body, timestamp, secret), "timestamp": timestamp},
-        separators=(",", ":"),
-        sort_keys=True,
-    )
-
-
-def open_dead_letter(raw: bytes, secret: str) -> bytes:
-    """The signed envelope inside a dead letter; ``RejectedLetter`` when it is malformed or forged."""
-    try:
-        sealed = json.loads(raw)
-    except ValueError:
-        raise RejectedLetter("not JSON") from None
-    if not isinstance(sealed, dict):
-        raise RejectedLetter("not a JSON object")
-    body, signature, timestamp = sealed.get("body"), sealed.get("signature"), sealed.get("timestamp")
-    if not isinstance(body, str) or not isinstance(signature, str):
-        raise RejectedLetter("body and signature must be strings")
-    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
-        raise RejectedLetter("timestamp must be a non-negative integer")
-    signed = body.encode("utf-8")
-    if not secrets_equal(sign(signed, timestamp, secret), signature):
-        raise RejectedLetter("invalid signature")
-    return signed
-
-
 def envelope_ingest(keys: KeyLookup, submit: Callable[[UsageRow], None], secret: str) -> Ingest:
     """The sweeper's ``ingest``: open, validate as ``POST /internal/usage`` does, then ``submit``."""
 
     async def ingest(raw: bytes) -> None:
-        body = open_dead_letter(raw, secret)
+        try:
+            body = open_dead_letter(raw, secret)
+        except ValueError as error:
+            raise RejectedLetter(str(error)) from None
         try:
             row = await accept_envelope(keys, body)
         except ApiError as error:

@@ -10,6 +10,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
+from shared.keys import secrets_equal
+from shared.signing import sign
+
 KEY_PREFIX: Final = "key:"
 CACHE_PREFIX: Final = "cache:"
 DEAD_LETTER_PREFIX: Final = "deadletter:"
@@ -81,3 +84,32 @@ class EdgeCacheEntry:
         if not isinstance(entry.response, dict) or not isinstance(entry.response.get("choices"), list):
             raise ValueError("malformed cache entry: response must be a chat.completion")
         return entry
+
+
+def seal_dead_letter(body: bytes, timestamp: int, secret: str) -> str:
+    """The KV value of a dead letter: the signed envelope exactly as it was signed, and its signature."""
+    record = {
+        "body": body.decode("utf-8"),
+        "signature": sign(body, timestamp, secret),
+        "timestamp": timestamp,
+    }
+    return json.dumps(record, separators=(",", ":"), sort_keys=True)
+
+
+def open_dead_letter(raw: str | bytes, secret: str) -> bytes:
+    """The envelope inside a dead letter; ``ValueError`` when it is malformed or its signature is wrong.
+
+    The timestamp's age is not checked: KV is written only by our Worker, and a letter may wait days.
+    """
+    sealed = json.loads(raw)
+    if not isinstance(sealed, dict):
+        raise ValueError("a dead letter must be a JSON object")
+    body, signature, timestamp = sealed.get("body"), sealed.get("signature"), sealed.get("timestamp")
+    if not isinstance(body, str) or not isinstance(signature, str):
+        raise ValueError("body and signature must be strings")
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
+        raise ValueError("timestamp must be a non-negative integer")
+    signed = body.encode("utf-8")
+    if not secrets_equal(sign(signed, timestamp, secret), signature):
+        raise ValueError("invalid signature")
+    return signed

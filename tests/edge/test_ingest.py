@@ -11,9 +11,8 @@ from edge import ingest
 from edge.cache import Lookup
 from edge.ingest import Delivery, deliver
 from edge.runtime import Headers
-from origin.deadletters import open_dead_letter, seal_dead_letter
 from shared import headers as h
-from shared.edgekv import dead_letter_name
+from shared.edgekv import dead_letter_name, open_dead_letter
 from shared.signing import verify
 from shared.usage import UsageRow
 from tests.edge.fakes import (
@@ -157,11 +156,14 @@ async def test_dead_letter_holds_the_signed_envelope_for_a_week() -> None:
     assert UsageRow.from_dict(json.loads(record["body"])["row"]).request_id == REQUEST_ID
 
 
-def test_dead_letter_is_what_the_origin_sweeper_opens() -> None:
+async def test_dead_letter_is_what_the_origin_sweeper_opens() -> None:
+    run = Delivering([400])
     body = _body()
-    record = ingest.dead_letter_record(body, 1_700_000_000, SECRET)
-    assert record == seal_dead_letter(body, 1_700_000_000, SECRET)
-    assert open_dead_letter(record.encode(), SECRET) == body
+    assert await run.run(body) == Delivery.DEAD_LETTERED
+    raw = run.kv.data[dead_letter_name(REQUEST_ID)]
+    assert open_dead_letter(raw, SECRET) == body  # shared.edgekv: the one format both tiers use
+    with pytest.raises(ValueError):
+        open_dead_letter(raw, SECRET + "x")
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 413])

@@ -29,11 +29,12 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
+
+from tests.fakes.server import LoopbackServer
 
 BANNER: Final = "FAKE CLOUDFLARE API (local KV for the edge, not Cloudflare) listening on"
 API_ROOT: Final = "/client/v4"
@@ -77,7 +78,7 @@ def failure(status: int, code: int, message: str) -> web.Response:
     return web.json_response(body, status=status)
 
 
-class FakeCloudflare:
+class FakeCloudflare(LoopbackServer):
     def __init__(
         self,
         *,
@@ -95,7 +96,7 @@ class FakeCloudflare:
         self._failing_writes = 0
         self._failure_status = 500
         self.calls: list[Call] = []
-        self._runner: web.AppRunner | None = None
+        super().__init__()
         self.base_url = ""
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -103,26 +104,9 @@ class FakeCloudflare:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         app = web.Application(client_max_size=MAX_VALUE_BYTES + 64 * 1024)
         app.router.add_route("*", API_ROOT + "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        self._runner = runner
-        self.base_url = f"http://{host}:{runner.addresses[0][1]}{API_ROOT}"
+        bound = await self._listen(web.AppRunner(app, access_log=None, shutdown_timeout=0.1), host, port)
+        self.base_url = f"http://{host}:{bound}{API_ROOT}"
         return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> "FakeCloudflare":
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     # -- knobs and views for tests --------------------------------------------------------------------
 

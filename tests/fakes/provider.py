@@ -10,13 +10,13 @@ import argparse
 import asyncio
 import signal
 from dataclasses import asdict
-from types import TracebackType
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from tests.fakes import anthropic_wire, openai_wire
 from tests.fakes.behaviour import STAGE, Behaviour, ReceivedRequest, Stage, parse_json
+from tests.fakes.server import LoopbackServer
 
 BANNER = "FAKE PROVIDER (demo upstream, not a real LLM) listening on"
 
@@ -80,35 +80,18 @@ def create_app(stage: Stage) -> web.Application:
     return app
 
 
-class FakeProvider:
+class FakeProvider(LoopbackServer):
     def __init__(self, *, seed: int = 0) -> None:
+        super().__init__()
         self._stage = Stage(seed)
-        self._runner: web.AppRunner | None = None
         self.url = ""
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         runner = web.AppRunner(
             create_app(self._stage), handler_cancellation=True, access_log=None, shutdown_timeout=0.1
         )
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        self._runner = runner
-        self.url = f"http://{host}:{runner.addresses[0][1]}"
+        self.url = f"http://{host}:{await self._listen(runner, host, port)}"
         return self.url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> "FakeProvider":
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     def configure(self, model: str, behaviour: Behaviour) -> None:
         self._stage.configure(model, behaviour)

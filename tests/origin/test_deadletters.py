@@ -19,15 +19,13 @@ from origin.deadletters import (
     REJECTED_PREFIX,
     DeadLetterSweeper,
     envelope_ingest,
-    open_dead_letter,
-    seal_dead_letter,
 )
 from origin.settings import Settings
 from origin.stores import postgres
 from origin.stores.kv import KVPublisher
 from origin.usage.spool import Spool
 from origin.usage.writer import UsageWriter
-from shared.edgekv import dead_letter_name
+from shared.edgekv import dead_letter_name, open_dead_letter, seal_dead_letter
 from shared.keys import key_hash
 from shared.usage import UsageRow
 from tests.fakes.cloudflare_api import DEFAULT_ACCOUNT, DEFAULT_NAMESPACE, DEFAULT_TOKEN, FakeCloudflare

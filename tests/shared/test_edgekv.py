@@ -1,6 +1,14 @@
 import pytest
 
-from shared.edgekv import EdgeCacheEntry, KeyGrant, cache_name, dead_letter_name, key_name
+from shared.edgekv import (
+    EdgeCacheEntry,
+    KeyGrant,
+    cache_name,
+    dead_letter_name,
+    key_name,
+    open_dead_letter,
+    seal_dead_letter,
+)
 
 
 def test_names() -> None:
@@ -39,3 +47,17 @@ def test_cache_entry_round_trip_and_validation() -> None:
             '{"response": {}, "model": "m", "tokens_in": 1, "tokens_out": 1, '
             '"tokens_cached_in": 0, "cost_cents": 0}'
         )
+
+
+def test_dead_letters_open_only_with_the_right_secret_and_shape() -> None:
+    body = b'{"key_hash": "k", "row": {}}'
+    sealed = seal_dead_letter(body, 1_700_000_000, "s" * 20)
+    assert open_dead_letter(sealed, "s" * 20) == body
+    for raw, secret in [
+        (sealed, "t" * 20),
+        ("[]", "s" * 20),
+        ('{"body": 1}', "s" * 20),
+        ("not json", "s" * 20),
+    ]:
+        with pytest.raises(ValueError):
+            open_dead_letter(raw, secret)
