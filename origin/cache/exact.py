@@ -1,6 +1,5 @@
 """The exact cache: answers in Redis under ``shared.fingerprint`` keys (project-scoped by construction)."""
 
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -77,23 +76,11 @@ class CacheEntry:
 
 
 class ExactCache:
-    """Reads degrade to a miss when Redis is unavailable; writes are best-effort."""
+    """Writes that bypass single-flight (``no-cache`` refreshes); best-effort. Reads go through
+    ``SingleFlight.begin``, which reads the entry and takes the lock in one round trip."""
 
     def __init__(self, redis_client: "redis.Redis") -> None:
         self._redis = redis_client
-
-    async def get(self, fp: str) -> CacheEntry | None:
-        try:
-            raw = await self._redis.get(entry_key(fp))
-        except REDIS_ERRORS as error:
-            log.warning("cache read failed; serving as a miss", extra={"error": type(error).__name__})
-            return None
-        if raw is None:
-            return None
-        try:
-            return CacheEntry.from_json(raw)
-        except (ValueError, TypeError):
-            return None
 
     async def put(self, fp: str, entry: CacheEntry, ttl_seconds: int) -> bool:
         try:
@@ -102,7 +89,3 @@ class ExactCache:
             log.warning("cache write failed", extra={"error": type(error).__name__})
             return False
         return True
-
-    async def delete(self, fp: str) -> None:
-        with contextlib.suppress(*REDIS_ERRORS):
-            await self._redis.delete(entry_key(fp))

@@ -17,6 +17,7 @@ from origin.providers.base import Usage
 from origin.settings import Settings
 from origin.stores import postgres
 from shared.fingerprint import fingerprint
+from shared.keys import key_hash
 from tests.fakes.behaviour import Behaviour
 from tests.fakes.provider import FakeProvider
 from tests.harness import RunningOrigin, running_origin
@@ -109,9 +110,13 @@ async def test_directives_no_store_no_cache_and_ttl(
 
 
 def _fp(origin: RunningOrigin, key: str, model: str, messages: list[dict[str, str]]) -> str:
-    record = origin.state.auth._local  # the key's record is cached in process after one request
-    project = next(entry[1].project_id for entry in record.values() if entry[1] is not None)
-    return fingerprint(project, {"model": model, "messages": messages})
+    return fingerprint(_project_of(origin, key), {"model": model, "messages": messages})
+
+
+def _project_of(origin: RunningOrigin, key: str) -> str:
+    record = origin.state.auth._local[key_hash(key, origin.state.settings.key_pepper)][1]
+    assert record is not None, "call after a request with this key"
+    return record.project_id
 
 
 async def test_errors_and_cut_streams_are_not_stored(
