@@ -30,6 +30,7 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     first_bytes: list[float] = field(default_factory=list)
     sequence: Iterator[int] = field(default_factory=count)
+    cache_header: str = CACHE_HEADER
     non_2xx: int = 0
     socket_errors: int = 0
     cache_hits: int = 0
@@ -50,7 +51,7 @@ async def _worker(
                     if first is None:
                         first = time.perf_counter()
                 status = response.status
-                hit = response.headers.get(CACHE_HEADER, "").startswith("hit")
+                hit = response.headers.get(tally.cache_header, "").startswith("hit")
         except (aiohttp.ClientError, TimeoutError):
             tally.socket_errors += 1
             continue
@@ -65,10 +66,17 @@ async def _worker(
 
 
 async def generate(
-    url: str, body: str, headers: dict[str, str], *, connections: int, warmup: float, duration: float
+    url: str,
+    body: str,
+    headers: dict[str, str],
+    *,
+    connections: int,
+    warmup: float,
+    duration: float,
+    cache_header: str = CACHE_HEADER,
 ) -> LoadResult:
     now = time.perf_counter()
-    tally = Tally(window_start=now + warmup, window_end=now + warmup + duration)
+    tally = Tally(window_start=now + warmup, window_end=now + warmup + duration, cache_header=cache_header)
     connector = aiohttp.TCPConnector(limit=connections)
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -95,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=0.0)
     parser.add_argument("--duration", type=float, default=4.0)
+    parser.add_argument("--cache-header", default=CACHE_HEADER, help="counts answers whose value is hit…")
     args = parser.parse_args(argv)
     headers = {"Content-Type": "application/json"}
     for header in args.header:
@@ -108,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             connections=args.connections,
             warmup=args.warmup,
             duration=args.duration,
+            cache_header=args.cache_header,
         )
     )
     print(result.to_json(), flush=True)

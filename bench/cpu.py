@@ -26,6 +26,22 @@ def process_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def child_running(parent: int, marker: str) -> int | None:
+    """The pid of a child of ``parent`` whose command line contains ``marker``, if there is one."""
+    for children in Path(f"/proc/{parent}/task").glob("*/children"):
+        try:
+            pids = children.read_text().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return int(pid)
+            except OSError:
+                continue
+    return None
+
+
 def service_pids() -> list[int]:
     pids: list[int] = []
     for entry in Path("/proc").iterdir():

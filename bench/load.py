@@ -66,6 +66,8 @@ class Request:
     headers: Mapping[str, str]
     unique: bool = True
     count_cache_hits: bool = False
+    # The response header whose value starting with "hit" counts an answer as a cache hit.
+    cache_header: str = CACHE_HEADER
 
     def body_template(self) -> str:
         """The JSON body; when ``unique``, the last message ends in a run nonce and ``SEQUENCE_MARK``."""
@@ -122,7 +124,7 @@ class Wrk:
         if marked:
             lines += [f"BODY_HEAD = {lua_string(head)}", f"BODY_TAIL = {lua_string(tail)}"]
         if request.count_cache_hits:
-            lines.append(f"CACHE_HEADER = {lua_string(CACHE_HEADER)}")
+            lines.append(f"CACHE_HEADER = {lua_string(request.cache_header.lower())}")
         path = self._workdir / "request.lua"
         path.write_text("\n".join(lines) + "\n" + _WRK_HOOKS)
         return path
@@ -155,6 +157,7 @@ class PythonClient:
             request.url,
             f"--body={request.body_template()}",
             *(f"--header={name}: {value}" for name, value in request.headers.items()),
+            f"--cache-header={request.cache_header}",
             f"--connections={connections}",
             f"--duration={seconds}",
         ]

@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Sequence
 
 from bench.compare import Comparison
-from bench.scenarios import Target
+from bench.scenarios import SCENARIOS, Target
 
 # A row's direct req/s under this multiple of Prism's means the baseline (the fake and the generator)
 # may be what limits Prism's number, not Prism.
@@ -13,11 +13,12 @@ SATURATED = 90.0
 # Other processes using more than this many cores during a row make its numbers pessimistic.
 BUSY_MACHINE = 0.25
 
+_NAME = max(13, *(len(scenario.name) + 1 for scenario in SCENARIOS))
 _TRIPLE = f"{'direct':>7}{'prism':>7}{'added':>7}"
 _HEADER = (
-    f"{'':<13}{'':>6}  {'requests/s':^22}  {'p50 ms':^21}  {'p99 ms':^21}  {'ttfb p50 ms':^21}  "
+    f"{'':<{_NAME}}{'':>6}  {'requests/s':^22}  {'p50 ms':^21}  {'p99 ms':^21}  {'ttfb p50 ms':^21}  "
     f"{'prism CPU':^12}  {'others':>6}",
-    f"{'scenario':<13}{'conns':>6}  {'direct':>8}{'prism':>8}{'ratio':>6}  "
+    f"{'scenario':<{_NAME}}{'conns':>6}  {'direct':>8}{'prism':>8}{'ratio':>6}  "
     f"{_TRIPLE}  {_TRIPLE}  {_TRIPLE}  {'µs/req':>7}{'core':>5}  {'cores':>6}  {'failed':>6}",
 )
 LEGEND = (
@@ -27,7 +28,7 @@ LEGEND = (
 )
 
 
-def _ms(value: float | None, *, signed: bool = False) -> str:
+def ms_cell(value: float | None, *, signed: bool = False) -> str:
     """Three significant digits or so, right-aligned in 7 columns, so neighbours never run together."""
     if value is None:
         return f"{'-':>7}"
@@ -37,14 +38,14 @@ def _ms(value: float | None, *, signed: bool = False) -> str:
 
 
 def _triple(direct: float | None, prism: float | None, added: float | None) -> str:
-    return _ms(direct) + _ms(prism) + _ms(added, signed=True)
+    return ms_cell(direct) + ms_cell(prism) + ms_cell(added, signed=True)
 
 
 def _row(row: Comparison) -> str:
     direct_ttfb = row.direct_ttfb.ttfb_p50_ms if row.direct_ttfb else None
     prism_ttfb = row.prism_ttfb.ttfb_p50_ms if row.prism_ttfb else None
     return (
-        f"{row.scenario:<13}{row.connections:>6}  "
+        f"{row.scenario:<{_NAME}}{row.connections:>6}  "
         f"{row.direct.rps:>8,.0f}{row.prism.rps:>8,.0f}{row.ratio:>6.2f}  "
         f"{_triple(row.direct.p50_ms, row.prism.p50_ms, row.added_p50_ms)}  "
         f"{_triple(row.direct.p99_ms, row.prism.p99_ms, row.added_p99_ms)}  "

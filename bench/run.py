@@ -1,7 +1,9 @@
-"""``python -m bench.run``: measure every scenario via Prism and against the fake directly; print a report.
+"""``python -m bench.run``: measure every scenario via Prism and against the fake directly, then the
+sections (single-flight, the edge, the semantic cache at scale); print a report.
 
 Targets are reported, never enforced: the exit status is 0 unless something failed to start, the load
-generator failed, or a request failed (non-2xx answer or socket error).
+generator failed, or a request failed (non-2xx answer or socket error). What was measured before a
+failure is still printed.
 """
 
 import argparse
@@ -10,15 +12,18 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from bench import cpu, report
+import aiohttp
+from redis.exceptions import RedisError
+
+from bench import cpu, edge, report, semantic, singleflight
 from bench.compare import Comparison
 from bench.load import Load, LoadError, PythonClient, Request, choose
 from bench.result import LoadResult
-from bench.scenarios import SCENARIOS, TARGETS, Scenario, by_name
+from bench.scenarios import SCENARIOS, SECTIONS, TARGETS, Scenario, select
 from bench.stack import Endpoint, Stack, StackError, log_tail, running_stack
 
 _TTFB_WARMUP = 0.5
@@ -109,8 +114,10 @@ def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
-    parser.add_argument("--scenario", action="append", default=[], help="run only these (repeatable)")
-    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument(
+        "--scenario", action="append", default=[], help="run only these scenarios or sections (repeatable)"
+    )
+    parser.add_argument("--list", action="store_true", help="list the scenarios and sections and exit")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up before each run")
     parser.add_argument("--duration", type=float, default=4.0, help="measured seconds per run")
     parser.add_argument(
@@ -120,53 +127,131 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of the Python time-to-first-byte probe per streaming run (0: skip)",
     )
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--semantic-large",
+        action="store_true",
+        help=f"also measure the semantic cache at {', '.join(f'{n:,}' for n in semantic.LARGE_ENTRIES)}"
+        " entries per scope (about 1-2 minutes more)",
+    )
     return parser
+
+
+@dataclass(slots=True)
+class Results:
+    """Everything measured so far: printed at the end, also when a later step failed."""
+
+    rows: list[Comparison] = field(default_factory=list)
+    flights: list[singleflight.Round] = field(default_factory=list)
+    edge_rows: list[edge.EdgeRow] = field(default_factory=list)
+    edge_skipped: str | None = None
+    lookups: list[semantic.Measurement] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return (
+            any(row.failures for row in self.rows)
+            or any(flight.failed for flight in self.flights)
+            or any(row.result.failures for row in self.edge_rows)
+        )
+
+    def print(self) -> None:
+        if self.rows:
+            print(report.table(self.rows))
+            print(f"\n{report.LEGEND}\n")
+            for line in [*report.target_lines(TARGETS, self.rows), *report.notes(self.rows)]:
+                print(line)
+        if self.flights:
+            print(f"\n{singleflight.table(self.flights)}\n")
+            print("\n".join(singleflight.summary(self.flights)))
+        if self.edge_skipped is not None:
+            print(f"\nedge: skipped: {self.edge_skipped}")
+        if self.edge_rows:
+            print(f"\n{edge.table(self.edge_rows)}\n\n{edge.LEGEND}\n")
+            for line in edge.notes(self.edge_rows):
+                print(line)
+        if self.lookups:
+            print(f"\n{semantic.table(self.lookups)}")
+
+
+def _list() -> None:
+    for scenario in SCENARIOS:
+        print(f"{scenario.name:<18}{scenario.summary} (conns {', '.join(map(str, scenario.connections))})")
+    for name, summary in SECTIONS.items():
+        print(f"{name:<18}{summary}")
+
+
+def _run_on_stack(
+    load: Load, workdir: Path, scenarios: list[Scenario], sections: list[str], plan: Plan, results: Results
+) -> None:
+    with running_stack(workdir) as stack:
+        for scenario in scenarios:
+            for connections in scenario.connections:
+                results.rows.append(compare(load, stack, scenario, connections, plan))
+        if "singleflight" in sections:
+            _progress(f"  single-flight: N = {', '.join(map(str, singleflight.SIZES))}")
+            results.flights = singleflight.measure(stack)
+        if "edge" in sections:
+            results.edge_skipped = edge.missing()
+            if results.edge_skipped is not None:
+                _progress(f"  edge: skipped: {results.edge_skipped}")
+            else:
+                results.edge_rows = edge.measure(
+                    load,
+                    stack,
+                    workdir,
+                    warmup=plan.warmup,
+                    duration=plan.duration,
+                    references={(row.scenario, row.connections): row for row in results.rows},
+                    progress=_progress,
+                )
+
+
+def _run(args: argparse.Namespace, scenarios: list[Scenario], sections: list[str], results: Results) -> None:
+    plan = Plan(args.warmup, args.duration, args.ttfb_seconds)
+    with tempfile.TemporaryDirectory(prefix="prism-bench-") as workdir:
+        load = choose(args.generator, Path(workdir))
+        print(
+            "Prism bench: the fake provider on 127.0.0.1, called directly vs through one `prism serve`"
+            f" worker (tree {_revision()})\nload: {load.name}; warm-up {plan.warmup:g} s +"
+            f" {plan.duration:g} s measured per run; {os.cpu_count()} CPUs; 1-min load average before:"
+            f" {os.getloadavg()[0]:.2f}\n",
+            flush=True,
+        )
+        try:
+            if scenarios or "singleflight" in sections or "edge" in sections:
+                _run_on_stack(load, Path(workdir), scenarios, sections, plan, results)
+        except LoadError:
+            print(f"the origin's log ends:\n{log_tail(Path(workdir) / 'prism.log')}", file=sys.stderr)
+            raise
+    if "semantic" in sections:
+        sizes = [*semantic.ENTRIES, *(semantic.LARGE_ENTRIES if args.semantic_large else ())]
+        results.lookups = semantic.measure(sizes, _progress)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list:
-        for scenario in SCENARIOS:
-            print(
-                f"{scenario.name:<16}{scenario.summary} (conns {', '.join(map(str, scenario.connections))})"
-            )
+        _list()
         return 0
     try:
-        scenarios = by_name(args.scenario)
+        scenarios, sections = select(args.scenario)
     except KeyError as error:
         print(f"bench: {error.args[0]}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _stop_on_signal)
     signal.signal(signal.SIGHUP, _stop_on_signal)
-    rows: list[Comparison] = []
-    plan = Plan(args.warmup, args.duration, args.ttfb_seconds)
-    with tempfile.TemporaryDirectory(prefix="prism-bench-") as workdir:
-        try:
-            load = choose(args.generator, Path(workdir))
-            print(
-                "Prism bench: the fake provider on 127.0.0.1, called directly vs through one `prism serve`"
-                f" worker (tree {_revision()})\nload: {load.name}; warm-up {plan.warmup:g} s +"
-                f" {plan.duration:g} s measured per run; {os.cpu_count()} CPUs; 1-min load average before:"
-                f" {os.getloadavg()[0]:.2f}\n",
-                flush=True,
-            )
-            with running_stack(Path(workdir)) as stack:
-                for scenario in scenarios:
-                    for connections in scenario.connections:
-                        rows.append(compare(load, stack, scenario, connections, plan))
-        except (StackError, LoadError, OSError) as error:
-            print(f"bench: {error}", file=sys.stderr)
-            if isinstance(error, LoadError):
-                print(f"the origin's log ends:\n{log_tail(Path(workdir) / 'prism.log')}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("bench: interrupted", file=sys.stderr)
-            return 130
-    print(report.table(rows))
-    print(f"\n{report.LEGEND}\n")
-    for line in [*report.target_lines(TARGETS, rows), *report.notes(rows)]:
-        print(line)
-    return 1 if any(row.failures for row in rows) else 0
+    results = Results()
+    status = 0
+    try:
+        _run(args, scenarios, sections, results)
+    except (StackError, LoadError, OSError, RedisError, aiohttp.ClientError) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        status = 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    results.print()
+    return 1 if status or results.failed else 0
 
 
 if __name__ == "__main__":

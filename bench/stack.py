@@ -23,6 +23,11 @@ HOST = "127.0.0.1"
 PROVIDER = "bench-fake"
 MODEL = "bench-model"
 CHAT_PATH = "/v1/chat/completions"
+PROJECT = "bench"
+ORG = "bench"
+# Explicit, so an edge started next to an origin can be given the same values.
+KEY_PEPPER = "bench-key-pepper-0123456789"
+INGEST_SECRET = "bench-ingest-secret-0123456789"
 _START_SECONDS = 30.0
 _STOP_SECONDS = 5.0
 _RESET_SECONDS = 0.2
@@ -48,6 +53,11 @@ class Endpoint:
     url: str
     authorization: str
 
+    @property
+    def base(self) -> str:
+        """The server's root URL (the endpoint's path removed)."""
+        return self.url.removesuffix(CHAT_PATH)
+
 
 @dataclass(frozen=True, slots=True)
 class Stack:
@@ -56,6 +66,8 @@ class Stack:
     fake_base: str
     prism_pid: int
     fake_pid: int
+    # The origin's environment, for another origin in front of the same fake.
+    env: Mapping[str, str]
 
     def reset_fake(self) -> None:
         """Empty the fake's request log (a test feature, not a provider's cost)."""
@@ -120,13 +132,18 @@ class Service:
             start_new_session=True,
         )
 
-    def wait_ready(self, url: str) -> None:
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_ready(self, url: str, headers: Mapping[str, str] | None = None) -> None:
         deadline = time.monotonic() + _START_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise StackError(f"{self.name} exited with {self.process.returncode}:\n{log_tail(self.log)}")
             try:
-                with urllib.request.urlopen(url, timeout=1) as response:
+                probe = urllib.request.Request(url, headers=dict(headers or {}))
+                with urllib.request.urlopen(probe, timeout=1) as response:
                     if 200 <= response.status < 300:
                         return
             except (urllib.error.URLError, OSError):
@@ -152,8 +169,8 @@ def _prism_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "origin.cli"]
 
 
-def create_key(env: Mapping[str, str]) -> str:
-    command = [*_prism_command(), "keys", "create", "--project", "bench", "--org", "bench"]
+def create_key(env: Mapping[str, str], project: str = PROJECT) -> str:
+    command = [*_prism_command(), "keys", "create", "--project", project, "--org", ORG]
     try:
         done = subprocess.run(command, env=dict(env), capture_output=True, text=True, timeout=60, check=False)
     except subprocess.TimeoutExpired:
@@ -167,17 +184,26 @@ def create_key(env: Mapping[str, str]) -> str:
 def prism_env(workdir: Path, fake_port: int) -> dict[str, str]:
     config = workdir / "prism.toml"
     config.write_text(_CONFIG.format(host=HOST, port=fake_port, provider=PROVIDER, model=MODEL))
-    env = dict(os.environ)
+    # No Workers KV publishing from the bench's origin, whatever the shell says: only the edge section's
+    # own origin publishes, to its fake Cloudflare API on 127.0.0.1.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PRISM_CF_")}
     env.update(
         {
             "PRISM_CONFIG_PATH": str(config),
             f"PRISM_PROVIDER_{PROVIDER.upper().replace('-', '_')}_API_KEY": "bench",
             "PRISM_SPOOL_DIR": str(workdir / "spool"),
+            "PRISM_KEY_PEPPER": KEY_PEPPER,
+            "PRISM_INGEST_SECRET": INGEST_SECRET,
             # At INFO every request writes an access-log line: a cost the bench should not include.
             "PRISM_LOG_LEVEL": "WARNING",
         }
     )
     return env
+
+
+def origin_service(name: str, env: Mapping[str, str], port: int, log: Path) -> Service:
+    """``prism serve`` on ``port``; the caller stops it and waits for ``/healthz``."""
+    return Service(name, [*_prism_command(), "serve", "--host", HOST, "--port", str(port)], env, log)
 
 
 @contextmanager
@@ -193,12 +219,7 @@ def running_stack(workdir: Path) -> Iterator[Stack]:
             workdir / "fake.log",
         )
         services.callback(fake.stop)
-        prism = Service(
-            "prism serve",
-            [*_prism_command(), "serve", "--host", HOST, "--port", str(prism_port)],
-            env,
-            workdir / "prism.log",
-        )
+        prism = origin_service("prism serve", env, prism_port, workdir / "prism.log")
         services.callback(prism.stop)
         fake_base = f"http://{HOST}:{fake_port}"
         fake.wait_ready(f"{fake_base}/_fake/requests")
@@ -207,6 +228,7 @@ def running_stack(workdir: Path) -> Iterator[Stack]:
             direct=Endpoint(f"{fake_base}{CHAT_PATH}", "Bearer bench"),
             prism=Endpoint(f"http://{HOST}:{prism_port}{CHAT_PATH}", f"Bearer {key}"),
             fake_base=fake_base,
-            prism_pid=prism.process.pid,
-            fake_pid=fake.process.pid,
+            prism_pid=prism.pid,
+            fake_pid=fake.pid,
+            env=env,
         )
