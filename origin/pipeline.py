@@ -72,10 +72,10 @@ class _Store:
     fp: str
     ttl_seconds: int
     route_head: str
-    lock: str | None
-    probe: Probe | None
     publish: bool  # may the answer leave the region (Workers KV, served by the edge)?
     write: bool  # False: the request only holds the single-flight lock (e.g. a TTL of 0)
+    lock: str | None = None
+    probe: Probe | None = None
 
 
 class ChatPipeline:
@@ -125,12 +125,11 @@ class ChatPipeline:
 
     async def handle(self, chat: ChatRequest, ledger: Ledger) -> Response:
         route = self.route(chat)
-        project = ledger.row.project_id
         messages = chat.body["messages"]
         history: list[JSON] = []
         if chat.memory == "auto" and chat.session_id and memory_applies(messages):
             budget = chat.controls.settings.memory_token_budget
-            history = await self._memory.history(project, chat.session_id, token_budget=budget)
+            history = await self._memory.history(ledger.row.project_id, chat.session_id, token_budget=budget)
             self._remember(chat, ledger, messages)
         # An answer that depended on server-side history is never cached or served from the cache.
         directive = CacheDirective(read=False, write=False, ttl_seconds=0) if history else chat.directive
@@ -138,34 +137,9 @@ class ChatPipeline:
 
         store: _Store | None = None
         if not directive.bypass:
-            fp = fingerprint(project, chat.body, mode=chat.mode, model_prefer=chat.prefer)
-            lock: str | None = None
-            if directive.read:
-                begun = await self._flights.begin(fp)
-                if self._usable(begun.entry, route):
-                    assert begun.entry is not None
-                    return self._serve_hit(begun.entry, chat, ledger, "hit-exact")
-                # A stored entry this route may not use (e.g. an alias now points elsewhere) is replaced.
-                lock = begun.lock if begun.entry is None else await self._flights.acquire(fp)
-            probe = await self._probe(chat, project, route, read=directive.read)
-            if probe is not None and self._usable(probe.entry, route):
-                assert probe.entry is not None
-                if lock is not None:
-                    ledger.after(self._releaser(fp, lock))
-                headers = {h.SIMILARITY: f"{probe.similarity:.4f}"}
-                return self._serve_hit(probe.entry, chat, ledger, "hit-semantic", headers)
-            if directive.read and lock is None:
-                entry = await self._flights.wait(fp, self._flight_wait)
-                if self._usable(entry, route):
-                    assert entry is not None
-                    self._metrics.coalesced.inc()
-                    return self._serve_hit(entry, chat, ledger, "hit-exact")
-            publish = chat.controls.settings.edge_cache == "global"
-            store = _Store(
-                fp, directive.ttl_seconds, route.candidates[0].name, lock, probe, publish, directive.write
-            )
-            if lock is not None:
-                ledger.after(self._store_releaser(store))
+            hit, store = await self._consult_caches(chat, ledger, route, directive)
+            if hit is not None:
+                return hit
 
         body = {key: value for key, value in chat.body.items() if key != "model"}
         if history:
@@ -186,6 +160,42 @@ class ChatPipeline:
         return JSONResponse(
             response, headers=answer_headers(ledger, model.name, model.provider, ledger.row.cache_status)
         )
+
+    async def _consult_caches(
+        self, chat: ChatRequest, ledger: Ledger, route: Route, directive: CacheDirective
+    ) -> tuple[Response | None, _Store]:
+        """A hit (exact, semantic, or another request's answer via single-flight), or where a miss's
+        answer will go. A single-flight lock taken here is released when the request settles."""
+        project = ledger.row.project_id
+        fp = fingerprint(project, chat.body, mode=chat.mode, model_prefer=chat.prefer)
+        store = _Store(
+            fp=fp,
+            ttl_seconds=directive.ttl_seconds,
+            route_head=route.candidates[0].name,
+            publish=chat.controls.settings.edge_cache == "global",
+            write=directive.write,
+        )
+        if directive.read:
+            begun = await self._flights.begin(fp)
+            if self._usable(begun.entry, route):
+                assert begun.entry is not None
+                return self._serve_hit(begun.entry, chat, ledger, "hit-exact"), store
+            # A stored entry this route may not use (e.g. an alias now points elsewhere) is replaced.
+            store.lock = begun.lock if begun.entry is None else await self._flights.acquire(fp)
+            if store.lock is not None:
+                ledger.after(self._store_releaser(store))
+        store.probe = await self._probe(chat, project, route, read=directive.read)
+        if store.probe is not None and self._usable(store.probe.entry, route):
+            assert store.probe.entry is not None
+            headers = {h.SIMILARITY: f"{store.probe.similarity:.4f}"}
+            return self._serve_hit(store.probe.entry, chat, ledger, "hit-semantic", headers), store
+        if directive.read and store.lock is None:
+            entry = await self._flights.wait(fp, self._flight_wait)
+            if self._usable(entry, route):
+                assert entry is not None
+                self._metrics.coalesced.inc()
+                return self._serve_hit(entry, chat, ledger, "hit-exact"), store
+        return None, store
 
     def _usable(self, entry: CacheEntry | None, route: Route) -> bool:
         """Served only while the route still starts where it did and the answering model is allowed."""
@@ -238,12 +248,6 @@ class ChatPipeline:
             await self._semantic.store(store.probe, entry, store.ttl_seconds)
         if store.publish and self._kv is not None:
             self._kv.publish_cache(store.fp, entry.for_edge(), store.ttl_seconds)
-
-    def _releaser(self, fp: str, lock: str) -> Finalizer:
-        async def release(row: UsageRow) -> None:
-            await self._flights.release(fp, lock)
-
-        return release
 
     def _store_releaser(self, store: _Store) -> Finalizer:
         """Drop the lock unless ``_put`` already did (when the answer was stored)."""
