@@ -18,6 +18,9 @@ def hypercorn_config(host: str, port: int) -> Config:
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
     config.keep_alive_timeout = 75
+    # hypercorn's default listen backlog (100) overflows under bursts of new connections: the kernel
+    # then drops SYNs and clients stall for seconds in TCP retransmits.
+    config.backlog = 2048
     # Room for big attribution headers (Cloudflare forwards up to 128 KiB of request headers);
     # beyond this hypercorn answers 431 before Prism sees the request.
     config.h11_max_incomplete_size = MAX_HEADER_BYTES

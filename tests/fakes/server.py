@@ -18,7 +18,7 @@ class LoopbackServer:
     async def _listen(self, runner: web.AppRunner, host: str, port: int) -> int:
         """Serve ``runner`` on ``host:port`` (0: any free port); return the port."""
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=2048).start()
         self._runner = runner
         return int(runner.addresses[0][1])
 

@@ -17,8 +17,14 @@ def test_env_example_names_only_real_settings() -> None:
         assert name in known or re.fullmatch(r"PRISM_PROVIDER_[A-Z0-9_]+_API_KEY", name), name
 
 
-def test_unit_uses_environment_file_and_asgi_app() -> None:
+def test_unit_uses_environment_file_and_prism_serve() -> None:
     unit = (DEPLOY / "prism-origin.service").read_text()
     assert "EnvironmentFile=/etc/prism/prism.env" in unit
-    assert "origin.asgi:app" in unit
-    import origin.asgi  # noqa: F401 - the module the unit points at imports cleanly
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert exec_start.split()[1:] == ["serve"] and exec_start.endswith("/bin/prism serve")
+
+
+def test_asgi_entry_builds_the_app() -> None:
+    import origin.asgi  # for other ASGI servers: `hypercorn origin.asgi:app`
+
+    assert origin.asgi.app is not None

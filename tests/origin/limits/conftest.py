@@ -35,7 +35,7 @@ async def instances(
     """
     clients = [
         redis.Redis.from_pool(
-            redis.BlockingConnectionPool.from_url(base_settings.redis_url, max_connections=64, timeout=5)
+            redis.BlockingConnectionPool.from_url(base_settings.redis_url, max_connections=16, timeout=30)
         )
         for _ in range(2)
     ]
