@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import base64
 import json
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -314,20 +313,6 @@ def _decode_cursor(cursor: str) -> bytes:
         raise ApiFailure(400, 10026, "invalid cursor") from None
 
 
-async def serve(host: str, port: int, *, token: str, account_id: str, namespace_id: str) -> None:
-    fake = FakeCloudflare(token=token, account_id=account_id, namespace_id=namespace_id)
-    url = await fake.start(host, port)
-    print(f"{BANNER} {url}", flush=True)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
-    try:
-        await stopping.wait()
-    finally:
-        await fake.stop()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run a fake Cloudflare KV API for local runs.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -336,9 +321,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--account", default=DEFAULT_ACCOUNT, help="the account id in the paths")
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="the KV namespace id in the paths")
     args = parser.parse_args(argv)
-    asyncio.run(
-        serve(args.host, args.port, token=args.token, account_id=args.account, namespace_id=args.namespace)
-    )
+    fake = FakeCloudflare(token=args.token, account_id=args.account, namespace_id=args.namespace)
+    asyncio.run(fake.serve_until_signalled(args.host, args.port, BANNER))
 
 
 if __name__ == "__main__":

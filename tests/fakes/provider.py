@@ -8,7 +8,6 @@ The token rule and the knobs are described in ``tests.fakes.behaviour``.
 
 import argparse
 import asyncio
-import signal
 from dataclasses import asdict
 
 from aiohttp import web
@@ -115,26 +114,12 @@ class FakeProvider(LoopbackServer):
         return self._stage.cancelled_streams
 
 
-async def serve(host: str, port: int) -> None:
-    fake = FakeProvider()
-    url = await fake.start(host, port)
-    print(f"{BANNER} {url}", flush=True)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
-    try:
-        await stopping.wait()
-    finally:
-        await fake.stop()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the fake LLM provider as a demo upstream.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.host, args.port))
+    asyncio.run(FakeProvider().serve_until_signalled(args.host, args.port, BANNER))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""The lifecycle every loopback test server shares: listen, stop, ``async with``."""
+"""The lifecycle every loopback test server shares: listen, stop, ``async with``, run as a process."""
 
+import asyncio
+import signal
 from types import TracebackType
 from typing import Self
 
@@ -35,3 +37,16 @@ class LoopbackServer:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         await self.stop()
+
+    async def serve_until_signalled(self, host: str, port: int, banner: str) -> None:
+        """Run as a process (``make run``): print ``banner`` and the URL, stop on SIGINT/SIGTERM."""
+        url = await self.start(host, port)
+        print(f"{banner} {url}", flush=True)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        try:
+            await stopping.wait()
+        finally:
+            await self.stop()
