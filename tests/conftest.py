@@ -65,7 +65,8 @@ async def pool(migrated: str) -> AsyncIterator[postgres.Pool]:
 
 @pytest.fixture
 async def redis_client(base_settings: Settings) -> AsyncIterator["redis.Redis"]:
-    client = redis.Redis.from_url(base_settings.redis_url)
+    # Generous timeouts: this machine's I/O sometimes stalls for seconds; the tests assert behaviour.
+    client = redis.Redis.from_url(base_settings.redis_url, socket_timeout=30, socket_connect_timeout=30)
     await client.flushdb()
     yield client
     await client.aclose()

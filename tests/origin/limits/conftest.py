@@ -35,7 +35,13 @@ async def instances(
     """
     clients = [
         redis.Redis.from_pool(
-            redis.BlockingConnectionPool.from_url(base_settings.redis_url, max_connections=16, timeout=30)
+            redis.BlockingConnectionPool.from_url(
+                base_settings.redis_url,
+                max_connections=16,
+                timeout=30,
+                socket_timeout=30,
+                socket_connect_timeout=30,
+            )
         )
         for _ in range(2)
     ]
