@@ -1,4 +1,4 @@
-"""Key checks at the edge: the origin's rules and messages, answered from the KV key grants.
+"""Key checks at the edge: the origin's rules and messages (``shared.keys``), answered from KV grants.
 
 When KV cannot be read the answer is "cannot tell" (``None``) and the request goes to the origin,
 which authenticates every request itself: failing open never admits a bad key, while failing closed
@@ -7,11 +7,19 @@ would turn a KV incident into a global outage.
 
 import logging
 from dataclasses import dataclass
-from typing import Final
 
 from edge.runtime import KV
 from shared.edgekv import KeyGrant, key_name
-from shared.keys import key_hash, looks_like_key, parse_bearer
+from shared.keys import (
+    MALFORMED_KEY,
+    MISSING_KEY,
+    REVOKED_KEY,
+    UNKNOWN_KEY,
+    KeyRejection,
+    key_hash,
+    looks_like_key,
+    parse_bearer,
+)
 
 log = logging.getLogger("prism.edge.auth")
 
@@ -22,27 +30,12 @@ class Authorized:
     key_hash: str
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    code: str
-    message: str
-
-
-# Codes and messages exactly as origin/auth.py answers them.
-MISSING: Final = Rejected(
-    "missing_api_key", "Missing API key: send 'Authorization: Bearer <your Prism key>'."
-)
-MALFORMED: Final = Rejected("invalid_api_key", "Malformed API key: Prism keys start with 'prism_sk_'.")
-UNKNOWN: Final = Rejected("invalid_api_key", "Invalid API key.")
-REVOKED: Final = Rejected("revoked_api_key", "This API key has been revoked.")
-
-
-async def authenticate(authorization: str | None, kv: KV, pepper: str) -> Authorized | Rejected | None:
+async def authenticate(authorization: str | None, kv: KV, pepper: str) -> Authorized | KeyRejection | None:
     token = parse_bearer(authorization)
     if token is None:
-        return MISSING
+        return MISSING_KEY
     if not looks_like_key(token):
-        return MALFORMED
+        return MALFORMED_KEY
     hashed = key_hash(token, pepper)
     try:
         raw = await kv.get(key_name(hashed))
@@ -50,13 +43,13 @@ async def authenticate(authorization: str | None, kv: KV, pepper: str) -> Author
         log.warning("key grant unreadable, forwarding: %s", type(error).__name__)
         return None
     if raw is None:
-        return UNKNOWN
+        return UNKNOWN_KEY
     try:
         grant = KeyGrant.from_json(raw)
     except ValueError:
         # Only the origin writes grants; a broken one is treated as no grant at all.
         log.warning("malformed key grant in KV")
-        return UNKNOWN
+        return UNKNOWN_KEY
     if not grant.active:
-        return REVOKED
+        return REVOKED_KEY
     return Authorized(grant, hashed)

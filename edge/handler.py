@@ -16,13 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge import cache, ingest
-from edge.auth import Authorized, Rejected, authenticate
+from edge.auth import Authorized, authenticate
 from edge.errors import error_answer
 from edge.proxy import origin_target
 from edge.runtime import Answer, Clock, EdgeRequest, Env, Forward, Poster, Schedule, Sleep
 from shared import headers as h
 from shared.edgekv import EdgeCacheEntry
 from shared.errors import InvalidHeader
+from shared.keys import KeyRejection
 from shared.session import parse_session
 from shared.usage import UsageRow, new_request_id
 
@@ -109,7 +110,7 @@ async def _decide(ctx: _Context) -> Answer | Forward:
     auth = await authenticate(request.headers.get("authorization"), env.kv, env.key_pepper)
     if auth is None:
         return ctx.forward()
-    if isinstance(auth, Rejected):
+    if isinstance(auth, KeyRejection):
         return error_answer(401, auth.message, code=auth.code, headers=edge_headers(AUTH_REJECT, ctx.region))
     if request.method != "POST" or request.path != cache.CHAT_PATH or not auth.grant.edge_cache:
         return ctx.forward()

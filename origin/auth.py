@@ -21,12 +21,25 @@ from redis.exceptions import RedisError
 from origin.errors import ApiError
 from origin.stores import postgres
 from origin.stores.postgres import KeyRecord
-from shared.keys import key_hash, looks_like_key, parse_bearer
+from shared.keys import (
+    MALFORMED_KEY,
+    MISSING_KEY,
+    REVOKED_KEY,
+    UNKNOWN_KEY,
+    KeyRejection,
+    key_hash,
+    looks_like_key,
+    parse_bearer,
+)
 
 LOCAL_SECONDS: Final = 1.0
 _LOCAL_MAX: Final = 10_000
 _UNKNOWN: Final = "unknown"
 log = logging.getLogger("prism.auth")
+
+
+def _refused(rejection: KeyRejection) -> ApiError:
+    return ApiError(401, rejection.message, code=rejection.code)
 
 
 def cache_key(hashed: str) -> str:
@@ -53,18 +66,14 @@ class Authenticator:
     async def authenticate(self, authorization: str | None) -> KeyRecord:
         token = parse_bearer(authorization)
         if token is None:
-            raise ApiError(
-                401, "Missing API key: send 'Authorization: Bearer <your Prism key>'.", code="missing_api_key"
-            )
+            raise _refused(MISSING_KEY)
         if not looks_like_key(token):
-            raise ApiError(
-                401, "Malformed API key: Prism keys start with 'prism_sk_'.", code="invalid_api_key"
-            )
+            raise _refused(MALFORMED_KEY)
         record = await self.lookup(key_hash(token, self._pepper))
         if record is None:
-            raise ApiError(401, "Invalid API key.", code="invalid_api_key")
+            raise _refused(UNKNOWN_KEY)
         if not record.active:
-            raise ApiError(401, "This API key has been revoked.", code="revoked_api_key")
+            raise _refused(REVOKED_KEY)
         return record
 
     async def lookup(self, hashed: str) -> KeyRecord | None:

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Final
 
 PREFIX: Final = "prism_sk_"
@@ -45,3 +46,21 @@ def key_hash(key: str, pepper: str) -> str:
 def secrets_equal(left: str, right: str) -> bool:
     """Constant-time comparison of two secrets or digests."""
     return hmac.compare_digest(left.encode("utf-8"), right.encode("utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRejection:
+    """Why a key is refused (a 401), worded once for both tiers."""
+
+    code: str
+    message: str
+
+
+MISSING_KEY: Final = KeyRejection(
+    "missing_api_key", "Missing API key: send 'Authorization: Bearer <your Prism key>'."
+)
+MALFORMED_KEY: Final = KeyRejection(
+    "invalid_api_key", "Malformed API key: Prism keys start with 'prism_sk_'."
+)
+UNKNOWN_KEY: Final = KeyRejection("invalid_api_key", "Invalid API key.")
+REVOKED_KEY: Final = KeyRejection("revoked_api_key", "This API key has been revoked.")

@@ -8,6 +8,7 @@ import openai
 
 from origin.settings import Settings
 from origin.stores import postgres
+from shared.usage import UsageRow
 from tests.harness import RunningOrigin
 
 
@@ -18,6 +19,22 @@ def client(origin: RunningOrigin, key: str, *, cache: bool = False, **headers: s
         headers = {"Cache-Control": "no-store", **headers}
     return openai.AsyncOpenAI(
         base_url=origin.url + "/v1", api_key=key, max_retries=0, timeout=20, default_headers=headers or None
+    )
+
+
+def edge_usage_row(record: postgres.KeyRecord, **changes: Any) -> UsageRow:
+    """A usage row as the edge builds it for a cache hit of ``record``'s key."""
+    fields: dict[str, Any] = {
+        "cache_status": "hit-exact-edge",
+        "provider": "cache",
+        "model_used": "alpha",
+        "cache_saved_cents": 0.0042,
+        "edge_region": "SIN",
+        "session_id": "edge-session",
+        "request_tags": {"feature": "edge"},
+    }
+    return UsageRow(
+        org_id=record.org_id, project_id=record.project_id, key_id=record.key_id, **(fields | changes)
     )
 
 

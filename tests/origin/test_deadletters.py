@@ -29,6 +29,7 @@ from shared.edgekv import dead_letter_name, open_dead_letter, seal_dead_letter
 from shared.keys import key_hash
 from shared.usage import UsageRow
 from tests.fakes.cloudflare_api import DEFAULT_ACCOUNT, DEFAULT_NAMESPACE, DEFAULT_TOKEN, FakeCloudflare
+from tests.origin.helpers import edge_usage_row
 
 AN_HOUR_AGO = int(time.time()) - 3600  # far outside the endpoint's five-minute window
 
@@ -95,18 +96,11 @@ def sweep_log(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch)
 
 
 def edge_row(record: postgres.KeyRecord, **changes: Any) -> UsageRow:
-    fields: dict[str, Any] = {
-        "cache_status": "hit-exact-edge",
-        "provider": "cache",
-        "model_used": "alpha",
-        "cache_saved_cents": 0.0042,
-        "edge_region": "SIN",
+    attribution: dict[str, Any] = {
         "session_id": "dead-letter-session",
         "request_tags": {"feature": "dead-letter"},
     }
-    return UsageRow(
-        org_id=record.org_id, project_id=record.project_id, key_id=record.key_id, **(fields | changes)
-    )
+    return edge_usage_row(record, **(attribution | changes))
 
 
 def edge_letter(hashed: str, row: UsageRow | dict[str, Any], secret: str, stamp: int = AN_HOUR_AGO) -> str:

@@ -11,24 +11,8 @@ from origin.stores import postgres
 from shared import headers as h
 from shared.keys import key_hash
 from shared.signing import sign
-from shared.usage import UsageRow
 from tests.harness import RunningOrigin
-from tests.origin.helpers import usage_rows
-
-
-def _edge_row(record: postgres.KeyRecord, **changes: Any) -> UsageRow:
-    fields: dict[str, Any] = {
-        "cache_status": "hit-exact-edge",
-        "provider": "cache",
-        "model_used": "alpha",
-        "cache_saved_cents": 0.0042,
-        "edge_region": "SIN",
-        "session_id": "edge-session",
-        "request_tags": {"feature": "edge"},
-    }
-    return UsageRow(
-        org_id=record.org_id, project_id=record.project_id, key_id=record.key_id, **(fields | changes)
-    )
+from tests.origin.helpers import edge_usage_row, usage_rows
 
 
 async def _send(
@@ -58,7 +42,7 @@ async def test_signed_row_is_stored_once(
     origin: RunningOrigin, pool: postgres.Pool, edge_key: tuple[str, postgres.KeyRecord]
 ) -> None:
     hashed, record = edge_key
-    row = _edge_row(record)
+    row = edge_usage_row(record)
     body = json.dumps({"key_hash": hashed, "row": json.loads(row.to_wire())}).encode()
     for _ in range(3):  # the edge retries: delivery is idempotent on request_id
         status, answer = await _send(origin, body)
@@ -73,7 +57,7 @@ async def test_forged_calls_are_refused(
     origin: RunningOrigin, pool: postgres.Pool, edge_key: tuple[str, postgres.KeyRecord]
 ) -> None:
     hashed, record = edge_key
-    row = _edge_row(record)
+    row = edge_usage_row(record)
     good = json.dumps({"key_hash": hashed, "row": json.loads(row.to_wire())}).encode()
     other_key, other = await postgres.create_key(
         pool, project="other-proj", org="tests", pepper=origin.state.settings.key_pepper
@@ -91,7 +75,10 @@ async def test_forged_calls_are_refused(
             await _send(
                 origin,
                 json.dumps(
-                    {"key_hash": hashed, "row": json.loads(_edge_row(record, cache_status="miss").to_wire())}
+                    {
+                        "key_hash": hashed,
+                        "row": json.loads(edge_usage_row(record, cache_status="miss").to_wire()),
+                    }
                 ).encode(),
             ),
             400,
