@@ -1,4 +1,4 @@
-"""Semantic cache at scale: ``origin.cache.semantic_bench.measure_lookup`` per scope size, as a table.
+"""Semantic cache at scale: ``bench.semantic_scale.measure_lookup`` per scope size, as a table.
 
 Each measurement fills one fresh scope (one project + model) in the Redis of ``PRISM_REDIS_URL`` with
 random 256-dimension unit vectors, times lookups of perturbed copies end to end, and deletes its keys.
@@ -13,7 +13,7 @@ from typing import Final
 
 import redis.asyncio as redis
 
-from origin.cache.semantic_bench import measure_lookup
+from bench.semantic_scale import measure_lookup
 
 ENTRIES: Final = (10_000,)
 LARGE_ENTRIES: Final = (50_000,)

@@ -70,7 +70,7 @@ def answerable_mode(headers: Mapping[str, str]) -> str | None:
         return None
     if not _ttl_acceptable(headers.get(h.CACHE_TTL)) or not _is_json(headers.get("content-type")):
         return None
-    mode = (headers.get(h.MODE) or h.DEFAULT_MODE).strip().lower()  # origin/endpoints/chat.py
+    mode = (headers.get(h.MODE) or h.DEFAULT_MODE).strip().lower()  # origin/http/endpoints/chat.py
     return mode if mode in h.MODES else None
 
 

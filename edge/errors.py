@@ -8,7 +8,7 @@ from edge.runtime import Answer
 
 JSON_TYPE: Final = "application/json"
 
-# The same status → type table as the origin (origin/errors.py), for the statuses the edge produces.
+# The same status → type table as the origin (origin/http/errors.py), for the statuses the edge produces.
 _TYPES: Final = {400: "invalid_request_error", 401: "authentication_error", 502: "upstream_error"}
 
 

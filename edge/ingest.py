@@ -9,7 +9,7 @@ A row not delivered is dead-lettered, never dropped: ``deadletter:<request_id>``
     {"body": "<the envelope JSON, exactly as signed>", "signature": "<hex>", "timestamp": 1700000000}
 
 with ``signature = shared.signing.sign(body, timestamp, INGEST_SECRET)``, kept ``DEAD_LETTER_TTL``
-seconds. The origin's sweeper (``origin/deadletters.py``) checks the signature (without the
+seconds. The origin's sweeper (``origin/usage/deadletters.py``) checks the signature (without the
 freshness window) and ingests ``body`` as ``POST /internal/usage`` would; ingestion is idempotent
 on ``request_id``, so a row that did arrive before being dead-lettered is counted once.
 """

@@ -10,13 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from origin.endpoints.chat import chat_completions
-from origin.endpoints.health import healthz, metrics, readyz
-from origin.endpoints.internal import ingest_usage
-from origin.endpoints.models import list_models
-from origin.endpoints.sessions import delete_session
-from origin.errors import ApiError
-from origin.logs import configure_logging
+from origin.http.endpoints.chat import chat_completions
+from origin.http.endpoints.health import healthz, metrics, readyz
+from origin.http.endpoints.internal import ingest_usage
+from origin.http.endpoints.models import list_models
+from origin.http.endpoints.sessions import delete_session
+from origin.http.errors import ApiError
+from origin.ops.logs import configure_logging
 from origin.settings import Settings
 from origin.state import AppState
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from origin.embeddings import SemanticConfig, parse_semantic_config
 from origin.providers import ADAPTERS
 from origin.providers.base import ModelConfig, Price, ProviderConfig
+from origin.providers.embeddings import SemanticConfig, parse_semantic_config
 from shared.headers import MODES
 
 EXAMPLE_CONFIG: Final = Path(__file__).with_name("prism.example.toml")

@@ -6,29 +6,29 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 
-from origin.accounting import Ledger
-from origin.admission import Admission
-from origin.auth import Authenticator
-from origin.background import Background
 from origin.cache.exact import ExactCache
+from origin.cache.memory import SessionMemory
 from origin.cache.semantic import SemanticCache
 from origin.cache.semantic_layer import SemanticLayer
 from origin.cache.singleflight import SingleFlight
+from origin.chat.ledger import Ledger
+from origin.chat.pipeline import ChatPipeline
 from origin.config import GatewayConfig, load_config
-from origin.controls_cache import ControlsCache
-from origin.deadletters import DeadLetterSweeper, envelope_ingest
-from origin.dispatch import Dispatcher
-from origin.embeddings import embeddings_client
-from origin.limits import Budgets, RateLimiter
-from origin.memory import SessionMemory
-from origin.metrics import Metrics
-from origin.pipeline import ChatPipeline
-from origin.resilience import Breakers
+from origin.controls.admission import Admission
+from origin.controls.auth import Authenticator
+from origin.controls.cache import ControlsCache
+from origin.controls.limits import Budgets, RateLimiter
+from origin.ops.background import Background
+from origin.ops.metrics import Metrics
+from origin.providers.breakers import Breakers
+from origin.providers.dispatch import Dispatcher
+from origin.providers.embeddings import embeddings_client
+from origin.providers.upstream import Upstream
 from origin.settings import Settings
 from origin.stores import postgres
 from origin.stores.kv import KVPublisher
 from origin.stores.postgres import KeyRecord
-from origin.upstream import Upstream
+from origin.usage.deadletters import DeadLetterSweeper, envelope_ingest
 from origin.usage.spool import Spool
 from origin.usage.writer import UsageWriter
 from shared.usage import UsageRow

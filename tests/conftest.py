@@ -1,7 +1,7 @@
-"""Fixtures on real services: a throwaway Postgres database and a Redis database of its own."""
+"""Fixtures on real services: a throwaway Postgres database and a private Redis server per run."""
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,28 +12,30 @@ import redis.asyncio as redis
 from origin.settings import Settings
 from origin.stores import postgres
 from origin.stores.migrate import migrate
+from tests.redisserver import TempRedis
 
-# One database per test session, so that two sessions on one machine never drop each other's.
+# One database and one Redis server per test session, so two runs on one machine never meet.
 TEST_DATABASE = f"prism_test_{os.getpid()}"
-TEST_REDIS_DB = 15
 
 
 def _with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-def _with_redis_db(url: str, db: int) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[TempRedis]:
+    with TempRedis() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
-def base_settings() -> Settings:
-    """Settings against the local services, pointed at test-only databases."""
+def base_settings(redis_server: TempRedis) -> Settings:
+    """Settings against the local Postgres (a test-only database) and this run's own Redis."""
     defaults = Settings.from_env()
     return replace(
         defaults,
         database_url=_with_database(defaults.database_url, TEST_DATABASE),
-        redis_url=_with_redis_db(defaults.redis_url, TEST_REDIS_DB),
+        redis_url=redis_server.url,
         key_pepper="test-pepper-0123456789",
         ingest_secret="test-ingest-secret-0123456789",
         port=0,

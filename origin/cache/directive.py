@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Final
 
-from origin.errors import invalid_request
+from origin.http.errors import invalid_request
 from shared import headers as h
 
 MAX_TTL_SECONDS: Final = 7 * 24 * 3600

@@ -7,7 +7,7 @@ from typing import Any
 from origin.cache.exact import CacheEntry
 from origin.cache.semantic import SemanticCache
 from origin.cache.semantic_request import eligible, semantic_scope, semantic_text
-from origin.embeddings import EmbeddingsClient, EmbeddingsUnavailable, SemanticConfig
+from origin.providers.embeddings import EmbeddingsClient, EmbeddingsUnavailable, SemanticConfig
 
 log = logging.getLogger("prism.semantic")
 

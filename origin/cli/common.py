@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeAlias
 
-from origin.grants import publish_project_grants
+from origin.controls.grants import publish_project_grants
 from origin.settings import Settings
 from origin.stores import controls, postgres
 from origin.stores.controls import ProjectRef

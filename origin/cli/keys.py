@@ -6,8 +6,8 @@ import sys
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from origin.auth import forget_keys
 from origin.cli.common import Commands, publish_grants
+from origin.controls.auth import forget_keys
 from origin.settings import Settings
 from origin.stores import postgres
 

@@ -5,7 +5,7 @@ import sys
 from typing import Final
 
 from origin.cli.common import APPLIES, CliError, Commands, connect, find_org, find_project, glob, positive_int
-from origin.policy import Effect, PolicyRule, Scope, Target
+from origin.controls.policy import Effect, PolicyRule, Scope, Target
 from origin.settings import Settings
 from origin.stores import controls
 

@@ -19,7 +19,7 @@ from origin.cli.common import (
     tag,
     threshold,
 )
-from origin.policy import EDGE_CACHE_MODES, ProjectControls
+from origin.controls.policy import EDGE_CACHE_MODES, ProjectControls
 from origin.settings import Settings
 from origin.stores import controls
 from origin.stores.controls import ProjectRef

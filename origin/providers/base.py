@@ -1,6 +1,6 @@
 """The provider seam: data about an upstream plus small pure transforms.
 
-A provider adapter never does I/O. ``origin.upstream`` sends what ``chat_request`` builds and hands
+A provider adapter never does I/O. ``origin.providers.upstream`` sends what ``chat_request`` builds and hands
 the answer back to ``chat_response`` (JSON) or to a ``StreamTranslator`` (SSE), which turn it into
 OpenAI's wire format. Adding a provider is one module and one line in ``origin.providers``.
 """

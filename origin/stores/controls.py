@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from origin.policy import (
+from origin.controls.policy import (
     BudgetDef,
     Effect,
     Policy,

@@ -26,7 +26,7 @@ import cloudflare
 from cloudflare import AsyncCloudflare
 
 from origin.config import Retries
-from origin.resilience import backoff_delay
+from origin.providers.breakers import backoff_delay
 from origin.settings import Settings
 from shared.edgekv import DEAD_LETTER_PREFIX, EdgeCacheEntry, KeyGrant, cache_name, key_name
 

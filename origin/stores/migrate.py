@@ -1,4 +1,4 @@
-"""Apply ``origin/migrations/*.sql`` in order, once each, recorded in ``schema_migrations``."""
+"""Apply ``origin/stores/migrations/*.sql`` in order, once each, recorded in ``schema_migrations``."""
 
 from pathlib import Path
 from typing import Final
@@ -6,7 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-MIGRATION_DIR: Final = Path(__file__).parent.parent / "migrations"
+MIGRATION_DIR: Final = Path(__file__).parent / "migrations"
 _LOCK_ID: Final = 0x5052_4953  # "PRIS": one migrator at a time across instances
 
 

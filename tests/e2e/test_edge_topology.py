@@ -12,7 +12,7 @@ import aiohttp
 import openai
 import pytest
 
-from origin.grants import publish_project_grants
+from origin.controls.grants import publish_project_grants
 from origin.settings import Settings
 from origin.stores import controls, postgres
 from shared.edgekv import CACHE_PREFIX

@@ -11,7 +11,7 @@ from edge import cache, handler
 from edge.handler import handle
 from edge.ingest import Delivery
 from edge.runtime import Answer, Forward
-from origin.endpoints.chat import parse_mode
+from origin.http.endpoints.chat import parse_mode
 from shared import headers as h
 from shared.edgekv import cache_name
 from shared.fingerprint import fingerprint

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from aiohttp import test_utils, web
 
-from origin.embeddings import (
+from origin.providers.base import ProviderConfig
+from origin.providers.embeddings import (
     EmbeddingsClient,
     EmbeddingsUnavailable,
     SemanticConfig,
     embeddings_client,
     parse_semantic_config,
 )
-from origin.providers.base import ProviderConfig
 from tests.fakes.behaviour import Behaviour
 from tests.fakes.provider import FakeProvider
 

@@ -11,11 +11,11 @@ import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from bench.semantic_scale import measure_lookup, perturbed, random_entries
 from origin.cache.semantic import Hyperplanes, SemanticCache, hamming_limit
-from origin.cache.semantic_bench import measure_lookup, perturbed, random_entries
 from origin.cache.semantic_request import eligible, semantic_scope, semantic_text
-from origin.embeddings import EmbeddingsClient
 from origin.providers.base import ProviderConfig
+from origin.providers.embeddings import EmbeddingsClient
 from tests.fakes.provider import FakeProvider
 
 QUESTION = "What is the capital city of France?"

@@ -6,7 +6,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from origin.policy import BudgetDef, Policy, ProjectControls, ProjectSettings
+from origin.controls.policy import BudgetDef, Policy, ProjectControls, ProjectSettings
 from origin.stores import controls, postgres
 from origin.stores.controls import ProjectRef
 

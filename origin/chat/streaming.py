@@ -1,0 +1,131 @@
+"""Relaying a translated upstream stream to the client as OpenAI SSE, settling the ledger at the end."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from origin.cache.assemble import ChunkAssembler
+from origin.chat.ledger import Ledger
+from origin.chat.tokens import estimate_tokens
+from origin.providers.base import JSON, UpstreamStreamError, Usage
+from origin.providers.dispatch import Answered, OpenStream
+from origin.providers.sse import DONE, encode
+from origin.providers.upstream import UpstreamFailure
+from shared.replay import replay_sse
+
+log = logging.getLogger("prism.stream")
+
+
+def _strip_usage(chunk: JSON) -> JSON | None:
+    """Without ``include_usage`` the client gets no usage chunk and no ``usage`` keys."""
+    if not chunk.get("choices") and "usage" in chunk:
+        return None
+    chunk.pop("usage", None)
+    return chunk
+
+
+def _content_of(chunk: JSON) -> str:
+    parts: list[str] = []
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if isinstance(delta.get("content"), str):
+            parts.append(delta["content"])
+        for call in delta.get("tool_calls") or ():
+            arguments = (call.get("function") or {}).get("arguments")
+            if isinstance(arguments, str):
+                parts.append(arguments)
+    return "".join(parts)
+
+
+def _usage_chunk(template: JSON, usage: Usage) -> JSON:
+    return {
+        "id": template.get("id"),
+        "object": "chat.completion.chunk",
+        "created": template.get("created"),
+        "model": template.get("model"),
+        "choices": [],
+        "usage": usage.openai_usage(),
+    }
+
+
+OnComplete = Callable[[JSON, Usage], Awaitable[None]]
+
+
+async def relay(
+    answered: Answered[OpenStream],
+    ledger: Ledger,
+    *,
+    include_usage: bool,
+    prompt_tokens: int,
+    on_complete: OnComplete | None = None,
+) -> AsyncIterator[bytes]:
+    """Yield SSE bytes; after the first byte there is no fallback, only an error event.
+
+    ``on_complete`` receives the assembled answer of a stream that finished cleanly (for the cache).
+    """
+    opened = answered.result
+    translator = opened.translator
+    assembler = ChunkAssembler()
+    text: list[str] = []
+    last: JSON = {}
+    usage_sent = False
+    finish_seen = False
+    try:
+        async for event in opened.stream.events():
+            for chunk in translator.feed(event):
+                last = chunk
+                assembler.add(chunk)
+                text.append(_content_of(chunk))
+                finish_seen = finish_seen or any(c.get("finish_reason") for c in chunk.get("choices") or ())
+                if include_usage:
+                    usage_sent = usage_sent or bool(chunk.get("usage"))
+                    yield encode(chunk)
+                elif (relayed := _strip_usage(chunk)) is not None:
+                    yield encode(relayed)
+            if translator.finished:
+                break
+        if not (translator.finished or finish_seen):
+            raise UpstreamFailure("protocol", "the upstream stream ended before the answer was complete")
+        if include_usage and not usage_sent:
+            yield encode(_usage_chunk(last, translator.usage))
+        if on_complete is not None and assembler.complete:
+            await on_complete(assembler.completion(translator.usage), translator.usage)
+        yield DONE
+    except (UpstreamFailure, UpstreamStreamError, ValueError) as error:
+        message = getattr(error, "message", None) or str(error) or "the upstream stream failed"
+        ledger.fail(502, "upstream_stream_error")
+        log.warning("stream failed after the first byte", extra={"request_id": ledger.request_id})
+        yield encode(
+            {
+                "error": {
+                    "message": message,
+                    "type": "upstream_error",
+                    "code": "upstream_stream_error",
+                    "param": None,
+                }
+            }
+        )
+    except (asyncio.CancelledError, GeneratorExit):
+        ledger.fail(499, "client_disconnected")
+        raise
+    finally:
+        opened.stream.close()
+        ledger.charge(answered.model, _seen_usage(translator.usage, "".join(text), prompt_tokens))
+        ledger.settle()
+
+
+def _seen_usage(reported: Usage, text: str, prompt_tokens: int) -> Usage:
+    """The upstream's usage when it reported it, else an estimate of what was streamed so far."""
+    if (reported.tokens_out or not text) and (reported.tokens_in or not prompt_tokens):
+        return reported
+    return Usage(
+        tokens_in=reported.tokens_in or prompt_tokens,
+        tokens_out=reported.tokens_out or estimate_tokens(text),
+        tokens_cached_in=reported.tokens_cached_in,
+        tokens_cache_write=reported.tokens_cache_write,
+    )
+
+
+async def replay(completion: JSON, *, include_usage: bool) -> AsyncIterator[bytes]:
+    """A cached answer as a proper SSE stream."""
+    yield replay_sse(completion, include_usage=include_usage)

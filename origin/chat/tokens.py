@@ -1,0 +1,18 @@
+"""A cheap token estimate (about four characters a token) for what upstreams did not report."""
+
+import json
+import math
+from typing import Any
+
+from origin.chat.tasks import message_text
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def estimate_prompt_tokens(messages: list[Any], tools: Any = None) -> int:
+    total = sum(estimate_tokens(message_text(message)) + 4 for message in messages)
+    if tools:
+        total += estimate_tokens(json.dumps(tools))
+    return total

@@ -1,0 +1,106 @@
+"""Each project's controls, cached in process for a few seconds.
+
+Bound: a change committed to Postgres at time t is seen by every ``get`` that starts after
+``t + ttl_seconds`` (3 s by default) on every instance, because an entry is only served until
+``ttl_seconds`` after the query that produced it *started*, and a load that takes longer than
+``load_timeout_seconds`` (2 s) is abandoned. With the defaults a change applies everywhere within 5 s.
+
+Concurrent callers for one project share a single query. While Postgres is unreachable the last
+known controls are served (the project's defaults if it was never loaded); a warning is logged when
+loads start failing and once per project that falls back to defaults.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import asyncpg
+
+from origin.controls.policy import DEFAULT_CONTROLS, ProjectControls
+from origin.stores import controls
+from origin.stores.postgres import Pool
+
+Loader = Callable[[Pool, str, str], Awaitable[ProjectControls]]
+_Key = tuple[str, str]
+_MAX_ENTRIES: Final = 10_000
+_UNAVAILABLE: Final = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+log = logging.getLogger("prism.controls")
+
+
+class ControlsCache:
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        ttl_seconds: float = 3.0,
+        load_timeout_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        loader: Loader = controls.load_controls,
+    ) -> None:
+        self._pool = pool
+        self._ttl = ttl_seconds
+        self._load_timeout = load_timeout_seconds
+        self._clock = clock
+        self._loader = loader
+        self._entries: dict[_Key, tuple[float, ProjectControls]] = {}
+        self._inflight: dict[_Key, asyncio.Task[ProjectControls]] = {}
+        self._failing = False
+        self._defaulted: set[_Key] = set()
+
+    async def get(self, org_id: str, project_id: str) -> ProjectControls:
+        key = (org_id, project_id)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > self._clock():
+            return entry[1]
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.create_task(self._refresh(key))
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._forget_inflight(key, done))
+        # A caller that is cancelled must not cancel the load the others are waiting on.
+        return await asyncio.shield(task)
+
+    def invalidate(self, org_id: str, project_id: str) -> None:
+        """Forget one project's entry (tests, and callers that just wrote its controls)."""
+        self._entries.pop((org_id, project_id), None)
+
+    def _forget_inflight(self, key: _Key, task: "asyncio.Task[ProjectControls]") -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+
+    async def _refresh(self, key: _Key) -> ProjectControls:
+        started = self._clock()
+        try:
+            async with asyncio.timeout(self._load_timeout):
+                value = await self._loader(self._pool, *key)
+        except _UNAVAILABLE as error:
+            return self._fallback(key, started, error)
+        if self._failing:
+            self._failing = False
+            log.info("project controls are loading again")
+        self._defaulted.discard(key)
+        self._store(key, started, value)
+        return value
+
+    def _fallback(self, key: _Key, started: float, error: BaseException) -> ProjectControls:
+        if not self._failing:
+            self._failing = True
+            log.warning("cannot load project controls (%s); serving last known values", type(error).__name__)
+        entry = self._entries.get(key)
+        if entry is not None:
+            value = entry[1]
+        else:
+            value = DEFAULT_CONTROLS
+            if key not in self._defaulted:
+                self._defaulted.add(key)
+                log.warning("project %s has never been loaded; serving default controls", key[1])
+        # Retry after another ttl rather than on every request while Postgres is away.
+        self._store(key, started, value)
+        return value
+
+    def _store(self, key: _Key, started: float, value: ProjectControls) -> None:
+        if len(self._entries) >= _MAX_ENTRIES and key not in self._entries:
+            self._entries.clear()
+        self._entries[key] = (started + self._ttl, value)

@@ -1,0 +1,218 @@
+"""Monthly budgets in cents, reserved atomically in Redis before the upstream call and settled after.
+
+Every instance coordinates through Redis only. A reservation adds the request's worst-case cost to
+``reserved`` for all its scopes in one Lua script, and only if ``spent + reserved + worst <= limit``
+holds for each of them; settling swaps the reservation for the actual cost. While actual costs stay
+within their worst case, spend therefore never passes a limit, however many instances race.
+
+Keys; amounts are integer micro-cents (millionths of a cent) so repeated increments never drift:
+
+- ``prism:budget:{YYYY-MM}:{scope.key}`` — hash ``spent``, ``reserved``
+- ``prism:budget:open:{YYYY-MM}:{scope.key}`` — sorted set of open reservations
+  (member ``{worst_micro}:{id}``, score = deadline in epoch seconds)
+- ``prism:budget:settled:{id}`` — marker that makes a second settle a no-op (kept two days)
+
+Both per-month keys expire 35 days after the month ends. A reservation whose instance died before
+settling is released by the next reserve on that scope once its deadline has passed.
+"""
+
+import math
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import redis.asyncio as redis
+
+from origin.controls.limits.errors import BudgetExceeded, redis_guard
+
+MICRO: Final = 1_000_000
+RESERVATION_SECONDS: Final = 600.0
+RETENTION: Final = timedelta(days=35)
+SETTLED_MARKER_SECONDS: Final = 2 * 86_400
+_WHAT: Final = "budgets"
+
+# KEYS: (hash, open set) per scope. ARGV: now, deadline, worst, member, ttl, then one limit per scope.
+# Running it again for the same member (the client retrying after a lost reply) changes nothing.
+_RESERVE: Final = """
+local n = #KEYS / 2
+local now, deadline, worst = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.call('ZSCORE', KEYS[2], ARGV[4]) then
+  return {0, 0, 0}
+end
+for i = 1, n do
+  local budget, open = KEYS[2 * i - 1], KEYS[2 * i]
+  local expired = redis.call('ZRANGEBYSCORE', open, '-inf', now, 'LIMIT', 0, 1000)
+  for _, member in ipairs(expired) do
+    redis.call('HINCRBY', budget, 'reserved', '-' .. string.match(member, '^(%d+):'))
+    redis.call('ZREM', open, member)
+  end
+end
+for i = 1, n do
+  local amounts = redis.call('HMGET', KEYS[2 * i - 1], 'spent', 'reserved')
+  local spent, reserved = tonumber(amounts[1]) or 0, tonumber(amounts[2]) or 0
+  if spent + reserved + worst > tonumber(ARGV[5 + i]) then
+    return {i, spent, reserved}
+  end
+end
+for i = 1, n do
+  local budget, open = KEYS[2 * i - 1], KEYS[2 * i]
+  redis.call('HINCRBY', budget, 'reserved', ARGV[3])
+  redis.call('ZADD', open, deadline, ARGV[4])
+  redis.call('EXPIRE', budget, ARGV[5])
+  redis.call('EXPIRE', open, ARGV[5])
+end
+return {0, 0, 0}
+"""
+
+# KEYS: settled marker, then (hash, open set) per scope. ARGV: member, -worst, actual, ttl, marker ttl.
+_SETTLE: Final = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[5]) then
+  return 0
+end
+for i = 1, (#KEYS - 1) / 2 do
+  local budget, open = KEYS[2 * i], KEYS[2 * i + 1]
+  if redis.call('ZREM', open, ARGV[1]) == 1 then
+    redis.call('HINCRBY', budget, 'reserved', ARGV[2])
+  end
+  redis.call('HINCRBY', budget, 'spent', ARGV[3])
+  redis.call('EXPIRE', budget, ARGV[4])
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class BudgetScope:
+    """One budget a request counts against, e.g. ``project:42`` or ``project:42:tag:feature=onboarding``."""
+
+    key: str
+    limit_cents: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A worst-case amount held against ``scopes`` in ``period`` (UTC ``YYYY-MM``) until settled."""
+
+    id: str
+    scopes: tuple[BudgetScope, ...]
+    worst_micro: int
+    period: str
+
+    @property
+    def worst_cents(self) -> float:
+        return self.worst_micro / MICRO
+
+    @property
+    def member(self) -> str:
+        return f"{self.worst_micro}:{self.id}"
+
+
+def period_of(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m")
+
+
+def budget_key(period: str, scope_key: str) -> str:
+    return f"prism:budget:{period}:{scope_key}"
+
+
+def open_key(period: str, scope_key: str) -> str:
+    return f"prism:budget:open:{period}:{scope_key}"
+
+
+def settled_key(reservation_id: str) -> str:
+    return f"prism:budget:settled:{reservation_id}"
+
+
+def to_micro(cents: float) -> int:
+    if not math.isfinite(cents) or cents < 0:
+        raise ValueError(f"an amount in cents must be finite and not negative, not {cents!r}")
+    return round(cents * MICRO)
+
+
+def _retention_seconds(period: str, now: float) -> int:
+    """Seconds from ``now`` until 35 days after ``period`` ends (at least an hour)."""
+    start = datetime.strptime(period, "%Y-%m").replace(tzinfo=UTC)
+    next_month = (start + timedelta(days=32)).replace(day=1)
+    return max(3600, math.ceil((next_month + RETENTION).timestamp() - now))
+
+
+def _int(value: Any) -> int:
+    return int(value.decode() if isinstance(value, bytes) else value)
+
+
+class Budgets:
+    def __init__(
+        self,
+        redis_client: "redis.Redis",
+        *,
+        clock: Callable[[], float] = time.time,
+        reservation_seconds: float = RESERVATION_SECONDS,
+        timeout: float = 1.0,
+    ) -> None:
+        self._redis = redis_client
+        self._clock = clock
+        self._timeout = timeout
+        self._reservation_seconds = reservation_seconds
+        self._reserve = redis_client.register_script(_RESERVE)
+        self._settle = redis_client.register_script(_SETTLE)
+
+    async def reserve(self, scopes: Sequence[BudgetScope], worst_cents: float) -> Reservation:
+        """Hold ``worst_cents`` against every scope, or raise :class:`BudgetExceeded` and hold nothing."""
+        now = self._clock()
+        distinct = tuple({scope.key: scope for scope in scopes}.values())  # one hold per budget
+        reservation = Reservation(uuid.uuid4().hex, distinct, to_micro(worst_cents), period_of(now))
+        if not reservation.scopes:
+            return reservation
+        keys: list[str] = []
+        for scope in reservation.scopes:
+            keys += [budget_key(reservation.period, scope.key), open_key(reservation.period, scope.key)]
+        args: list[str | int] = [
+            repr(now),
+            repr(now + self._reservation_seconds),
+            reservation.worst_micro,
+            reservation.member,
+            _retention_seconds(reservation.period, now),
+        ]
+        args += [to_micro(max(scope.limit_cents, 0.0)) for scope in reservation.scopes]
+        async with redis_guard(_WHAT, self._timeout):
+            failed, spent, reserved = (_int(v) for v in await self._reserve(keys=keys, args=args))
+        if failed:
+            scope = reservation.scopes[failed - 1]
+            raise BudgetExceeded(scope.label, scope.limit_cents, (spent + reserved) / MICRO, worst_cents)
+        return reservation
+
+    async def settle(self, reservation: Reservation, actual_cents: float) -> None:
+        """Release the reservation and charge ``actual_cents`` to its month; a repeat is a no-op."""
+        actual = to_micro(actual_cents)
+        if not reservation.scopes:
+            return
+        keys = [settled_key(reservation.id)]
+        for scope in reservation.scopes:
+            keys += [budget_key(reservation.period, scope.key), open_key(reservation.period, scope.key)]
+        args: list[str | int] = [
+            reservation.member,
+            -reservation.worst_micro,
+            actual,
+            _retention_seconds(reservation.period, self._clock()),
+            SETTLED_MARKER_SECONDS,
+        ]
+        async with redis_guard(_WHAT, self._timeout):
+            await self._settle(keys=keys, args=args)
+
+    async def spent(self, scope: BudgetScope, period: str | None = None) -> float:
+        """Cents settled against ``scope`` in ``period`` (default: the current month)."""
+        return (await self._amounts(scope, period))[0]
+
+    async def reserved(self, scope: BudgetScope, period: str | None = None) -> float:
+        """Cents held by open reservations against ``scope`` in ``period`` (default: the current month)."""
+        return (await self._amounts(scope, period))[1]
+
+    async def _amounts(self, scope: BudgetScope, period: str | None) -> tuple[float, float]:
+        key = budget_key(period or period_of(self._clock()), scope.key)
+        async with redis_guard(_WHAT, self._timeout):
+            spent, reserved = await self._redis.hmget(key, ["spent", "reserved"])
+        return _int(spent or 0) / MICRO, _int(reserved or 0) / MICRO

@@ -1,0 +1,1 @@
+"""The HTTP surface: errors, body reading, validation, endpoints."""

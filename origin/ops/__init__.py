@@ -1,0 +1,1 @@
+"""Running the origin: metrics, logs, background tasks."""

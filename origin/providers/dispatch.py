@@ -1,0 +1,139 @@
+"""Try the route's candidates in order: retries with backoff, breakers, then fallback."""
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from origin.chat.routing import Route
+from origin.config import GatewayConfig
+from origin.http.errors import ApiError
+from origin.ops.metrics import Metrics
+from origin.providers import adapter_for
+from origin.providers.base import JSON, Adapter, ModelConfig, StreamTranslator, UpstreamRequest, Usage
+from origin.providers.breakers import Breakers, backoff_delay
+from origin.providers.upstream import Upstream, UpstreamFailure, UpstreamStream
+
+T = TypeVar("T")
+log = logging.getLogger("prism.dispatch")
+
+
+@dataclass(slots=True)
+class Answered(Generic[T]):
+    model: ModelConfig
+    adapter: Adapter
+    result: T
+    fallback: bool
+
+
+@dataclass(slots=True)
+class Completion:
+    response: JSON
+    usage: Usage
+
+
+@dataclass(slots=True)
+class OpenStream:
+    stream: UpstreamStream
+    translator: StreamTranslator
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        upstream: Upstream,
+        breakers: Breakers,
+        metrics: Metrics,
+        *,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._config = config
+        self._upstream = upstream
+        self._breakers = breakers
+        self._metrics = metrics
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+
+    async def complete(self, route: Route, body: JSON) -> Answered[Completion]:
+        async def call(model: ModelConfig, adapter: Adapter) -> Completion:
+            request = self._build(adapter, body, model)
+            data = await self._upstream.complete(model.provider, request, adapter.error_message)
+            response, usage = adapter.chat_response(data, model)
+            return Completion(response, usage)
+
+        return await self._first_success(route, call)
+
+    async def open_stream(
+        self, route: Route, body: JSON, completion_id: str, created: int
+    ) -> Answered[OpenStream]:
+        async def call(model: ModelConfig, adapter: Adapter) -> OpenStream:
+            request = self._build(adapter, {**body, "stream": True}, model)
+            stream = await self._upstream.open_stream(model.provider, request, adapter.error_message)
+            return OpenStream(stream, adapter.stream_translator(model, completion_id, created))
+
+        return await self._first_success(route, call)
+
+    def _build(self, adapter: Adapter, body: JSON, model: ModelConfig) -> UpstreamRequest:
+        try:
+            return adapter.chat_request(body, model, self._config.providers[model.provider])
+        except ValueError as error:
+            raise ApiError(400, f"{model.name}: {error}", code="unsupported_request") from None
+
+    async def _first_success(
+        self, route: Route, call: Callable[[ModelConfig, Adapter], Awaitable[T]]
+    ) -> Answered[T]:
+        last: UpstreamFailure | None = None
+        tried = 0
+        for model in route.candidates:
+            if not self._breakers.allow(model.name):
+                continue
+            adapter = adapter_for(self._config.providers[model.provider].kind)
+            for attempt in range(max(self._config.retries.attempts, 1)):
+                started = time.monotonic()
+                try:
+                    result = await call(model, adapter)
+                except UpstreamFailure as failure:
+                    last = failure
+                    self._metrics.upstream_failures.labels(model=model.name, kind=failure.kind).inc()
+                    if failure.client_fault:
+                        raise ApiError(400, failure.message, code="upstream_rejected_request") from None
+                    if not failure.retryable or attempt + 1 >= self._config.retries.attempts:
+                        self._breakers.record_failure(model.name)
+                        break
+                    await self._sleep(
+                        backoff_delay(attempt, self._config.retries, self._rng, failure.retry_after)
+                    )
+                    continue
+                self._breakers.record_success(model.name)
+                self._metrics.upstream_latency.labels(provider=model.provider, model=model.name).observe(
+                    time.monotonic() - started
+                )
+                if tried:
+                    self._metrics.fallbacks.labels(model=model.name).inc()
+                return Answered(model, adapter, result, fallback=tried > 0)
+            tried += 1
+            log.info("falling back from %s", model.name, extra={"reason": last.kind if last else "breaker"})
+        raise _exhausted(last)
+
+
+def _exhausted(last: UpstreamFailure | None) -> ApiError:
+    if last is None:
+        return ApiError(
+            503,
+            "Every candidate model is temporarily unavailable (circuit open).",
+            code="upstream_unavailable",
+        )
+    if last.kind == "timeout":
+        return ApiError(504, f"The upstream timed out: {last.message}", code="upstream_timeout")
+    if last.status == 429:
+        return ApiError(
+            503,
+            "Every candidate model is rate limited upstream; retry shortly.",
+            code="upstream_rate_limited",
+        )
+    return ApiError(502, f"The upstream failed: {last.message}", code="upstream_error")

@@ -1,0 +1,185 @@
+"""Sending requests to providers: one shared aiohttp session per provider, per-attempt timeouts."""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Final
+
+import aiohttp
+
+from origin.config import Timeouts
+from origin.providers.base import JSON, ProviderConfig, SSEEvent, UpstreamRequest
+from origin.providers.sse import SSEDecoder
+
+RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+CLIENT_FAULT_STATUSES: Final = frozenset({400, 413, 422})
+
+Describe = Callable[[int, Any], str]
+
+
+class UpstreamFailure(Exception):
+    """One attempt failed. ``kind`` is connect, timeout, status or protocol."""
+
+    def __init__(
+        self, kind: str, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        """Worth another try on the same model (before any byte reached the client)."""
+        return self.kind in ("connect", "timeout") or self.status in RETRYABLE_STATUSES
+
+    @property
+    def client_fault(self) -> bool:
+        """The upstream refused the request itself: no other model will like it better."""
+        return self.status in CLIENT_FAULT_STATUSES
+
+
+class UpstreamStream:
+    """An upstream SSE answer whose first event has already arrived."""
+
+    def __init__(
+        self, response: aiohttp.ClientResponse, decoder: SSEDecoder, first: SSEEvent, idle: float
+    ) -> None:
+        self._response = response
+        self._decoder = decoder
+        self.first_event = first
+        self._idle = idle
+
+    async def events(self) -> AsyncIterator[SSEEvent]:
+        """Every event, the first one included; raises ``UpstreamFailure`` on a stall or a cut."""
+        yield self.first_event
+        while True:
+            event = await _next_event(self._response, self._decoder, self._idle)
+            if event is None:
+                return
+            yield event
+
+    def close(self) -> None:
+        """Drop the upstream connection (also when the client went away mid-stream)."""
+        self._response.close()
+
+
+class Upstream:
+    def __init__(self, providers: Mapping[str, ProviderConfig], timeouts: Timeouts) -> None:
+        self._providers = providers
+        self._timeouts = timeouts
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def _session(self, provider: str) -> aiohttp.ClientSession:
+        session = self._sessions.get(provider)
+        if session is None or session.closed:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=512, ttl_dns_cache=300, enable_cleanup_closed=True),
+                timeout=aiohttp.ClientTimeout(total=None, connect=self._timeouts.connect),
+                read_bufsize=2**20,
+                auto_decompress=True,
+            )
+            self._sessions[provider] = session
+        return session
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
+
+    async def _send(self, provider: str, request: UpstreamRequest) -> aiohttp.ClientResponse:
+        url = self._providers[provider].base_url + request.path
+        try:
+            return await self._session(provider).post(
+                url, data=json.dumps(request.body).encode("utf-8"), headers=dict(request.headers)
+            )
+        except aiohttp.ClientConnectionError as error:
+            raise UpstreamFailure("connect", f"cannot connect to provider {provider}: {error}") from None
+
+    async def complete(self, provider: str, request: UpstreamRequest, describe: Describe) -> JSON:
+        """A non-streaming call: the parsed JSON answer of a 200, or ``UpstreamFailure``."""
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self._timeouts.first_byte):
+                response = await self._send(provider, request)
+            async with response, asyncio.timeout(max(self._timeouts.idle, 1.0)):
+                raw = await response.read()
+        except TimeoutError:
+            waited = time.monotonic() - started
+            raise UpstreamFailure(
+                "timeout", f"provider {provider} did not answer within {waited:.1f}s"
+            ) from None
+        except aiohttp.ClientError as error:
+            raise UpstreamFailure("protocol", f"provider {provider} broke the connection: {error}") from None
+        data = _json_or_none(raw)
+        if response.status != 200:
+            raise _status_failure(response, data, describe)
+        if not isinstance(data, dict):
+            raise UpstreamFailure("protocol", f"provider {provider} answered with invalid JSON", status=502)
+        return data
+
+    async def open_stream(
+        self, provider: str, request: UpstreamRequest, describe: Describe
+    ) -> UpstreamStream:
+        """Send a streaming request; return once the first event has arrived."""
+        response: aiohttp.ClientResponse | None = None
+        try:
+            async with asyncio.timeout(self._timeouts.first_byte):
+                response = await self._send(provider, request)
+                if response.status != 200:
+                    raw = await response.read()
+                    raise _status_failure(response, _json_or_none(raw), describe)
+                decoder = SSEDecoder()
+                first = await _next_event(response, decoder, self._timeouts.first_byte)
+            if first is None:
+                raise UpstreamFailure("protocol", f"provider {provider} closed the stream before any event")
+        except BaseException as error:
+            if response is not None:
+                response.close()
+            if isinstance(error, TimeoutError):
+                waited = self._timeouts.first_byte
+                raise UpstreamFailure("timeout", f"provider {provider} sent nothing for {waited}s") from None
+            if isinstance(error, aiohttp.ClientError):
+                raise UpstreamFailure("protocol", f"provider {provider} broke the stream: {error}") from None
+            raise
+        return UpstreamStream(response, decoder, first, self._timeouts.idle)
+
+
+async def _next_event(response: aiohttp.ClientResponse, decoder: SSEDecoder, idle: float) -> SSEEvent | None:
+    while True:
+        try:
+            async with asyncio.timeout(idle):
+                line = await response.content.readline()
+        except TimeoutError:
+            raise UpstreamFailure("timeout", f"the stream stalled for more than {idle}s") from None
+        except aiohttp.ClientError as error:
+            raise UpstreamFailure("protocol", f"the stream broke: {error}") from None
+        if not line:
+            if not response.content.is_eof():
+                continue
+            return decoder.close()
+        event = decoder.feed(line)
+        if event is not None:
+            return event
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _status_failure(response: aiohttp.ClientResponse, data: Any, describe: Describe) -> UpstreamFailure:
+    retry_after: float | None = None
+    header = response.headers.get("Retry-After")
+    if header:
+        try:
+            retry_after = float(header)
+        except ValueError:
+            retry_after = None
+    return UpstreamFailure(
+        "status", describe(response.status, data), status=response.status, retry_after=retry_after
+    )

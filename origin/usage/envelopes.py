@@ -1,0 +1,43 @@
+"""Edge usage envelopes ``{"key_hash", "row"}``: the one validation, for ``POST /internal/usage`` and
+the dead-letter sweeper alike. It raises domain errors; the endpoint maps them to HTTP."""
+
+import json
+from typing import Protocol
+
+from origin.stores.postgres import KeyRecord
+from shared.usage import UsageRow
+
+EDGE_CACHE_STATUS = "hit-exact-edge"
+
+
+class KeyLookup(Protocol):
+    async def lookup(self, hashed: str) -> KeyRecord | None: ...
+
+
+class EnvelopeRejected(ValueError):
+    """An envelope that can never be accepted (retrying cannot help); ``code`` says why."""
+
+    code = "invalid_usage_row"
+
+
+class EnvelopeKeyMismatch(EnvelopeRejected):
+    """The row names another key, project or org than the key it was sent for."""
+
+    code = "usage_key_mismatch"
+
+
+async def accept_envelope(keys: KeyLookup, raw: bytes) -> UsageRow:
+    """The row of a valid envelope. A key lookup that cannot be made raises what the lookup raises."""
+    try:
+        envelope = json.loads(raw)
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("key_hash"), str):
+            raise ValueError('the body must be {"key_hash": ..., "row": {...}}')
+        row = UsageRow.from_dict(envelope["row"] if isinstance(envelope.get("row"), dict) else {})
+    except ValueError as error:
+        raise EnvelopeRejected(f"Invalid usage row: {error}") from None
+    if row.cache_status != EDGE_CACHE_STATUS:
+        raise EnvelopeRejected(f"Edge rows must have cache_status {EDGE_CACHE_STATUS!r}.")
+    key = await keys.lookup(envelope["key_hash"])
+    if key is None or (key.key_id, key.project_id, key.org_id) != (row.key_id, row.project_id, row.org_id):
+        raise EnvelopeKeyMismatch("The row does not belong to the key it names.")
+    return row

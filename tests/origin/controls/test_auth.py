@@ -1,0 +1,67 @@
+"""Key authentication against real Postgres and Redis."""
+
+import pytest
+import redis.asyncio as redis
+
+from origin.controls.auth import Authenticator, cache_key, forget_keys
+from origin.http.errors import ApiError
+from origin.settings import Settings
+from origin.stores import postgres
+from shared.keys import key_hash
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _reject(auth: Authenticator, header: str | None) -> ApiError:
+    with pytest.raises(ApiError) as caught:
+        await auth.authenticate(header)
+    return caught.value
+
+
+async def test_lookup_caches_in_redis_and_revocation_takes_effect(
+    pool: postgres.Pool, redis_client: "redis.Redis", base_settings: Settings
+) -> None:
+    pepper = base_settings.key_pepper
+    clock = Clock()
+    auth = Authenticator(pool, redis_client, pepper=pepper, cache_seconds=4, clock=clock)
+    key, record = await postgres.create_key(pool, project="auth-test", org="tests", pepper=pepper)
+    assert (await auth.authenticate(f"Bearer {key}")).key_id == record.key_id
+    assert await redis_client.get(cache_key(key_hash(key, pepper))) is not None
+
+    revoked = await postgres.revoke_keys(pool, record.prefix)
+    await forget_keys(redis_client, [item.key_hash for item in revoked])
+    assert (await auth.authenticate(f"Bearer {key}")).active  # the in-process entry lives one second
+    clock.now += 1.01
+    assert (await _reject(auth, f"Bearer {key}")).code == "revoked_api_key"
+
+
+async def test_malformed_and_unknown_keys(pool: postgres.Pool, redis_client: "redis.Redis") -> None:
+    auth = Authenticator(pool, redis_client, pepper="p" * 16, cache_seconds=4)
+    assert (await _reject(auth, None)).code == "missing_api_key"
+    assert (await _reject(auth, "Token abc")).code == "missing_api_key"
+    assert (await _reject(auth, "Bearer sk-123")).code == "invalid_api_key"
+    unknown = await _reject(auth, "Bearer prism_sk_" + "z" * 43)
+    assert (unknown.status, unknown.code) == (401, "invalid_api_key")
+
+
+async def test_known_keys_survive_a_postgres_outage_unknown_ones_get_503(
+    migrated: str, redis_client: "redis.Redis", base_settings: Settings
+) -> None:
+    pepper = base_settings.key_pepper
+    own_pool = await postgres.create_pool(migrated, max_size=2)
+    key, _ = await postgres.create_key(own_pool, project="outage", org="tests", pepper=pepper)
+    clock = Clock()
+    auth = Authenticator(own_pool, redis_client, pepper=pepper, cache_seconds=4, clock=clock)
+    await auth.authenticate(f"Bearer {key}")
+    await own_pool.close()  # every further Postgres lookup fails
+    await redis_client.flushdb()
+    clock.now += 60
+    assert (await auth.authenticate(f"Bearer {key}")).active
+    outage = await _reject(auth, "Bearer prism_sk_" + "y" * 43)
+    assert (outage.status, outage.code) == (503, "auth_unavailable")

@@ -1,0 +1,179 @@
+"""Bad input: a clear 4xx in OpenAI's shape, never a 5xx, and (after auth) always a usage row."""
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+
+from origin.stores import postgres
+from tests.harness import RunningOrigin
+from tests.origin.helpers import client, usage_row
+
+HELLO = [{"role": "user", "content": "hi"}]
+GOOD = {"model": "alpha", "messages": HELLO}
+
+
+async def _post(
+    origin: RunningOrigin, key: str, data: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, Any, Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            origin.url + "/v1/chat/completions",
+            data=data,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", **(headers or {})},
+        ) as response,
+    ):
+        return response.status, await response.json(content_type=None), response.headers
+
+
+def _assert_openai_shape(body: Any, code: str) -> None:
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "code", "param"}
+    assert body["error"]["code"] == code and body["error"]["message"]
+
+
+BAD_INPUT = [
+    (b"{not json", {}, 400, "invalid_json"),
+    (b"", {}, 400, "invalid_json"),
+    (b'{"model": "alpha", "messages": NaN}', {}, 400, "invalid_json"),
+    (b"[1, 2]", {}, 400, "invalid_body"),
+    (json.dumps({"model": "alpha"}).encode(), {}, 400, "invalid_type"),
+    (json.dumps({"model": 5, "messages": HELLO}).encode(), {}, 400, "invalid_type"),
+    (
+        json.dumps({**GOOD, "messages": [{"role": "wizard", "content": "x"}]}).encode(),
+        {},
+        400,
+        "invalid_value",
+    ),
+    (json.dumps({**GOOD, "max_tokens": -1}).encode(), {}, 400, "invalid_type"),
+    (json.dumps({**GOOD, "temperature": "hot"}).encode(), {}, 400, "invalid_type"),
+    (json.dumps({**GOOD, "stream": "yes"}).encode(), {}, 400, "invalid_type"),
+    (json.dumps({**GOOD, "n": 100}).encode(), {}, 400, "invalid_type"),
+    (json.dumps({**GOOD, "model": "gpt-99"}).encode(), {}, 404, "model_not_found"),
+    (json.dumps(GOOD).encode(), {"Content-Type": "text/plain"}, 415, "unsupported_media_type"),
+    (json.dumps(GOOD).encode(), {"X-Prism-Session": "has spaces inside"}, 400, "invalid_session_header"),
+    (json.dumps(GOOD).encode(), {"X-Prism-Session": "x" * 200}, 400, "invalid_session_header"),
+    (json.dumps(GOOD).encode(), {"X-Prism-Mode": "turbo"}, 400, "invalid_mode_header"),
+    (
+        b'{"model": "alpha", "messages": ['
+        + b'{"role": "user", "content": "'
+        + b"x" * (5 * 1024 * 1024)
+        + b'"}]}',
+        {},
+        413,
+        "request_too_large",
+    ),
+    (b"[" * 100_000, {}, 400, "invalid_json"),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "headers", "status", "code"), BAD_INPUT, ids=[c[3] + str(i) for i, c in enumerate(BAD_INPUT)]
+)
+async def test_bad_input_is_a_clear_4xx_with_a_row(
+    origin: RunningOrigin,
+    api_key: str,
+    pool: postgres.Pool,
+    data: bytes,
+    headers: dict[str, str],
+    status: int,
+    code: str,
+) -> None:
+    got_status, body, response_headers = await _post(origin, api_key, data, headers)
+    assert got_status == status, body
+    _assert_openai_shape(body, code)
+    row = await usage_row(origin, pool, response_headers["x-prism-request-id"])
+    assert (row["success"], row["status_code"], row["error_code"]) == (False, status, code)
+
+
+async def test_tags_with_ten_thousand_pairs_keep_ten(
+    origin: RunningOrigin, api_key: str, pool: postgres.Pool
+) -> None:
+    tags = ",".join(f"k{i}=v{i}" for i in range(10_000))
+    status, _, response_headers = await _post(
+        origin, api_key, json.dumps(GOOD).encode(), {"X-Prism-Tags": tags}
+    )
+    assert status == 200
+    row = await usage_row(origin, pool, response_headers["x-prism-request-id"])
+    assert len(json.loads(row["request_tags"])) == 10
+
+
+async def test_headers_beyond_the_limit_are_431(origin: RunningOrigin, api_key: str) -> None:
+    status, _, _ = await _post(
+        origin, api_key, json.dumps(GOOD).encode(), {"X-Prism-Tags": "a=" + "x" * 200_000}
+    )
+    assert status == 431
+
+
+async def test_crlf_in_a_header_never_reaches_a_5xx(origin: RunningOrigin, api_key: str) -> None:
+    host, port = origin.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = json.dumps(GOOD).encode()
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + api_key.encode()
+        + b"\r\n"
+        b"X-Prism-Tags: a=1\r\r\nb=2\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert status_line.split()[1].startswith(b"4")
+
+
+@pytest.mark.parametrize(
+    ("authorization", "code"),
+    [
+        (None, "missing_api_key"),
+        ("Basic abc", "missing_api_key"),
+        ("Bearer sk-not-prism", "invalid_api_key"),
+        ("Bearer prism_sk_" + "A" * 43, "invalid_api_key"),
+    ],
+)
+async def test_bad_keys_are_401(origin: RunningOrigin, authorization: str | None, code: str) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(origin.url + "/v1/chat/completions", json=GOOD, headers=headers) as response:
+            assert response.status == 401
+            _assert_openai_shape(await response.json(), code)
+
+
+async def test_official_client_maps_statuses(
+    origin: RunningOrigin, api_key: str, pool: postgres.Pool
+) -> None:
+    with pytest.raises(openai.AuthenticationError):
+        await client(origin, "prism_sk_" + "B" * 43).chat.completions.create(model="alpha", messages=HELLO)
+    with pytest.raises(openai.NotFoundError):
+        await client(origin, api_key).chat.completions.create(model="nope", messages=HELLO)
+    with pytest.raises(openai.BadRequestError):
+        await client(origin, api_key).chat.completions.create(model="alpha", messages=[])
+
+
+async def test_revoked_key_stops_within_five_seconds(origin: RunningOrigin, pool: postgres.Pool) -> None:
+    from origin.controls.auth import forget_keys
+
+    key, record = await postgres.create_key(
+        pool, project="revoke-me", org="tests", pepper=origin.state.settings.key_pepper
+    )
+    prism = client(origin, key)
+    await prism.chat.completions.create(model="alpha", messages=HELLO)
+    hashes = [item.key_hash for item in await postgres.revoke_keys(pool, record.prefix)]
+    await forget_keys(origin.state.redis, hashes)
+    await asyncio.sleep(1.1)  # the in-process cache lives one second
+    with pytest.raises(openai.AuthenticationError, match="revoked"):
+        await prism.chat.completions.create(model="alpha", messages=HELLO)
+
+
+async def test_unknown_route_and_method_are_openai_shaped(origin: RunningOrigin) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(origin.url + "/v1/nothing") as response:
+            assert response.status == 404
+            _assert_openai_shape(await response.json(), "not_found")
+        async with session.get(origin.url + "/v1/chat/completions") as response:
+            assert response.status == 405
+            _assert_openai_shape(await response.json(), "method_not_allowed")
