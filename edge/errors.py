@@ -1,20 +1,10 @@
-"""Errors the edge answers itself, in OpenAI's shape ``{"error": {"message", "type", "code", "param"}}``."""
+"""Errors the edge answers itself, in the origin's shape (``shared.errors``)."""
 
-import json
 from collections.abc import Mapping
-from typing import Final
 
 from edge.runtime import Answer
-
-JSON_TYPE: Final = "application/json"
-
-# The same status → type table as the origin (origin/http/errors.py), for the statuses the edge produces.
-_TYPES: Final = {400: "invalid_request_error", 401: "authentication_error", 502: "upstream_error"}
-
-
-def json_bytes(payload: object) -> bytes:
-    """Serialised as Starlette's JSONResponse does on the origin."""
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+from shared.errors import error_body
+from shared.replay import JSON_CONTENT_TYPE, json_bytes
 
 
 def error_answer(
@@ -25,5 +15,5 @@ def error_answer(
     param: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Answer:
-    error = {"message": message, "type": _TYPES.get(status, "api_error"), "code": code, "param": param}
-    return Answer(status, {"content-type": JSON_TYPE, **(headers or {})}, json_bytes({"error": error}))
+    body = json_bytes(error_body(status, message, code, param))
+    return Answer(status, {"content-type": JSON_CONTENT_TYPE, **(headers or {})}, body)

@@ -21,10 +21,9 @@ from edge.errors import error_answer
 from edge.proxy import origin_target
 from edge.runtime import Answer, Clock, EdgeRequest, Env, Forward, Poster, Schedule, Sleep
 from shared import headers as h
-from shared.edgekv import EdgeCacheEntry
 from shared.errors import InvalidHeader
 from shared.keys import KeyRejection
-from shared.session import parse_session
+from shared.request import PrismHeaders, parse_request_headers
 from shared.usage import UsageRow, new_request_id
 
 HIT = "hit"
@@ -119,57 +118,50 @@ async def _decide(ctx: _Context) -> Answer | Forward:
 
 async def _chat(ctx: _Context, auth: Authorized) -> Answer | Forward:
     request, env = ctx.request, ctx.env
-    mode = cache.answerable_mode(request.headers)
-    if mode is None or cache.body_too_large(request.headers, env.max_body_bytes):
+    parsed = parse_request_headers(request.headers)
+    if parsed.error is not None:
+        return _refuse(ctx, auth, parsed, parsed.error)
+    if not cache.answerable(parsed, request.headers, env.max_body_bytes):
         return ctx.forward()
     found = cache.lookup(
-        await request.body(),
-        request.headers,
-        project_id=auth.grant.project_id,
-        mode=mode,
-        limit=env.max_body_bytes,
+        await request.body(), parsed, project_id=auth.grant.project_id, limit=env.max_body_bytes
     )
     if found is None:
         return ctx.forward()
     entry = await cache.find(env.kv, found.fp)
     if entry is None:
         return ctx.forward()
-    return _serve(ctx, auth, entry, found)
-
-
-def _serve(ctx: _Context, auth: Authorized, entry: EdgeCacheEntry, found: cache.Lookup) -> Answer | Forward:
     request_id = new_request_id()
-    headers = {**edge_headers(HIT, ctx.region), h.REQUEST_ID: request_id}
-    try:
-        session_id = parse_session(ctx.request.headers.get(h.SESSION))
-    except InvalidHeader as error:
-        # The origin answers the same 400 and, the key being valid, still records a row.
-        refused = ingest.refused_row(
-            auth.grant,
-            ctx.request.headers,
-            request_id=request_id,
-            mode=found.mode,
-            status=400,
-            code=error.code,
-            region=ctx.region,
-            started=ctx.started,
-            now=ctx.clock(),
-        )
-        ctx.hand_off(auth.key_hash, refused)
-        return error_answer(400, str(error), code=error.code, param=error.header, headers=headers)
-    answer = cache.hit_answer(entry, found, headers)
+    answer = cache.hit_answer(entry, found, {**edge_headers(HIT, ctx.region), h.REQUEST_ID: request_id})
     if answer is None:
         return ctx.forward()
     row = ingest.hit_row(
         auth.grant,
         entry,
         found,
-        ctx.request.headers,
+        parsed,
         request_id=request_id,
-        session_id=session_id,
         region=ctx.region,
         started=ctx.started,
         now=ctx.clock(),
     )
     ctx.hand_off(auth.key_hash, row)
     return answer
+
+
+def _refuse(ctx: _Context, auth: Authorized, parsed: PrismHeaders, error: InvalidHeader) -> Answer:
+    """The origin's 400 for the same header, and, the key being valid, the same row it would record."""
+    request_id = new_request_id()
+    row = ingest.refused_row(
+        auth.grant,
+        parsed,
+        request_id=request_id,
+        status=400,
+        code=error.code,
+        region=ctx.region,
+        started=ctx.started,
+        now=ctx.clock(),
+    )
+    ctx.hand_off(auth.key_hash, row)
+    headers = {**edge_headers(HIT, ctx.region), h.REQUEST_ID: request_id}
+    return error_answer(400, str(error), code=error.code, param=error.header, headers=headers)

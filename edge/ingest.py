@@ -19,17 +19,17 @@ import enum
 import json
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-from edge.cache import CACHE_STATUS, PROVIDER, Lookup
+from edge.cache import Lookup
 from edge.runtime import Clock, Env, Poster, Sleep
 from shared import headers as h
 from shared.edgekv import EdgeCacheEntry, KeyGrant, dead_letter_name, seal_dead_letter
+from shared.request import PrismHeaders
 from shared.signing import sign
-from shared.tags import parse_tags
-from shared.usage import UsageRow
+from shared.usage import CACHE_PROVIDER, HIT_EXACT_EDGE, UsageRow
 
 INGEST_PATH: Final = "/internal/usage"
 ATTEMPT_TIMEOUT: Final = 5.0
@@ -53,57 +53,55 @@ class Delivery(enum.Enum):
 
 def _row(
     grant: KeyGrant,
-    headers: Mapping[str, str],
+    parsed: PrismHeaders,
     *,
     request_id: str,
-    mode: str,
     region: str | None,
+    started: float,
     now: float,
 ) -> UsageRow:
-    return UsageRow(
+    row = UsageRow(
         org_id=grant.org_id,
         project_id=grant.project_id,
         key_id=grant.key_id,
         request_id=request_id,
         created_at=datetime.fromtimestamp(now, UTC),
-        mode=mode,
-        request_tags=parse_tags(headers.get(h.TAGS)),
-        cache_status=CACHE_STATUS,
+        cache_status=HIT_EXACT_EDGE,
         edge_region=region,
+        latency_ms=max(0, int((now - started) * 1000)),
     )
+    parsed.attribute(row)
+    return row
 
 
 def hit_row(
     grant: KeyGrant,
     entry: EdgeCacheEntry,
     found: Lookup,
-    headers: Mapping[str, str],
+    parsed: PrismHeaders,
     *,
     request_id: str,
-    session_id: str | None,
     region: str | None,
     started: float,
     now: float,
 ) -> UsageRow:
     """A served hit: no provider cost; it saved what the answer cost the first time."""
-    row = _row(grant, headers, request_id=request_id, mode=found.mode, region=region, now=now)
+    row = _row(grant, parsed, request_id=request_id, region=region, started=started, now=now)
     row.model_used = entry.model
-    row.provider = PROVIDER
+    row.provider = CACHE_PROVIDER
     row.tokens_in, row.tokens_out = entry.tokens_in, entry.tokens_out
     row.tokens_cached_in = entry.tokens_cached_in
     row.cache_saved_cents = float(entry.cost_cents)
     row.was_streaming = found.stream
-    row.session_id = session_id
-    row.latency_ms = max(0, int((now - started) * 1000))
+    row.task_type = found.task_type
     return row
 
 
 def refused_row(
     grant: KeyGrant,
-    headers: Mapping[str, str],
+    parsed: PrismHeaders,
     *,
     request_id: str,
-    mode: str,
     status: int,
     code: str,
     region: str | None,
@@ -111,9 +109,8 @@ def refused_row(
     now: float,
 ) -> UsageRow:
     """An authenticated request the edge refused: like the origin, it still leaves a row."""
-    row = _row(grant, headers, request_id=request_id, mode=mode, region=region, now=now)
+    row = _row(grant, parsed, request_id=request_id, region=region, started=started, now=now)
     row.success, row.status_code, row.error_code = False, status, code
-    row.latency_ms = max(0, int((now - started) * 1000))
     return row
 
 

@@ -1,6 +1,5 @@
 """``create_app(settings)``: wiring only."""
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,12 +14,10 @@ from origin.http.endpoints.health import healthz, metrics, readyz
 from origin.http.endpoints.internal import ingest_usage
 from origin.http.endpoints.models import list_models
 from origin.http.endpoints.sessions import delete_session
-from origin.http.errors import ApiError
+from origin.http.errors import ApiError, internal_error
 from origin.ops.logs import configure_logging
 from origin.settings import Settings
 from origin.state import AppState
-
-log = logging.getLogger("prism.app")
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -40,8 +37,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error", extra={"path": request.url.path, "error": type(exc).__name__})
-    return ApiError(500, "Prism hit an internal error.", code="internal_error").response()
+    return internal_error(exc).response()
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -1,6 +1,5 @@
 """Everything the origin holds while it runs: built once at startup, passed down, closed at shutdown."""
 
-import logging
 import random
 from dataclasses import dataclass
 
@@ -29,11 +28,10 @@ from origin.stores import postgres
 from origin.stores.kv import KVPublisher
 from origin.stores.postgres import KeyRecord
 from origin.usage.deadletters import DeadLetterSweeper, envelope_ingest
+from origin.usage.sink import UsageSink
 from origin.usage.spool import Spool
 from origin.usage.writer import UsageWriter
 from shared.usage import UsageRow
-
-access_log = logging.getLogger("prism.access")
 
 
 @dataclass(slots=True)
@@ -56,6 +54,7 @@ class AppState:
     semantic: SemanticLayer | None
     kv: KVPublisher
     sweeper: DeadLetterSweeper
+    sink: UsageSink
 
     @classmethod
     async def start(cls, settings: Settings) -> "AppState":
@@ -99,8 +98,14 @@ class AppState:
             )
             embedder = embeddings_client(config.semantic, config.providers)
             semantic = SemanticLayer(semantic_cache, embedder, config.semantic)
+        sink = UsageSink(metrics, writer.submit)
+        background = Background()
+        controls = ControlsCache(pool)
         pipeline = ChatPipeline(
             config,
+            auth,
+            controls,
+            lambda key: Ledger(key, sink.record, background.spawn),
             dispatcher,
             cache,
             SingleFlight(redis_client),
@@ -130,9 +135,10 @@ class AppState:
             spool=spool,
             writer=writer,
             memory=memory,
-            controls=ControlsCache(pool),
+            controls=controls,
             admission=admission,
-            background=Background(),
+            background=background,
+            sink=sink,
             pipeline=pipeline,
             semantic=semantic,
             kv=kv,
@@ -152,19 +158,7 @@ class AppState:
         await self.pool.close()
 
     def record(self, row: UsageRow) -> None:
-        self.metrics.requests.labels(status=str(row.status_code), model=row.model_used or "none").inc()
-        self.writer.submit(row)
-        access_log.info(
-            "request",
-            extra={
-                "request_id": row.request_id,
-                "status": row.status_code,
-                "model": row.model_used,
-                "cache": row.cache_status,
-                "latency_ms": row.latency_ms,
-                "error_code": row.error_code,
-            },
-        )
+        self.sink.record(row)
 
     def open_ledger(self, key: KeyRecord) -> Ledger:
         return Ledger(key, self.record, self.background.spawn)

@@ -9,6 +9,11 @@ TAGS: Final = "X-Prism-Tags"
 MEMORY: Final = "X-Prism-Memory"
 CACHE_TTL: Final = "X-Prism-Cache-TTL"
 SEMANTIC: Final = "X-Prism-Semantic"
+CACHE_CONTROL: Final = "Cache-Control"
+
+# Every request header Prism reads, in the order its parsers report errors (``shared.request``).
+# The parity test sends valid and invalid values of each through both tiers.
+REQUEST_HEADERS: Final = (SESSION, MODE, MODEL_PREFER, MEMORY, CACHE_TTL, SEMANTIC, TAGS, CACHE_CONTROL)
 
 EDGE_CACHE: Final = "X-Prism-Edge-Cache"
 EDGE_REGION: Final = "X-Prism-Edge-Region"

@@ -7,6 +7,14 @@ import uuid
 from typing import Any, Final
 
 DONE: Final = b"data: [DONE]\n\n"
+JSON_CONTENT_TYPE: Final = "application/json"
+# What Starlette's StreamingResponse sends for media type text/event-stream.
+SSE_CONTENT_TYPE: Final = "text/event-stream; charset=utf-8"
+
+
+def json_bytes(payload: Any) -> bytes:
+    """Serialised as Starlette's JSONResponse does on the origin."""
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 def fresh_identity(completion: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from typing import Final
 
 from shared.errors import InvalidHeader
 from shared.headers import SESSION
-from shared.tags import ASCII_WHITESPACE
+from shared.text import ASCII_WHITESPACE, is_visible_ascii
 
 MAX_LENGTH: Final = 128
 ERROR_CODE: Final = "invalid_session_header"
@@ -19,6 +19,6 @@ def parse_session(value: str | None) -> str | None:
         return None
     if len(session) > MAX_LENGTH:
         raise InvalidHeader(SESSION, f"{SESSION} must be at most {MAX_LENGTH} characters", ERROR_CODE)
-    if not all(0x21 <= ord(ch) <= 0x7E for ch in session):
+    if not is_visible_ascii(session):
         raise InvalidHeader(SESSION, f"{SESSION} may only contain printable ASCII without spaces", ERROR_CODE)
     return session

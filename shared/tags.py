@@ -2,13 +2,10 @@
 
 from typing import Final
 
+from shared.text import ASCII_WHITESPACE, has_control
+
 MAX_TAGS: Final = 10
 MAX_LENGTH: Final = 64
-ASCII_WHITESPACE: Final = " \t\n\r\x0b\x0c"
-
-
-def _has_control(text: str) -> bool:
-    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
 
 
 def parse_tags(value: str | None) -> dict[str, str] | None:
@@ -22,7 +19,7 @@ def parse_tags(value: str | None) -> dict[str, str] | None:
             continue
         key = key.strip(ASCII_WHITESPACE)
         val = val.strip(ASCII_WHITESPACE)
-        if not key or not val or _has_control(key) or _has_control(val):
+        if not key or not val or has_control(key) or has_control(val):
             continue
         key, val = key[:MAX_LENGTH], val[:MAX_LENGTH]
         if key in tags:

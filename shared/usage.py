@@ -6,7 +6,14 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Final
 
-CACHE_STATUSES: Final = frozenset({"miss", "hit-exact", "hit-semantic", "hit-exact-edge", "bypass"})
+MISS: Final = "miss"
+HIT_EXACT: Final = "hit-exact"
+HIT_SEMANTIC: Final = "hit-semantic"
+HIT_EXACT_EDGE: Final = "hit-exact-edge"
+BYPASS: Final = "bypass"
+CACHE_STATUSES: Final = frozenset({MISS, HIT_EXACT, HIT_SEMANTIC, HIT_EXACT_EDGE, BYPASS})
+# The ``provider`` of a row answered from a cache, at either tier.
+CACHE_PROVIDER: Final = "cache"
 
 
 def _now() -> datetime:
@@ -42,7 +49,7 @@ class UsageRow:
     error_code: str | None = None
     session_id: str | None = None
     request_tags: dict[str, str] | None = None
-    cache_status: str = "miss"
+    cache_status: str = MISS
     cache_saved_cents: float = 0.0
     edge_region: str | None = None
 

@@ -22,9 +22,9 @@ from typing import Any, Final
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from origin.chat.tasks import message_text
 from origin.chat.tokens import estimate_prompt_tokens
 from shared import headers as h
+from shared.classify import message_text
 
 MODES: Final = ("auto", "off")
 PROMPT_ROLES: Final = frozenset({"system", "developer"})

@@ -1,4 +1,8 @@
-"""The chat pipeline: caches → memory → route → dispatch → response, with the usage row settled once."""
+"""The chat pipeline: every stage of a request, in one order, with the usage row settled once.
+
+authenticate → (usage row opens) → controls → rate limit → parse headers and body → policy and
+route → session memory → caches → budget → dispatch → response (the row settles on every path).
+"""
 
 import time
 import uuid
@@ -7,54 +11,36 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
 
-from origin.cache.directive import CacheDirective
 from origin.cache.exact import CacheEntry, ExactCache
 from origin.cache.memory import SessionMemory, memory_applies, with_history
 from origin.cache.semantic_layer import Probe, SemanticLayer
 from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Finalizer, Ledger
+from origin.chat.request import ChatRequest, Incoming
 from origin.chat.routing import AUTO, Route, plan_route
-from origin.chat.streaming import relay, replay
+from origin.chat.streaming import SettlingStreamingResponse, relay, replay
 from origin.chat.tokens import estimate_prompt_tokens
 from origin.config import GatewayConfig
 from origin.controls.admission import Admission, output_cap, policy_denied
-from origin.controls.policy import DEFAULT_CONTROLS, ProjectControls
+from origin.controls.auth import Authenticator
+from origin.controls.cache import ControlsCache
+from origin.controls.policy import ProjectControls
+from origin.http.errors import ApiError, internal_error, refused_body, refused_header
 from origin.ops.metrics import Metrics
 from origin.providers.base import JSON, ModelConfig, Usage
 from origin.providers.dispatch import Dispatcher
 from origin.stores.kv import KVPublisher
+from origin.stores.postgres import KeyRecord
 from shared import headers as h
+from shared.chat_body import validate_chat_body
+from shared.classify import classify
+from shared.directive import NO_CACHE, CacheDirective
+from shared.errors import InvalidBody
 from shared.fingerprint import fingerprint
 from shared.replay import fresh_identity
-from shared.usage import UsageRow
-
-
-@dataclass(frozen=True, slots=True)
-class ChatRequest:
-    body: dict[str, Any]
-    mode: str
-    prefer: str | None
-    task_type: str
-    directive: CacheDirective
-    controls: ProjectControls = DEFAULT_CONTROLS
-    session_id: str | None = None
-    memory: str = "off"
-    semantic: bool = False
-
-    @property
-    def stream(self) -> bool:
-        return bool(self.body.get("stream"))
-
-    @property
-    def include_usage(self) -> bool:
-        options = self.body.get("stream_options") or {}
-        return bool(options.get("include_usage"))
-
-    @property
-    def choices(self) -> int:
-        return int(self.body.get("n") or 1)
+from shared.request import parse_request_headers
+from shared.usage import BYPASS, CACHE_PROVIDER, HIT_EXACT, HIT_SEMANTIC, MISS, UsageRow
 
 
 def answer_headers(ledger: Ledger, model: str | None, provider: str | None, cache: str) -> dict[str, str]:
@@ -82,6 +68,9 @@ class ChatPipeline:
     def __init__(
         self,
         config: GatewayConfig,
+        auth: Authenticator,
+        controls: ControlsCache,
+        ledgers: Callable[[KeyRecord], Ledger],
         dispatcher: Dispatcher,
         cache: ExactCache,
         flights: SingleFlight,
@@ -94,6 +83,9 @@ class ChatPipeline:
         kv: KVPublisher | None = None,
     ) -> None:
         self._config = config
+        self._auth = auth
+        self._controls = controls
+        self._ledgers = ledgers
         self._dispatcher = dispatcher
         self._cache = cache
         self._flights = flights
@@ -104,9 +96,58 @@ class ChatPipeline:
         self._semantic = semantic
         self._kv = kv
 
-    def route(self, chat: ChatRequest) -> Route:
-        """The candidates the project's policy allows; 403 naming the rule when none (or the named one) is."""
+    async def handle(self, incoming: Incoming) -> Response:
+        key = await self._auth.authenticate(incoming.headers.get("authorization"))
+        ledger = self._ledgers(key)
+        try:
+            controls = await self._controls.get(key.org_id, key.project_id)
+            await self._admission.rate_limit(key, controls)
+            chat = await self._parse(incoming, controls, ledger.row)
+            route = self._route(chat)
+            history = await self._recall(chat, ledger)
+            return await self._answer(chat, route, history, ledger)
+        except ApiError as error:
+            ledger.fail(error.status, error.code)
+            ledger.settle()
+            return error.response({h.REQUEST_ID: ledger.request_id})
+        except Exception as error:
+            ledger.fail(500, "internal_error")
+            ledger.settle()
+            return internal_error(error, request_id=ledger.request_id).response(
+                {h.REQUEST_ID: ledger.request_id}
+            )
+
+    async def _parse(self, incoming: Incoming, controls: ProjectControls, row: UsageRow) -> ChatRequest:
+        """The headers first (``shared.request``; they attribute the row even when refused), then the body."""
+        headers = parse_request_headers(incoming.headers)
+        headers.attribute(row)
+        if headers.error is not None:
+            raise refused_header(headers.error)
+        try:
+            body = validate_chat_body(await incoming.read_json())
+        except InvalidBody as error:
+            raise refused_body(error) from None
+        row.was_streaming = bool(body.get("stream"))
+        row.task_type = classify(body["messages"], response_format=body.get("response_format"))
+        settings = controls.settings
+        return ChatRequest(
+            body=body,
+            mode=headers.mode,
+            prefer=headers.model_prefer,
+            task_type=row.task_type,
+            directive=headers.cache.directive(settings.cache_ttl_seconds),
+            controls=controls,
+            session_id=headers.session_id,
+            memory="auto" if headers.memory_on else "off",
+            semantic=settings.semantic_cache if headers.semantic is None else headers.semantic,
+        )
+
+    def _route(self, chat: ChatRequest) -> Route:
+        """Policy, checked here and only here, then the candidates it allows (403 naming the rule)."""
         policy = chat.controls.policies
+        denial = policy.check_request(output_cap(chat.body), chat.stream)
+        if denial is not None:
+            raise policy_denied(denial)
         requested = str(chat.body.get("model", AUTO))
         target = self._config.models.get(self._config.aliases.get(requested, requested))
         if target is not None and (denial := policy.denial_for(target.name, target.provider)):
@@ -123,27 +164,28 @@ class ChatPipeline:
             raise policy_denied(f"every candidate model for mode {chat.mode!r} is denied")
         return route
 
-    async def handle(self, chat: ChatRequest, ledger: Ledger) -> Response:
-        route = self.route(chat)
+    async def _recall(self, chat: ChatRequest, ledger: Ledger) -> list[JSON]:
+        """The session's history when memory applies; this turn is recorded once the row settles."""
         messages = chat.body["messages"]
-        history: list[JSON] = []
-        if chat.memory == "auto" and chat.session_id and memory_applies(messages):
-            budget = chat.controls.settings.memory_token_budget
-            history = await self._memory.history(ledger.row.project_id, chat.session_id, token_budget=budget)
-            self._remember(chat, ledger, messages)
-        # An answer that depended on server-side history is never cached or served from the cache.
-        directive = CacheDirective(read=False, write=False, ttl_seconds=0) if history else chat.directive
-        ledger.row.cache_status = "bypass" if directive.bypass else "miss"
+        if chat.memory != "auto" or chat.session_id is None or not memory_applies(messages):
+            return []
+        budget = chat.controls.settings.memory_token_budget
+        history = await self._memory.history(ledger.row.project_id, chat.session_id, token_budget=budget)
+        self._remember(chat, ledger, messages)
+        return history
 
+    async def _answer(self, chat: ChatRequest, route: Route, history: list[JSON], ledger: Ledger) -> Response:
+        # An answer that depended on server-side history is never cached or served from the cache.
+        directive = NO_CACHE if history else chat.directive
+        ledger.row.cache_status = BYPASS if directive.bypass else MISS
         store: _Store | None = None
         if not directive.bypass:
             hit, store = await self._consult_caches(chat, ledger, route, directive)
             if hit is not None:
                 return hit
-
         body = {key: value for key, value in chat.body.items() if key != "model"}
         if history:
-            body["messages"] = with_history(messages, history)
+            body["messages"] = with_history(chat.body["messages"], history)
         cap = chat.controls.policies.max_tokens_limit
         if cap is not None and output_cap(body) is None:
             body["max_tokens"] = cap
@@ -179,7 +221,7 @@ class ChatPipeline:
             begun = await self._flights.begin(fp)
             if self._usable(begun.entry, route):
                 assert begun.entry is not None
-                return self._serve_hit(begun.entry, chat, ledger, "hit-exact"), store
+                return self._serve_hit(begun.entry, chat, ledger, HIT_EXACT), store
             # A stored entry this route may not use (e.g. an alias now points elsewhere) is replaced.
             store.lock = begun.lock if begun.entry is None else await self._flights.acquire(fp)
             if store.lock is not None:
@@ -188,13 +230,13 @@ class ChatPipeline:
         if store.probe is not None and self._usable(store.probe.entry, route):
             assert store.probe.entry is not None
             headers = {h.SIMILARITY: f"{store.probe.similarity:.4f}"}
-            return self._serve_hit(store.probe.entry, chat, ledger, "hit-semantic", headers), store
+            return self._serve_hit(store.probe.entry, chat, ledger, HIT_SEMANTIC, headers), store
         if directive.read and store.lock is None:
             entry = await self._flights.wait(fp, self._flight_wait)
             if self._usable(entry, route):
                 assert entry is not None
                 self._metrics.coalesced.inc()
-                return self._serve_hit(entry, chat, ledger, "hit-exact"), store
+                return self._serve_hit(entry, chat, ledger, HIT_EXACT), store
         return None, store
 
     def _usable(self, entry: CacheEntry | None, route: Route) -> bool:
@@ -224,7 +266,7 @@ class ChatPipeline:
         ledger.charge_hit(entry, status)
         ledger.settle()
         completion = fresh_identity(entry.response)
-        headers = {**answer_headers(ledger, entry.model, "cache", status), **(extra or {})}
+        headers = {**answer_headers(ledger, entry.model, CACHE_PROVIDER, status), **(extra or {})}
         if chat.stream:
             stream = replay(completion, include_usage=chat.include_usage)
             return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
@@ -306,23 +348,3 @@ def _complete(completion: JSON, expected_choices: int) -> bool:
     """Only whole answers are cached: every requested choice present and finished."""
     choices = completion.get("choices") or []
     return len(choices) == expected_choices and all(choice.get("finish_reason") for choice in choices)
-
-
-class SettlingStreamingResponse(StreamingResponse):
-    """Settles the ledger even when the client vanished before the body iterator ever started."""
-
-    def __init__(
-        self, content: Any, *, ledger: Ledger, on_abandon: Callable[[], None], **kwargs: Any
-    ) -> None:
-        super().__init__(content, **kwargs)
-        self._ledger = ledger
-        self._on_abandon = on_abandon
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            if not self._ledger.settled:
-                self._on_abandon()
-                self._ledger.fail(499, "client_disconnected")
-                self._ledger.settle()

@@ -3,15 +3,18 @@
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from origin.cache.assemble import ChunkAssembler
 from origin.chat.ledger import Ledger
 from origin.chat.tokens import estimate_tokens
 from origin.providers.base import JSON, UpstreamStreamError, Usage
 from origin.providers.dispatch import Answered, OpenStream
-from origin.providers.sse import DONE, encode
 from origin.providers.upstream import UpstreamFailure
-from shared.replay import replay_sse
+from shared.replay import DONE, replay_sse, sse_event
 
 log = logging.getLogger("prism.stream")
 
@@ -79,15 +82,15 @@ async def relay(
                 finish_seen = finish_seen or any(c.get("finish_reason") for c in chunk.get("choices") or ())
                 if include_usage:
                     usage_sent = usage_sent or bool(chunk.get("usage"))
-                    yield encode(chunk)
+                    yield sse_event(chunk)
                 elif (relayed := _strip_usage(chunk)) is not None:
-                    yield encode(relayed)
+                    yield sse_event(relayed)
             if translator.finished:
                 break
         if not (translator.finished or finish_seen):
             raise UpstreamFailure("protocol", "the upstream stream ended before the answer was complete")
         if include_usage and not usage_sent:
-            yield encode(_usage_chunk(last, translator.usage))
+            yield sse_event(_usage_chunk(last, translator.usage))
         if on_complete is not None and assembler.complete:
             await on_complete(assembler.completion(translator.usage), translator.usage)
         yield DONE
@@ -95,7 +98,7 @@ async def relay(
         message = getattr(error, "message", None) or str(error) or "the upstream stream failed"
         ledger.fail(502, "upstream_stream_error")
         log.warning("stream failed after the first byte", extra={"request_id": ledger.request_id})
-        yield encode(
+        yield sse_event(
             {
                 "error": {
                     "message": message,
@@ -129,3 +132,23 @@ def _seen_usage(reported: Usage, text: str, prompt_tokens: int) -> Usage:
 async def replay(completion: JSON, *, include_usage: bool) -> AsyncIterator[bytes]:
     """A cached answer as a proper SSE stream."""
     yield replay_sse(completion, include_usage=include_usage)
+
+
+class SettlingStreamingResponse(StreamingResponse):
+    """Settles the ledger even when the client vanished before the body iterator ever started."""
+
+    def __init__(
+        self, content: Any, *, ledger: Ledger, on_abandon: Callable[[], None], **kwargs: Any
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self._ledger = ledger
+        self._on_abandon = on_abandon
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self._ledger.settled:
+                self._on_abandon()
+                self._ledger.fail(499, "client_disconnected")
+                self._ledger.settle()

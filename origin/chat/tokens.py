@@ -4,7 +4,7 @@ import json
 import math
 from typing import Any
 
-from origin.chat.tasks import message_text
+from shared.classify import message_text
 
 
 def estimate_tokens(text: str) -> int:

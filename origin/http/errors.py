@@ -1,22 +1,15 @@
 """OpenAI-shaped errors: ``{"error": {"message", "type", "code", "param"}}``."""
 
-from typing import Final
+import logging
+import traceback
+from typing import Any, Final
 
 from starlette.responses import JSONResponse
 
-_TYPES: Final = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "upstream_error",
-    503: "service_unavailable",
-    504: "timeout_error",
-}
+from shared.errors import InvalidBody, InvalidHeader, error_body, error_type
+
+log = logging.getLogger("prism.errors")
+INTERNAL_MESSAGE: Final = "Prism hit an internal error; the request id identifies it."
 
 
 class ApiError(Exception):
@@ -40,10 +33,10 @@ class ApiError(Exception):
 
     @property
     def type(self) -> str:
-        return _TYPES.get(self.status, "api_error")
+        return error_type(self.status)
 
-    def body(self) -> dict[str, dict[str, str | None]]:
-        return {"error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param}}
+    def body(self) -> dict[str, Any]:
+        return error_body(self.status, self.message, self.code, self.param)
 
     def response(self, extra_headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse(
@@ -53,3 +46,24 @@ class ApiError(Exception):
 
 def invalid_request(message: str, *, code: str = "invalid_request", param: str | None = None) -> ApiError:
     return ApiError(400, message, code=code, param=param)
+
+
+def refused_header(error: InvalidHeader) -> ApiError:
+    return ApiError(400, str(error), code=error.code, param=error.header)
+
+
+def refused_body(error: InvalidBody) -> ApiError:
+    return ApiError(400, str(error), code=error.code, param=error.param)
+
+
+def internal_error(error: BaseException, *, request_id: str | None = None) -> ApiError:
+    """The one 500. The log gets the exception's type and its frames, never its message: messages
+    can quote a prompt, a key or a body."""
+    frames = [
+        f"{frame.filename}:{frame.lineno} in {frame.name}"
+        for frame in traceback.extract_tb(error.__traceback__)
+    ]
+    log.error(
+        "internal error", extra={"request_id": request_id, "error": type(error).__name__, "traceback": frames}
+    )
+    return ApiError(500, INTERNAL_MESSAGE, code="internal_error")

@@ -1,12 +1,6 @@
-"""Server-sent events: decode an upstream stream, encode the downstream one."""
-
-import json
-from typing import Any
+"""Server-sent events: decoding an upstream stream (``shared.replay`` encodes the downstream one)."""
 
 from origin.providers.base import SSEEvent
-from shared.replay import DONE
-
-__all__ = ["DONE", "SSEDecoder", "encode"]
 
 
 class SSEDecoder:
@@ -41,9 +35,3 @@ class SSEDecoder:
         event = SSEEvent(data="\n".join(self._data), event=self._event)
         self._data, self._event = [], None
         return event
-
-
-def encode(payload: Any) -> bytes:
-    return (
-        b"data: " + json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n\n"
-    )

@@ -13,6 +13,7 @@ from edge.ingest import Delivery, deliver
 from edge.runtime import Headers
 from shared import headers as h
 from shared.edgekv import dead_letter_name, open_dead_letter
+from shared.request import parse_request_headers
 from shared.signing import verify
 from shared.usage import UsageRow
 from tests.edge.fakes import (
@@ -28,14 +29,21 @@ from tests.edge.fakes import (
 )
 
 REQUEST_ID = "0b7e6f3c-8f4e-4a53-9d7a-1f2e3d4c5b6a"
-HEADERS = Headers([("X-Prism-Tags", "feature=search, team = core ,bad"), ("X-Prism-Session", "conv-7")])
+HEADERS = parse_request_headers(
+    Headers(
+        [
+            ("X-Prism-Tags", "feature=search, team = core ,bad"),
+            ("X-Prism-Session", "conv-7"),
+            (h.MODE, "cheap"),
+        ]
+    )
+)
 
 
 def _hit_row(**changes: Any) -> UsageRow:
-    found = Lookup(fp="f" * 64, mode="cheap", stream=True, include_usage=False)
+    found = Lookup(fp="f" * 64, stream=True, include_usage=False, task_type="code")
     values: dict[str, Any] = {
         "request_id": REQUEST_ID,
-        "session_id": "conv-7",
         "region": "FRA",
         "started": START,
         "now": START + 0.0125,
@@ -74,7 +82,7 @@ def test_hit_row_carries_the_hitting_requests_attribution() -> None:
     assert (row.org_id, row.project_id, row.key_id) == (GRANT.org_id, GRANT.project_id, GRANT.key_id)
     assert row.request_id == REQUEST_ID
     assert row.created_at.timestamp() == START + 0.0125
-    assert (row.mode, row.task_type, row.model_used, row.provider) == ("cheap", None, "alpha-1", "cache")
+    assert (row.mode, row.task_type, row.model_used, row.provider) == ("cheap", "code", "alpha-1", "cache")
     assert (row.tokens_in, row.tokens_out, row.tokens_cached_in) == (12, 5, 2)
     assert (row.cost_provider_cents, row.cost_total_cents, row.cache_saved_cents) == (0.0, 0.0, 0.0042)
     assert (row.latency_ms, row.was_streaming, row.success, row.status_code) == (12, True, True, 200)
@@ -210,7 +218,6 @@ def test_refused_row_records_the_error() -> None:
         GRANT,
         HEADERS,
         request_id=REQUEST_ID,
-        mode="balanced",
         status=400,
         code="invalid_session_header",
         region="SIN",

@@ -2,7 +2,10 @@
 
 A table is a JSON file: ``{"function": "shared.tags.parse_tags", "cases": [case, ...]}``, where a
 case has ``args`` (a list), optional ``kwargs``, and either ``expect`` (the return value, JSON) or
-``raises`` (the exception class name). ``outcome`` turns one call into a comparable JSON value.
+``raises`` (the exception class name, with the error's ``code`` when the case gives one).
+``outcome`` turns one call into a comparable JSON value. Functions whose inputs or outputs are not
+JSON (bytes, dataclasses) are called through the adapters below; such a table names the shared
+module it covers in ``"covers"``.
 """
 
 import importlib
@@ -20,21 +23,112 @@ def canonical_text(value: Any) -> str:
     return canonical_bytes(value).decode("utf-8")
 
 
+def request_headers(headers: dict[str, str]) -> dict[str, Any]:
+    """``shared.request.parse_request_headers`` over a case-insensitive view of ``headers``."""
+    from shared.request import parse_request_headers
+
+    class CaseInsensitive(dict[str, str]):
+        def get(self, name: str, default: Any = None) -> Any:
+            return super().get(name.lower(), default)
+
+    return parse_request_headers(CaseInsensitive({k.lower(): v for k, v in headers.items()})).as_dict()
+
+
+def cache_directive(cache_control: str | None, ttl: str | None, default_ttl: int) -> dict[str, Any]:
+    from shared.directive import parse_cache_request
+
+    directive = parse_cache_request(cache_control, ttl).directive(default_ttl)
+    return {"read": directive.read, "write": directive.write, "ttl_seconds": directive.ttl_seconds}
+
+
+def json_body(text: str) -> Any:
+    from shared.body import parse_json_body
+
+    return parse_json_body(text.encode("utf-8", "surrogatepass"))
+
+
+def usage_row(wire: str) -> dict[str, Any]:
+    """A wire row read and written back: what the origin stores of what the edge sent."""
+    from shared.usage import UsageRow
+
+    result: dict[str, Any] = json.loads(UsageRow.from_wire(wire).to_wire())
+    return result
+
+
+def key_grant(text: str) -> dict[str, Any]:
+    from shared.edgekv import KeyGrant
+
+    result: dict[str, Any] = json.loads(KeyGrant.from_json(text).to_json())
+    return result
+
+
+def cache_entry(text: str) -> dict[str, Any]:
+    from shared.edgekv import EdgeCacheEntry
+
+    result: dict[str, Any] = json.loads(EdgeCacheEntry.from_json(text).to_json())
+    return result
+
+
+def dead_letter(body: str, timestamp: int, secret: str, opened_with: str) -> str:
+    """Sealed with ``secret``, opened with ``opened_with``: the envelope text, or the error."""
+    from shared.edgekv import open_dead_letter, seal_dead_letter
+
+    return open_dead_letter(seal_dead_letter(body.encode(), timestamp, secret), opened_with).decode()
+
+
+def replay_sse(completion: dict[str, Any], include_usage: bool) -> str:
+    from shared.replay import replay_sse as replay
+
+    return replay(completion, include_usage=include_usage).decode("utf-8")
+
+
+def signature(body: str, timestamp: int, secret: str) -> str:
+    from shared.signing import sign
+
+    return sign(body.encode("utf-8"), timestamp, secret)
+
+
+def signature_valid(body: str, timestamp: str | None, signature: str | None, secret: str, now: float) -> bool:
+    from shared.signing import verify
+
+    return verify(body.encode("utf-8"), timestamp, signature, secret, now=now)
+
+
 def resolve(dotted: str) -> Any:
-    module_name, _, attribute = dotted.rpartition(".")
-    return getattr(importlib.import_module(module_name), attribute)
+    """A module attribute, also through classes (``shared.usage.UsageRow.from_wire``)."""
+    parts = dotted.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            target: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for name in parts[split:]:
+            target = getattr(target, name)
+        return target
+    raise ImportError(dotted)
+
+
+def covered_module(table: dict[str, Any]) -> str:
+    """The shared module a table tests."""
+    covers: str = table.get("covers") or table["function"].rpartition(".")[0]
+    return covers
 
 
 def outcome(function: Any, case: dict[str, Any]) -> dict[str, Any]:
     try:
         value = function(*case["args"], **case.get("kwargs", {}))
     except Exception as error:
-        return {"raises": type(error).__name__}
+        raised: dict[str, Any] = {"raises": type(error).__name__}
+        if "code" in case:
+            raised["code"] = getattr(error, "code", None)
+        return raised
     return {"expect": json.loads(json.dumps(value))}
 
 
 def expected(case: dict[str, Any]) -> dict[str, Any]:
-    return {"raises": case["raises"]} if "raises" in case else {"expect": case.get("expect")}
+    if "raises" in case:
+        return {"raises": case["raises"], **({"code": case["code"]} if "code" in case else {})}
+    return {"expect": case.get("expect")}
 
 
 def load_tables(directory: Path = CASE_DIR) -> dict[str, dict[str, Any]]:

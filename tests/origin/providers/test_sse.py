@@ -1,4 +1,5 @@
-from origin.providers.sse import SSEDecoder, encode
+from origin.providers.sse import SSEDecoder
+from shared.replay import sse_event
 
 
 def _decode(raw: bytes) -> list[tuple[str | None, str]]:
@@ -18,4 +19,4 @@ def test_crlf_and_unterminated_last_event() -> None:
 
 
 def test_encode_round_trip() -> None:
-    assert _decode(encode({"x": "é"})) == [(None, '{"x":"é"}')]
+    assert _decode(sse_event({"x": "é"})) == [(None, '{"x":"é"}')]

@@ -68,6 +68,68 @@ BAD_INPUT = [
         "request_too_large",
     ),
     (b"[" * 100_000, {}, 400, "invalid_json"),
+    # Each of these was a 500 once: numbers that overflow, lone surrogates, deep nesting, odd roles.
+    (
+        b'{"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "logit_bias": {"1": 1e999}}',
+        {},
+        400,
+        "invalid_json",
+    ),
+    (
+        b'{"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "extra": -1e999}',
+        {},
+        400,
+        "invalid_json",
+    ),
+    (b'{"model": "alpha", "messages": [{"role": "user", "content": "\\ud800"}]}', {}, 400, "invalid_json"),
+    (
+        b'{"model": "alpha", "messages": [{"role": "user", "content": "\\ud800"}]}',
+        {"Cache-Control": "no-store"},
+        400,
+        "invalid_json",
+    ),
+    (
+        b'{"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "x": '
+        + b"[" * 700
+        + b"]" * 700
+        + b"}",
+        {},
+        400,
+        "invalid_json",
+    ),
+    (
+        b'{"model": "alpha", "messages": [{"role": "user", "content": [' + b"[" * 600 + b"]" * 600 + b"]}]}",
+        {},
+        400,
+        "invalid_json",
+    ),
+    (
+        b'{"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "tools": ['
+        + b'{"a":' * 900
+        + b"1"
+        + b"}" * 900
+        + b"]}",
+        {},
+        400,
+        "invalid_json",
+    ),
+    (
+        json.dumps({**GOOD, "messages": [{"role": ["user"], "content": "x"}]}).encode(),
+        {},
+        400,
+        "invalid_value",
+    ),
+    (
+        json.dumps({**GOOD, "messages": [{"role": {"r": 1}, "content": "x"}]}).encode(),
+        {},
+        400,
+        "invalid_value",
+    ),
+    (json.dumps({**GOOD, "stream_options": {"include_usage": ""}}).encode(), {}, 400, "invalid_type"),
+    (json.dumps({**GOOD, "stream_options": {"include_usage": {}}}).encode(), {}, 400, "invalid_type"),
+    (json.dumps(GOOD).encode(), {"X-Prism-Semantic": "bogus"}, 400, "invalid_semantic_header"),
+    (json.dumps(GOOD).encode(), {"X-Prism-Cache-TTL": "9" * 5000}, 400, "invalid_cache_ttl_header"),
+    (json.dumps(GOOD).encode(), {"X-Prism-Model-Prefer": "x" * 500}, 400, "invalid_model_prefer_header"),
 ]
 
 
@@ -177,3 +239,31 @@ async def test_unknown_route_and_method_are_openai_shaped(origin: RunningOrigin)
         async with session.get(origin.url + "/v1/chat/completions") as response:
             assert response.status == 405
             _assert_openai_shape(await response.json(), "method_not_allowed")
+
+
+async def test_a_chunked_upload_past_the_limit_gets_its_413(
+    origin: RunningOrigin, api_key: str, pool: postgres.Pool
+) -> None:
+    """100 MB without Content-Length: the client reads a 413, not a reset connection."""
+
+    async def chunks() -> Any:
+        yield b'{"model": "alpha", "messages": [{"role": "user", "content": "'
+        piece = b"x" * (1024 * 1024)
+        for _ in range(100):
+            yield piece
+        yield b'"}]}'
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            origin.url + "/v1/chat/completions",
+            data=chunks(),
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        ) as response,
+    ):
+        assert response.status == 413
+        body = await response.json()
+        _assert_openai_shape(body, "request_too_large")
+        request_id = response.headers["x-prism-request-id"]
+    row = await usage_row(origin, pool, request_id)
+    assert (row["status_code"], row["error_code"]) == (413, "request_too_large")

@@ -1,6 +1,6 @@
 import pytest
 
-from origin.chat.tasks import classify
+from shared.classify import classify
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,14 @@
+"""Character classes the header parsers share."""
+
+from typing import Final
+
+ASCII_WHITESPACE: Final = " \t\n\r\x0b\x0c"
+
+
+def has_control(text: str) -> bool:
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
+
+
+def is_visible_ascii(text: str) -> bool:
+    """Printable ASCII without spaces: what an identifier in a header may hold."""
+    return all(0x21 <= ord(ch) <= 0x7E for ch in text)
