@@ -3,11 +3,13 @@
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, Final
 
 from origin.providers.base import (
     JSON,
+    RETRYABLE_STATUSES,
     ModelConfig,
+    NoEmbeddings,
     ProviderConfig,
     SSEEvent,
     UpstreamRequest,
@@ -16,6 +18,7 @@ from origin.providers.base import (
 )
 
 ANTHROPIC_VERSION = "2023-06-01"
+OVERLOADED: Final = 529
 DEFAULT_MAX_TOKENS = 4096
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -303,6 +306,8 @@ class AnthropicStreamTranslator:
 
 
 class AnthropicAdapter:
+    retryable_statuses: Final = RETRYABLE_STATUSES | {OVERLOADED}
+
     def chat_request(self, body: JSON, model: ModelConfig, provider: ProviderConfig) -> UpstreamRequest:
         if body.get("n") not in (None, 1):
             raise ValueError("Anthropic models return one choice; n must be 1")
@@ -372,6 +377,17 @@ class AnthropicAdapter:
         self, model: ModelConfig, completion_id: str, created: int
     ) -> AnthropicStreamTranslator:
         return AnthropicStreamTranslator(model, completion_id, created)
+
+    def embeddings_request(
+        self, text: str, model: str, provider: ProviderConfig, *, dimensions: int | None = None
+    ) -> UpstreamRequest:
+        raise NoEmbeddings(
+            f"provider {provider.name!r} is of kind 'anthropic': Anthropic has no embeddings API"
+            " (no embeddings endpoint); point [semantic] at an OpenAI-compatible provider"
+        )
+
+    def embeddings_response(self, data: JSON) -> list[float]:
+        raise NoEmbeddings("Anthropic has no embeddings API")
 
     def error_message(self, status: int, data: Any) -> str:
         return _error_text(data) or f"upstream answered HTTP {status}"

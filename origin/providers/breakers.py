@@ -15,6 +15,15 @@ class BreakerState(Enum):
     HALF_OPEN = 2
 
 
+class Permit(Enum):
+    """``PROBE``: the caller holds a half-open circuit's single probe and must end it with
+    ``record_success``, ``record_failure`` or ``release``, whatever happens."""
+
+    DENIED = 0
+    GRANTED = 1
+    PROBE = 2
+
+
 @dataclass(slots=True)
 class _Circuit:
     failures: int = 0
@@ -38,18 +47,27 @@ class Breakers:
             return BreakerState.HALF_OPEN
         return BreakerState.OPEN
 
-    def allow(self, model: str) -> bool:
-        """True when a request may go to this model now (claims the probe when half-open)."""
+    def permit(self, model: str) -> Permit:
+        """Whether a request may go to this model now; claims the probe when half-open."""
         state = self.state(model)
         if state is BreakerState.CLOSED:
-            return True
+            return Permit.GRANTED
         if state is BreakerState.OPEN:
-            return False
+            return Permit.DENIED
         circuit = self._circuits[model]
         if circuit.probing:
-            return False
+            return Permit.DENIED
         circuit.probing = True
-        return True
+        return Permit.PROBE
+
+    def allow(self, model: str) -> bool:
+        return self.permit(model) is not Permit.DENIED
+
+    def release(self, model: str) -> None:
+        """Give the probe back without judging the model (client error, bug, cancellation)."""
+        circuit = self._circuits.get(model)
+        if circuit is not None:
+            circuit.probing = False
 
     def record_success(self, model: str) -> None:
         self._circuits.pop(model, None)

@@ -12,7 +12,6 @@ from origin.config import Timeouts
 from origin.providers.base import JSON, ProviderConfig, SSEEvent, UpstreamRequest
 from origin.providers.sse import SSEDecoder
 
-RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 CLIENT_FAULT_STATUSES: Final = frozenset({400, 413, 422})
 
 Describe = Callable[[int, Any], str]
@@ -30,10 +29,10 @@ class UpstreamFailure(Exception):
         self.status = status
         self.retry_after = retry_after
 
-    @property
-    def retryable(self) -> bool:
-        """Worth another try on the same model (before any byte reached the client)."""
-        return self.kind in ("connect", "timeout") or self.status in RETRYABLE_STATUSES
+    def retryable(self, statuses: frozenset[int]) -> bool:
+        """Worth another try on the same model (before any byte reached the client); ``statuses``
+        are the adapter's retryable ones."""
+        return self.kind in ("connect", "timeout") or self.status in statuses
 
     @property
     def client_fault(self) -> bool:
