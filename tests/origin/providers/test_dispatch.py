@@ -1,6 +1,7 @@
 """The real ``Dispatcher`` against the fake provider on a real socket: retries, fallback, breakers."""
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -246,3 +247,21 @@ async def test_a_cancelled_stream_open_gives_the_probe_back(rig: Rig) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert_probe_given_back(rig, "claude")
+
+
+async def test_an_unhonoured_field_is_a_400_naming_it(rig: Rig) -> None:
+    with pytest.raises(ApiError) as raised:
+        await rig.dispatcher.complete(rig.route("claude", "alpha"), {**HELLO, "seed": 7})
+    error = raised.value
+    assert (error.status, error.code, error.param) == (400, "unsupported_parameter", "seed")
+    assert rig.fake.count() == 0  # no fallback to a model that would honour it: the client must choose
+
+
+async def test_json_mode_through_anthropic_answers_json_content(rig: Rig) -> None:
+    body = {**HELLO, "response_format": {"type": "json_object"}}
+    answered = await rig.dispatcher.complete(rig.route("claude"), body)
+    [choice] = answered.result.response["choices"]
+    assert json.loads(choice["message"]["content"]) == {"input": "hello"}
+    assert choice["finish_reason"] == "stop" and "tool_calls" not in choice["message"]
+    sent = rig.fake.requests[-1].json
+    assert sent is not None and sent["tool_choice"] == {"type": "tool", "name": "prism_response_format"}
