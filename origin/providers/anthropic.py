@@ -5,7 +5,6 @@ import time
 import uuid
 from typing import Any, Final
 
-from origin.providers import anthropic_fields as fields
 from origin.providers.anthropic_answer import (
     REFUSAL,
     AnthropicStreamTranslator,
@@ -14,7 +13,16 @@ from origin.providers.anthropic_answer import (
     is_answer_block,
     usage_from_anthropic,
 )
-from origin.providers.anthropic_fields import RESPONSE_TOOL, unsupported, wrong_type
+from origin.providers.anthropic_fields import (
+    RESPONSE_TOOL,
+    check_fields,
+    max_tokens_of,
+    require_one_choice,
+    response_tool,
+    sampling_fields,
+    unsupported,
+    wrong_type,
+)
 from origin.providers.base import (
     JSON,
     RETRYABLE_STATUSES,
@@ -199,7 +207,7 @@ def _stop_sequences(stop: Any) -> list[str]:
 def _tool_fields(body: JSON) -> JSON:
     """``tools``/``tool_choice``/``parallel_tool_calls``, or the forced tool of ``response_format``."""
     tools = _tools(body["tools"]) if body.get("tools") is not None else []
-    answer_tool = fields.response_tool(body.get("response_format"), has_tools=bool(tools))
+    answer_tool = response_tool(body.get("response_format"), has_tools=bool(tools))
     if answer_tool is not None:
         return {"tools": [answer_tool], "tool_choice": {"type": "tool", "name": RESPONSE_TOOL}}
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
@@ -214,18 +222,18 @@ class AnthropicAdapter:
     retryable_statuses: Final = RETRYABLE_STATUSES | {OVERLOADED}
 
     def chat_request(self, body: JSON, model: ModelConfig, provider: ProviderConfig) -> UpstreamRequest:
-        fields.check_fields(body)
-        fields.choices(body)
+        check_fields(body)
+        require_one_choice(body)
         system, messages = _messages(body.get("messages"))
         upstream: JSON = {
             "model": model.upstream_model,
             "messages": messages,
-            "max_tokens": fields.max_tokens(body, DEFAULT_MAX_TOKENS),
+            "max_tokens": max_tokens_of(body, DEFAULT_MAX_TOKENS),
         }
         if system:
             upstream["system"] = system
         upstream.update(_tool_fields(body))
-        upstream.update(fields.sampling(body))
+        upstream.update(sampling_fields(body))
         if body.get("stop"):
             upstream["stop_sequences"] = _stop_sequences(body["stop"])
         headers = {

@@ -121,7 +121,7 @@ def check_fields(body: JSON) -> None:
             raise RequestFieldError(name, f"Unrecognized request argument supplied: '{name}'.")
 
 
-def sampling(body: JSON) -> JSON:
+def sampling_fields(body: JSON) -> JSON:
     """``temperature``, ``top_p``, ``stream`` and ``user`` in Anthropic's terms."""
     translated: JSON = {}
     temperature = body.get("temperature")
@@ -150,7 +150,7 @@ def sampling(body: JSON) -> JSON:
     return translated
 
 
-def max_tokens(body: JSON, default: int) -> int:
+def max_tokens_of(body: JSON, default: int) -> int:
     for name in ("max_completion_tokens", "max_tokens"):
         value = body.get(name)
         if value is None:
@@ -161,7 +161,7 @@ def max_tokens(body: JSON, default: int) -> int:
     return default
 
 
-def choices(body: JSON) -> None:
+def require_one_choice(body: JSON) -> None:
     n = body.get("n")
     if n is None or n == 1:
         return

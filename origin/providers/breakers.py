@@ -5,8 +5,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from origin.config import BreakerConfig, Retries
+if TYPE_CHECKING:  # origin.config reads the embeddings config, whose client uses the breakers
+    from origin.config import BreakerConfig, Retries
 
 
 class BreakerState(Enum):
@@ -34,7 +36,7 @@ class _Circuit:
 class Breakers:
     """One circuit per model. Open after N consecutive failures; after the cooldown one probe goes through."""
 
-    def __init__(self, config: BreakerConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: "BreakerConfig", clock: Callable[[], float] = time.monotonic) -> None:
         self._config = config
         self._clock = clock
         self._circuits: dict[str, _Circuit] = {}
@@ -84,7 +86,7 @@ class Breakers:
 
 
 def backoff_delay(
-    attempt: int, retries: Retries, rng: random.Random, retry_after: float | None = None
+    attempt: int, retries: "Retries", rng: random.Random, retry_after: float | None = None
 ) -> float:
     """Full jitter: uniform in [0, min(max, base · 2^attempt)], never below a (capped) Retry-After."""
     ceiling = min(retries.backoff_max, retries.backoff_base * (2**attempt))

@@ -223,7 +223,9 @@ class _BrokenUpstream(Upstream):
     def __init__(self, config: GatewayConfig) -> None:
         super().__init__(config.providers, config.timeouts)
 
-    async def complete(self, provider: str, request: UpstreamRequest, describe: Describe) -> JSON:
+    async def complete(
+        self, provider: str, request: UpstreamRequest, describe: Describe, *, deadline: float | None = None
+    ) -> JSON:
         raise KeyError("choices")
 
 
