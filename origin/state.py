@@ -96,7 +96,7 @@ class AppState:
                 max_entries=config.semantic.max_entries,
                 max_candidates=config.semantic.max_candidates,
             )
-            embedder = embeddings_client(config.semantic, config.providers)
+            embedder = embeddings_client(config.semantic, config.providers, upstream, breakers, metrics)
             semantic = SemanticLayer(semantic_cache, embedder, config.semantic)
         sink = UsageSink(metrics, writer.submit)
         background = Background()
@@ -150,8 +150,6 @@ class AppState:
         await self.sweeper.stop()
         await self.kv.stop()
         await self.upstream.close()
-        if self.semantic is not None:
-            await self.semantic.close()
         await self.writer.stop()
         self.spool.close()
         await self.redis.aclose()

@@ -43,6 +43,8 @@ def replay_chunks(completion: dict[str, Any], *, include_usage: bool) -> list[di
         chunks.append(chunk(index, {"role": "assistant", "content": ""}))
         if message.get("content"):
             chunks.append(chunk(index, {"content": message["content"]}))
+        if message.get("refusal"):
+            chunks.append(chunk(index, {"refusal": message["refusal"]}))
         for position, call in enumerate(message.get("tool_calls") or ()):
             chunks.append(chunk(index, {"tool_calls": [{"index": position, **call}]}))
         chunks.append(chunk(index, {}, choice.get("finish_reason") or "stop"))

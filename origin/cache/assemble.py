@@ -19,11 +19,12 @@ class ChunkAssembler:
         for choice in chunk.get("choices") or ():
             index = int(choice.get("index", 0))
             message = self._choices.setdefault(
-                index, {"role": "assistant", "content": None, "finish_reason": None}
+                index, {"role": "assistant", "content": None, "refusal": None, "finish_reason": None}
             )
             delta = choice.get("delta") or {}
-            if isinstance(delta.get("content"), str) and delta["content"]:
-                message["content"] = (message["content"] or "") + delta["content"]
+            for text in ("content", "refusal"):
+                if isinstance(delta.get(text), str) and delta[text]:
+                    message[text] = (message[text] or "") + delta[text]
             for call in delta.get("tool_calls") or ():
                 slot = self._tool_calls.setdefault(index, {}).setdefault(
                     int(call.get("index", 0)),
@@ -45,7 +46,7 @@ class ChunkAssembler:
         choices = []
         for index in sorted(self._choices):
             state = self._choices[index]
-            message: JSON = {"role": "assistant", "content": state["content"]}
+            message: JSON = {"role": "assistant", "content": state["content"], "refusal": state["refusal"]}
             calls = self._tool_calls.get(index)
             if calls:
                 message["tool_calls"] = [calls[i] for i in sorted(calls)]

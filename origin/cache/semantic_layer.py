@@ -52,6 +52,3 @@ class SemanticLayer:
 
     async def store(self, probe: Probe, entry: CacheEntry, ttl_seconds: int) -> None:
         await self._cache.store(probe.scope, probe.vector, asdict(entry), ttl_seconds)
-
-    async def close(self) -> None:
-        await self._embedder.close()

@@ -3,30 +3,40 @@
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, Final
 
+from origin.providers.anthropic_answer import (
+    REFUSAL,
+    AnthropicStreamTranslator,
+    error_text,
+    finish_reason,
+    is_answer_block,
+    usage_from_anthropic,
+)
+from origin.providers.anthropic_fields import (
+    RESPONSE_TOOL,
+    check_fields,
+    max_tokens_of,
+    require_one_choice,
+    response_tool,
+    sampling_fields,
+    unsupported,
+    wrong_type,
+)
 from origin.providers.base import (
     JSON,
+    RETRYABLE_STATUSES,
     ModelConfig,
+    NoEmbeddings,
     ProviderConfig,
-    SSEEvent,
+    RequestFieldError,
     UpstreamRequest,
-    UpstreamStreamError,
     Usage,
 )
 
 ANTHROPIC_VERSION = "2023-06-01"
+OVERLOADED: Final = 529
 DEFAULT_MAX_TOKENS = 4096
-FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-    "pause_turn": "stop",
-}
-USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 TOOL_CHOICES = {"auto": "auto", "required": "any", "none": "none"}
 
 
@@ -143,21 +153,30 @@ def _messages(messages: Any) -> tuple[str, list[JSON]]:
 
 def _tools(tools: Any) -> list[JSON]:
     if not isinstance(tools, list):
-        raise ValueError("tools must be a list")
+        raise wrong_type("tools", "an array of tools")
     translated = []
     for tool in tools:
         function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise ValueError("only function tools with a name are supported")
+            raise unsupported("tools", "only function tools with a name are supported")
+        if function["name"] == RESPONSE_TOOL:
+            raise unsupported("tools", f"the tool name {RESPONSE_TOOL!r} is reserved")
+        description, parameters = function.get("description"), function.get("parameters")
+        if description is not None and not isinstance(description, str):
+            raise wrong_type("tools", "function tools whose description is a string")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise wrong_type("tools", "function tools whose parameters are an object")
         entry: JSON = {"name": function["name"]}
-        if function.get("description"):
-            entry["description"] = function["description"]
-        entry["input_schema"] = function.get("parameters") or {"type": "object", "properties": {}}
+        if description:
+            entry["description"] = description
+        entry["input_schema"] = parameters or {"type": "object", "properties": {}}
         translated.append(entry)
     return translated
 
 
 def _tool_choice(choice: Any, parallel: Any) -> JSON | None:
+    if parallel is not None and not isinstance(parallel, bool):
+        raise wrong_type("parallel_tool_calls", "a boolean")
     translated: JSON | None
     if choice is None:
         translated = {"type": "auto"} if parallel is False else None
@@ -171,7 +190,7 @@ def _tool_choice(choice: Any, parallel: Any) -> JSON | None:
     ):
         translated = {"type": "tool", "name": choice["function"]["name"]}
     else:
-        raise ValueError(f"unsupported tool_choice {choice!r}")
+        raise RequestFieldError("tool_choice", f"unsupported tool_choice {choice!r}")
     if translated and parallel is False and translated["type"] != "none":
         translated["disable_parallel_tool_use"] = True
     return translated
@@ -182,150 +201,41 @@ def _stop_sequences(stop: Any) -> list[str]:
         return [stop]
     if isinstance(stop, list) and all(isinstance(item, str) for item in stop):
         return list(stop)
-    raise ValueError("stop must be a string or a list of strings")
+    raise wrong_type("stop", "a string or a list of strings")
 
 
-def _max_tokens(body: JSON) -> int:
-    value = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError("max_tokens must be a positive integer")
-    return value
-
-
-def usage_from_anthropic(data: Any) -> Usage:
-    """Anthropic's ``input_tokens`` leaves out cache reads and writes; ``Usage.tokens_in`` counts them."""
-    if not isinstance(data, dict):
-        return Usage()
-    read = int(data.get("cache_read_input_tokens") or 0)
-    write = int(data.get("cache_creation_input_tokens") or 0)
-    return Usage(
-        tokens_in=int(data.get("input_tokens") or 0) + read + write,
-        tokens_out=int(data.get("output_tokens") or 0),
-        tokens_cached_in=read,
-        tokens_cache_write=write,
-    )
-
-
-def finish_reason(stop_reason: Any) -> str:
-    return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
-
-
-def _error_text(data: Any) -> str | None:
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        message = data["error"].get("message")
-        if isinstance(message, str) and message:
-            return message[:300]
-    return None
-
-
-class AnthropicStreamTranslator:
-    def __init__(self, model: ModelConfig, completion_id: str, created: int) -> None:
-        self.model = model
-        self.completion_id = completion_id
-        self.created = created
-        self.usage = Usage()
-        self.finished = False
-        self._counts: dict[str, int] = {}
-        self._tool_indexes: dict[Any, int] = {}
-
-    def feed(self, event: SSEEvent) -> list[JSON]:
-        if not event.data.strip():
-            return []
-        try:
-            payload = json.loads(event.data)
-        except json.JSONDecodeError as error:
-            raise UpstreamStreamError("upstream sent a malformed stream event") from error
-        if not isinstance(payload, dict):
-            return []
-        match payload.get("type"):
-            case "message_start":
-                message = payload.get("message")
-                self._count(message.get("usage") if isinstance(message, dict) else None)
-                return [self._chunk({"role": "assistant", "content": ""})]
-            case "content_block_start":
-                return self._block_start(payload.get("index"), payload.get("content_block"))
-            case "content_block_delta":
-                return self._block_delta(payload.get("index"), payload.get("delta"))
-            case "message_delta":
-                self._count(payload.get("usage"))
-                delta = payload.get("delta")
-                stop_reason = delta.get("stop_reason") if isinstance(delta, dict) else None
-                return [self._chunk({}, finish_reason(stop_reason))]
-            case "message_stop":
-                self.finished = True
-            case "error":
-                raise UpstreamStreamError(_error_text(payload) or "upstream reported a stream error")
-        return []
-
-    def _block_start(self, index: Any, block: Any) -> list[JSON]:
-        if not isinstance(block, dict):
-            return []
-        if block.get("type") == "text" and block.get("text"):
-            return [self._chunk({"content": block["text"]})]
-        if block.get("type") == "tool_use":
-            tool_index = self._tool_indexes[index] = len(self._tool_indexes)
-            function = {"name": block.get("name"), "arguments": ""}
-            call = {"index": tool_index, "id": block.get("id"), "type": "function", "function": function}
-            return [self._chunk({"tool_calls": [call]})]
-        return []
-
-    def _block_delta(self, index: Any, delta: Any) -> list[JSON]:
-        if not isinstance(delta, dict):
-            return []
-        if delta.get("type") == "text_delta" and delta.get("text"):
-            return [self._chunk({"content": delta["text"]})]
-        if (
-            delta.get("type") == "input_json_delta"
-            and delta.get("partial_json")
-            and index in self._tool_indexes
-        ):
-            call = {"index": self._tool_indexes[index], "function": {"arguments": delta["partial_json"]}}
-            return [self._chunk({"tool_calls": [call]})]
-        return []
-
-    def _count(self, usage: Any) -> None:
-        """Stream counts are cumulative, so a later event never lowers one."""
-        if not isinstance(usage, dict):
-            return
-        for key in USAGE_FIELDS:
-            if isinstance(usage.get(key), int):
-                self._counts[key] = max(self._counts.get(key, 0), usage[key])
-        self.usage = usage_from_anthropic(self._counts)
-
-    def _chunk(self, delta: JSON, reason: str | None = None) -> JSON:
-        return {
-            "id": self.completion_id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model.name,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}],
-        }
+def _tool_fields(body: JSON) -> JSON:
+    """``tools``/``tool_choice``/``parallel_tool_calls``, or the forced tool of ``response_format``."""
+    tools = _tools(body["tools"]) if body.get("tools") is not None else []
+    answer_tool = response_tool(body.get("response_format"), has_tools=bool(tools))
+    if answer_tool is not None:
+        return {"tools": [answer_tool], "tool_choice": {"type": "tool", "name": RESPONSE_TOOL}}
+    choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
+    if not tools:
+        if choice is not None and choice["type"] not in ("auto", "none"):
+            raise unsupported("tool_choice", "a tool choice needs tools")
+        return {}
+    return {"tools": tools, "tool_choice": choice} if choice else {"tools": tools}
 
 
 class AnthropicAdapter:
+    retryable_statuses: Final = RETRYABLE_STATUSES | {OVERLOADED}
+
     def chat_request(self, body: JSON, model: ModelConfig, provider: ProviderConfig) -> UpstreamRequest:
-        if body.get("n") not in (None, 1):
-            raise ValueError("Anthropic models return one choice; n must be 1")
+        check_fields(body)
+        require_one_choice(body)
         system, messages = _messages(body.get("messages"))
         upstream: JSON = {
             "model": model.upstream_model,
             "messages": messages,
-            "max_tokens": _max_tokens(body),
+            "max_tokens": max_tokens_of(body, DEFAULT_MAX_TOKENS),
         }
         if system:
             upstream["system"] = system
-        if body.get("tools"):
-            upstream["tools"] = _tools(body["tools"])
-            choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
-            if choice:
-                upstream["tool_choice"] = choice
-        for field in ("temperature", "top_p", "stream"):
-            if body.get(field) is not None:
-                upstream[field] = body[field]
+        upstream.update(_tool_fields(body))
+        upstream.update(sampling_fields(body))
         if body.get("stop"):
             upstream["stop_sequences"] = _stop_sequences(body["stop"])
-        if isinstance(body.get("user"), str) and body["user"]:
-            upstream["metadata"] = {"user_id": body["user"]}
         headers = {
             "content-type": "application/json",
             "anthropic-version": ANTHROPIC_VERSION,
@@ -338,6 +248,9 @@ class AnthropicAdapter:
     def chat_response(self, data: JSON, model: ModelConfig) -> tuple[JSON, Usage]:
         blocks = [block for block in data.get("content") or [] if isinstance(block, dict)]
         texts = [block["text"] for block in blocks if block.get("type") == "text" and "text" in block]
+        answers = [block for block in blocks if is_answer_block(block)]
+        if answers:
+            texts = [json.dumps(answers[0].get("input") or {})]
         calls = [
             {
                 "id": block.get("id"),
@@ -345,9 +258,14 @@ class AnthropicAdapter:
                 "function": {"name": block.get("name"), "arguments": json.dumps(block.get("input") or {})},
             }
             for block in blocks
-            if block.get("type") == "tool_use"
+            if block.get("type") == "tool_use" and not is_answer_block(block)
         ]
-        message: JSON = {"role": "assistant", "content": "".join(texts) if texts else None}
+        stop_reason = data.get("stop_reason")
+        message: JSON = {
+            "role": "assistant",
+            "content": "".join(texts) if texts else None,
+            "refusal": REFUSAL if stop_reason == "refusal" else None,
+        }
         if calls:
             message["tool_calls"] = calls
         usage = usage_from_anthropic(data.get("usage"))
@@ -360,7 +278,7 @@ class AnthropicAdapter:
                 {
                     "index": 0,
                     "message": message,
-                    "finish_reason": finish_reason(data.get("stop_reason")),
+                    "finish_reason": finish_reason(stop_reason, answered=bool(answers)),
                     "logprobs": None,
                 }
             ],
@@ -373,5 +291,16 @@ class AnthropicAdapter:
     ) -> AnthropicStreamTranslator:
         return AnthropicStreamTranslator(model, completion_id, created)
 
+    def embeddings_request(
+        self, text: str, model: str, provider: ProviderConfig, *, dimensions: int | None = None
+    ) -> UpstreamRequest:
+        raise NoEmbeddings(
+            f"provider {provider.name!r} is of kind 'anthropic': Anthropic has no embeddings API"
+            " (no embeddings endpoint); point [semantic] at an OpenAI-compatible provider"
+        )
+
+    def embeddings_response(self, data: JSON) -> list[float]:
+        raise NoEmbeddings("Anthropic has no embeddings API")
+
     def error_message(self, status: int, data: Any) -> str:
-        return _error_text(data) or f"upstream answered HTTP {status}"
+        return error_text(data) or f"upstream answered HTTP {status}"

@@ -2,14 +2,18 @@
 
 A provider adapter never does I/O. ``origin.providers.upstream`` sends what ``chat_request`` builds and hands
 the answer back to ``chat_response`` (JSON) or to a ``StreamTranslator`` (SSE), which turn it into
-OpenAI's wire format. Adding a provider is one module and one line in ``origin.providers``.
+OpenAI's wire format; embeddings go the same way (``embeddings_request`` / ``embeddings_response``).
+Adding a provider is one module and one line in ``origin.providers``.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 JSON = dict[str, Any]
+
+RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, 500, 502, 503, 504})
+"""Statuses worth another try on any HTTP API; an adapter adds its provider's own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,22 @@ class UpstreamStreamError(Exception):
     """The upstream reported an error inside an SSE stream."""
 
 
+class RequestFieldError(ValueError):
+    """A request field the adapter cannot honour as given: the client sees a 400 naming ``param``.
+
+    ``code`` is ``unsupported_parameter`` for a field this provider cannot translate faithfully, and
+    ``invalid_type`` for a value of the wrong type."""
+
+    def __init__(self, param: str, message: str, *, code: str = "unsupported_parameter") -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code
+
+
+class NoEmbeddings(ValueError):
+    """The provider has no embeddings API."""
+
+
 class StreamTranslator(Protocol):
     """Turns one upstream SSE stream into OpenAI ``chat.completion.chunk`` objects."""
 
@@ -103,6 +123,11 @@ class StreamTranslator(Protocol):
 class Adapter(Protocol):
     """One provider family's wire format."""
 
+    @property
+    def retryable_statuses(self) -> frozenset[int]:
+        """HTTP statuses after which the same model is worth another try."""
+        ...
+
     def chat_request(self, body: JSON, model: ModelConfig, provider: ProviderConfig) -> UpstreamRequest:
         """The upstream request for an OpenAI-shaped chat body (``model`` already resolved)."""
         ...
@@ -112,6 +137,16 @@ class Adapter(Protocol):
         ...
 
     def stream_translator(self, model: ModelConfig, completion_id: str, created: int) -> StreamTranslator: ...
+
+    def embeddings_request(
+        self, text: str, model: str, provider: ProviderConfig, *, dimensions: int | None = None
+    ) -> UpstreamRequest:
+        """The upstream request embedding ``text``; ``NoEmbeddings`` when the provider cannot embed."""
+        ...
+
+    def embeddings_response(self, data: JSON) -> list[float]:
+        """The vector in the upstream's answer; ``ValueError`` when it holds none."""
+        ...
 
     def error_message(self, status: int, data: Any) -> str:
         """A short, key-free description of an upstream error body."""

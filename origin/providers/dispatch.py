@@ -13,8 +13,16 @@ from origin.config import GatewayConfig
 from origin.http.errors import ApiError
 from origin.ops.metrics import Metrics
 from origin.providers import adapter_for
-from origin.providers.base import JSON, Adapter, ModelConfig, StreamTranslator, UpstreamRequest, Usage
-from origin.providers.breakers import Breakers, backoff_delay
+from origin.providers.base import (
+    JSON,
+    Adapter,
+    ModelConfig,
+    RequestFieldError,
+    StreamTranslator,
+    UpstreamRequest,
+    Usage,
+)
+from origin.providers.breakers import Breakers, Permit, backoff_delay
 from origin.providers.upstream import Upstream, UpstreamFailure, UpstreamStream
 
 T = TypeVar("T")
@@ -81,6 +89,8 @@ class Dispatcher:
     def _build(self, adapter: Adapter, body: JSON, model: ModelConfig) -> UpstreamRequest:
         try:
             return adapter.chat_request(body, model, self._config.providers[model.provider])
+        except RequestFieldError as error:
+            raise ApiError(400, f"{model.name}: {error}", code=error.code, param=error.param) from None
         except ValueError as error:
             raise ApiError(400, f"{model.name}: {error}", code="unsupported_request") from None
 
@@ -90,35 +100,56 @@ class Dispatcher:
         last: UpstreamFailure | None = None
         tried = 0
         for model in route.candidates:
-            if not self._breakers.allow(model.name):
+            permit = self._breakers.permit(model.name)
+            if permit is Permit.DENIED:
                 continue
             adapter = adapter_for(self._config.providers[model.provider].kind)
-            for attempt in range(max(self._config.retries.attempts, 1)):
-                started = time.monotonic()
-                try:
-                    result = await call(model, adapter)
-                except UpstreamFailure as failure:
-                    last = failure
-                    self._metrics.upstream_failures.labels(model=model.name, kind=failure.kind).inc()
-                    if failure.client_fault:
-                        raise ApiError(400, failure.message, code="upstream_rejected_request") from None
-                    if not failure.retryable or attempt + 1 >= self._config.retries.attempts:
-                        self._breakers.record_failure(model.name)
-                        break
-                    await self._sleep(
-                        backoff_delay(attempt, self._config.retries, self._rng, failure.retry_after)
-                    )
-                    continue
-                self._breakers.record_success(model.name)
-                self._metrics.upstream_latency.labels(provider=model.provider, model=model.name).observe(
-                    time.monotonic() - started
-                )
-                if tried:
-                    self._metrics.fallbacks.labels(model=model.name).inc()
-                return Answered(model, adapter, result, fallback=tried > 0)
+            try:
+                answered, failure = await self._attempts(model, adapter, call, fallback=tried > 0)
+            finally:
+                # Whatever ended the attempts (a verdict was recorded, or a client error, an adapter
+                # bug, a cancellation), a probe must not stay claimed: the model would leave routing.
+                if permit is Permit.PROBE:
+                    self._breakers.release(model.name)
+            if answered is not None:
+                return answered
+            last = failure
             tried += 1
             log.info("falling back from %s", model.name, extra={"reason": last.kind if last else "breaker"})
         raise _exhausted(last)
+
+    async def _attempts(
+        self,
+        model: ModelConfig,
+        adapter: Adapter,
+        call: Callable[[ModelConfig, Adapter], Awaitable[T]],
+        *,
+        fallback: bool,
+    ) -> tuple[Answered[T] | None, UpstreamFailure | None]:
+        """This model's answer, or the failure that made it give up (its breaker already told)."""
+        attempts = max(self._config.retries.attempts, 1)
+        for attempt in range(attempts):
+            started = time.monotonic()
+            try:
+                result = await call(model, adapter)
+            except UpstreamFailure as failure:
+                self._metrics.upstream_failures.labels(model=model.name, kind=failure.kind).inc()
+                if failure.client_fault:
+                    raise ApiError(400, failure.message, code="upstream_rejected_request") from None
+                if not failure.retryable(adapter.retryable_statuses) or attempt + 1 >= attempts:
+                    self._breakers.record_failure(model.name)
+                    return None, failure
+                retries = self._config.retries
+                await self._sleep(backoff_delay(attempt, retries, self._rng, failure.retry_after))
+                continue
+            self._breakers.record_success(model.name)
+            self._metrics.upstream_latency.labels(provider=model.provider, model=model.name).observe(
+                time.monotonic() - started
+            )
+            if fallback:
+                self._metrics.fallbacks.labels(model=model.name).inc()
+            return Answered(model, adapter, result, fallback=fallback), None
+        raise AssertionError("unreachable: the last attempt always returns")
 
 
 def _exhausted(last: UpstreamFailure | None) -> ApiError:

@@ -1,7 +1,7 @@
 """Embeddings for the semantic cache: an OpenAI-compatible ``/embeddings`` endpoint and its config.
 
-The ``[semantic]`` table of the config file names the provider (one of ``[providers]``, of kind
-``openai``: OpenAI itself or any compatible server) and the embedding model::
+The ``[semantic]`` table of the config file names the provider (one of ``[providers]`` whose adapter
+can embed: kind ``openai``, OpenAI itself or any compatible server) and the embedding model::
 
     [semantic]
     provider = "openai"
@@ -15,11 +15,10 @@ simply skips the semantic cache for that request.
 """
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final
-
-import aiohttp
 
 from origin.cache.semantic import (
     DEFAULT_BANDS,
@@ -27,9 +26,11 @@ from origin.cache.semantic import (
     DEFAULT_MAX_ENTRIES,
     DEFAULT_ROWS,
 )
+from origin.ops.metrics import Metrics
+from origin.providers import adapter_for
 from origin.providers.base import ProviderConfig
-
-EMBEDDINGS_KIND: Final = "openai"
+from origin.providers.breakers import Breakers, Permit
+from origin.providers.upstream import Upstream, UpstreamFailure
 
 
 class EmbeddingsUnavailable(Exception):
@@ -98,71 +99,84 @@ def parse_semantic_config(raw: Mapping[str, Any] | None) -> SemanticConfig | Non
     return SemanticConfig(**values)
 
 
-def _vector(item: Any) -> list[float]:
-    if not isinstance(item, list) or not item:
-        raise ValueError("missing embedding")
-    if not all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in item):
-        raise ValueError("non-numeric embedding")
-    values = [float(value) for value in item]
-    if not all(math.isfinite(value) for value in values):
-        raise ValueError("non-finite embedding")
-    return values
-
-
 class EmbeddingsClient:
-    """``POST {base_url}/embeddings`` on one provider, over an aiohttp session it owns."""
+    """Embeddings from one provider through its adapter, over the shared ``Upstream`` (sessions,
+    timeouts), behind a breaker of its own and counted in the upstream metrics like chat."""
 
     def __init__(
-        self, provider: ProviderConfig, model: str, *, timeout: float = 2.0, dimensions: int | None = None
+        self,
+        upstream: Upstream,
+        breakers: Breakers,
+        metrics: Metrics,
+        provider: ProviderConfig,
+        model: str,
+        *,
+        timeout: float = 2.0,
+        dimensions: int | None = None,
     ) -> None:
-        if provider.kind != EMBEDDINGS_KIND:
-            raise ValueError(
-                f"provider {provider.name!r} is of kind {provider.kind!r}: no embeddings endpoint"
-            )
+        self._adapter = adapter_for(provider.kind)
+        # Built once, also to learn at startup whether this provider can embed at all.
+        self._adapter.embeddings_request("", model, provider, dimensions=dimensions)
+        self._upstream = upstream
+        self._breakers = breakers
+        self._metrics = metrics
         self._provider = provider
-        self._url = f"{provider.base_url.rstrip('/')}/embeddings"
-        self._headers = {**provider.headers, "Content-Type": "application/json"}
-        if provider.api_key:
-            self._headers["Authorization"] = f"Bearer {provider.api_key}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._timeout = timeout
         self._dimensions = dimensions
+        self._circuit = f"embeddings:{model}"
         self.model = model
 
-    def _open_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300), timeout=self._timeout
-            )
-        return self._session
-
     async def embed(self, text: str) -> list[float]:
-        body: dict[str, Any] = {"model": self.model, "input": text, "encoding_format": "float"}
-        if self._dimensions is not None:
-            body["dimensions"] = self._dimensions
         name = self._provider.name
+        permit = self._breakers.permit(self._circuit)
+        if permit is Permit.DENIED:
+            raise EmbeddingsUnavailable(f"embeddings provider {name}: circuit open")
+        request = self._adapter.embeddings_request(
+            text, self.model, self._provider, dimensions=self._dimensions
+        )
+        started = time.monotonic()
         try:
-            async with self._open_session().post(self._url, json=body, headers=self._headers) as response:
-                if response.status != 200:
-                    raise EmbeddingsUnavailable(f"embeddings provider {name}: HTTP {response.status}")
-                data = await response.json(content_type=None)
-            return _vector(data["data"][0]["embedding"])
-        except (TimeoutError, aiohttp.ClientError) as error:
-            raise EmbeddingsUnavailable(f"embeddings provider {name}: {type(error).__name__}") from None
-        except (ValueError, KeyError, IndexError, TypeError):
+            data = await self._upstream.complete(
+                name, request, self._adapter.error_message, deadline=self._timeout
+            )
+            vector = self._adapter.embeddings_response(data)
+        except UpstreamFailure as failure:
+            self._metrics.upstream_failures.labels(model=self.model, kind=failure.kind).inc()
+            if not failure.client_fault:
+                self._breakers.record_failure(self._circuit)
+            reason = f"HTTP {failure.status}" if failure.kind == "status" else failure.kind
+            raise EmbeddingsUnavailable(f"embeddings provider {name}: {reason}") from None
+        except ValueError:
+            self._metrics.upstream_failures.labels(model=self.model, kind="protocol").inc()
+            self._breakers.record_failure(self._circuit)
             raise EmbeddingsUnavailable(f"embeddings provider {name}: malformed answer") from None
+        finally:
+            if permit is Permit.PROBE:
+                self._breakers.release(self._circuit)
+        self._breakers.record_success(self._circuit)
+        self._metrics.upstream_latency.labels(provider=name, model=self.model).observe(
+            time.monotonic() - started
+        )
+        return vector
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
-
-def embeddings_client(config: SemanticConfig, providers: Mapping[str, ProviderConfig]) -> EmbeddingsClient:
+def embeddings_client(
+    config: SemanticConfig,
+    providers: Mapping[str, ProviderConfig],
+    upstream: Upstream,
+    breakers: Breakers,
+    metrics: Metrics,
+) -> EmbeddingsClient:
     """The client ``[semantic]`` describes; ValueError when its provider is unknown or cannot embed."""
     provider = providers.get(config.provider)
     if provider is None:
         raise ValueError(f"semantic.provider: unknown provider {config.provider!r}")
     return EmbeddingsClient(
-        provider, config.model, timeout=config.timeout_seconds, dimensions=config.dimensions
+        upstream,
+        breakers,
+        metrics,
+        provider,
+        config.model,
+        timeout=config.timeout_seconds,
+        dimensions=config.dimensions,
     )

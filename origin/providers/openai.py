@@ -1,10 +1,12 @@
 """OpenAI and every OpenAI-compatible API (vLLM, Ollama, Groq, Together, DeepSeek, ...)."""
 
 import json
-from typing import Any
+import math
+from typing import Any, Final
 
 from origin.providers.base import (
     JSON,
+    RETRYABLE_STATUSES,
     ModelConfig,
     ProviderConfig,
     SSEEvent,
@@ -46,23 +48,63 @@ class OpenAIStreamTranslator:
         return [chunk]
 
 
+def _vector(item: Any) -> list[float]:
+    if not isinstance(item, list) or not item:
+        raise ValueError("missing embedding")
+    if not all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in item):
+        raise ValueError("non-numeric embedding")
+    values = [float(value) for value in item]
+    if not all(math.isfinite(value) for value in values):
+        raise ValueError("non-finite embedding")
+    return values
+
+
+def _with_refusal(choice: Any) -> Any:
+    """OpenAI's schema requires ``message.refusal``; compatible servers often leave it out."""
+    if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
+        return {**choice, "message": {"refusal": None, **choice["message"]}}
+    return choice
+
+
 class OpenAIAdapter:
+    retryable_statuses: Final = RETRYABLE_STATUSES
+
     def chat_request(self, body: JSON, model: ModelConfig, provider: ProviderConfig) -> UpstreamRequest:
         upstream = {**body, "model": model.upstream_model}
         if upstream.get("stream"):
             upstream["stream_options"] = {**(upstream.get("stream_options") or {}), "include_usage": True}
-        headers = {"Content-Type": "application/json", **provider.headers}
-        if provider.api_key:
-            headers["Authorization"] = f"Bearer {provider.api_key}"
-        return UpstreamRequest(path="/chat/completions", headers=headers, body=upstream)
+        return UpstreamRequest(path="/chat/completions", headers=self._headers(provider), body=upstream)
 
     def chat_response(self, data: JSON, model: ModelConfig) -> tuple[JSON, Usage]:
-        return {**data, "model": model.name}, usage_from_openai(data.get("usage"))
+        response = {**data, "model": model.name}
+        if isinstance(data.get("choices"), list):
+            response["choices"] = [_with_refusal(choice) for choice in data["choices"]]
+        return response, usage_from_openai(data.get("usage"))
 
     def stream_translator(
         self, model: ModelConfig, completion_id: str, created: int
     ) -> OpenAIStreamTranslator:
         return OpenAIStreamTranslator(model)
+
+    def embeddings_request(
+        self, text: str, model: str, provider: ProviderConfig, *, dimensions: int | None = None
+    ) -> UpstreamRequest:
+        body: JSON = {"model": model, "input": text, "encoding_format": "float"}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        return UpstreamRequest(path="/embeddings", headers=self._headers(provider), body=body)
+
+    def embeddings_response(self, data: JSON) -> list[float]:
+        items = data.get("data")
+        if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+            raise ValueError("missing embedding")
+        return _vector(items[0].get("embedding"))
+
+    def _headers(self, provider: ProviderConfig) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", **provider.headers}
+        if provider.api_key:
+            headers["Authorization"] = f"Bearer {provider.api_key}"
+        return headers
 
     def error_message(self, status: int, data: Any) -> str:
         if isinstance(data, dict) and isinstance(data.get("error"), dict):

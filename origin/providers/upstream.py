@@ -4,15 +4,15 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
-from origin.config import Timeouts
+if TYPE_CHECKING:  # origin.config reads the embeddings config, whose client sends through here
+    from origin.config import Timeouts
 from origin.providers.base import JSON, ProviderConfig, SSEEvent, UpstreamRequest
 from origin.providers.sse import SSEDecoder
 
-RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 CLIENT_FAULT_STATUSES: Final = frozenset({400, 413, 422})
 
 Describe = Callable[[int, Any], str]
@@ -30,10 +30,10 @@ class UpstreamFailure(Exception):
         self.status = status
         self.retry_after = retry_after
 
-    @property
-    def retryable(self) -> bool:
-        """Worth another try on the same model (before any byte reached the client)."""
-        return self.kind in ("connect", "timeout") or self.status in RETRYABLE_STATUSES
+    def retryable(self, statuses: frozenset[int]) -> bool:
+        """Worth another try on the same model (before any byte reached the client); ``statuses``
+        are the adapter's retryable ones."""
+        return self.kind in ("connect", "timeout") or self.status in statuses
 
     @property
     def client_fault(self) -> bool:
@@ -67,7 +67,7 @@ class UpstreamStream:
 
 
 class Upstream:
-    def __init__(self, providers: Mapping[str, ProviderConfig], timeouts: Timeouts) -> None:
+    def __init__(self, providers: Mapping[str, ProviderConfig], timeouts: "Timeouts") -> None:
         self._providers = providers
         self._timeouts = timeouts
         self._sessions: dict[str, aiohttp.ClientSession] = {}
@@ -98,14 +98,19 @@ class Upstream:
         except aiohttp.ClientConnectionError as error:
             raise UpstreamFailure("connect", f"cannot connect to provider {provider}: {error}") from None
 
-    async def complete(self, provider: str, request: UpstreamRequest, describe: Describe) -> JSON:
-        """A non-streaming call: the parsed JSON answer of a 200, or ``UpstreamFailure``."""
+    async def complete(
+        self, provider: str, request: UpstreamRequest, describe: Describe, *, deadline: float | None = None
+    ) -> JSON:
+        """A non-streaming call: the parsed JSON answer of a 200, or ``UpstreamFailure``.
+
+        ``deadline`` bounds the whole call (for callers that must stay fast, like embeddings)."""
         started = time.monotonic()
         try:
-            async with asyncio.timeout(self._timeouts.first_byte):
-                response = await self._send(provider, request)
-            async with response, asyncio.timeout(max(self._timeouts.idle, 1.0)):
-                raw = await response.read()
+            async with asyncio.timeout(deadline):
+                async with asyncio.timeout(self._timeouts.first_byte):
+                    response = await self._send(provider, request)
+                async with response, asyncio.timeout(max(self._timeouts.idle, 1.0)):
+                    raw = await response.read()
         except TimeoutError:
             waited = time.monotonic() - started
             raise UpstreamFailure(

@@ -153,6 +153,7 @@ class Stage:
         self._behaviours.clear()
         self._failures_left.clear()
         self.requests.clear()
+        self.cancelled_streams = 0
         self._rng = random.Random(self.seed)
 
     def configured_models(self) -> list[str]:

@@ -12,7 +12,7 @@ COMPLETION = {
     "choices": [
         {
             "index": 0,
-            "message": {"role": "assistant", "content": "hello world"},
+            "message": {"role": "assistant", "content": "hello world", "refusal": None},
             "finish_reason": "stop",
             "logprobs": None,
         },
@@ -21,6 +21,7 @@ COMPLETION = {
             "message": {
                 "role": "assistant",
                 "content": None,
+                "refusal": None,
                 "tool_calls": [
                     {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
                 ],
@@ -91,3 +92,17 @@ def test_replay_sse_is_data_lines_then_done() -> None:
     events = raw.decode().split("\n\n")
     assert events[-2] == "data: [DONE]" and events[-1] == ""
     assert all(event.startswith("data: {") for event in events[:-2])
+
+
+def test_a_streamed_refusal_is_the_message_refusal_and_replays() -> None:
+    assembler = ChunkAssembler()
+    assembler.add({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+    assembler.add({"choices": [{"index": 0, "delta": {"refusal": "I can't "}}]})
+    assembler.add({"choices": [{"index": 0, "delta": {"refusal": "help."}, "finish_reason": "stop"}]})
+    completion = assembler.completion(Usage())
+    message = completion["choices"][0]["message"]
+    assert message == {"role": "assistant", "content": None, "refusal": "I can't help."}
+    again = ChunkAssembler()
+    for chunk in replay_chunks(completion, include_usage=False):
+        again.add(chunk)
+    assert again.completion(Usage())["choices"] == completion["choices"]

@@ -14,8 +14,12 @@ from redis.backoff import NoBackoff
 from bench.semantic_scale import measure_lookup, perturbed, random_entries
 from origin.cache.semantic import Hyperplanes, SemanticCache, hamming_limit
 from origin.cache.semantic_request import eligible, semantic_scope, semantic_text
+from origin.config import BreakerConfig, Timeouts
+from origin.ops.metrics import Metrics
 from origin.providers.base import ProviderConfig
+from origin.providers.breakers import Breakers
 from origin.providers.embeddings import EmbeddingsClient
+from origin.providers.upstream import Upstream
 from tests.fakes.provider import FakeProvider
 
 QUESTION = "What is the capital city of France?"
@@ -36,9 +40,9 @@ class Clock:
 @pytest.fixture
 async def embedder(fake: FakeProvider) -> AsyncIterator[EmbeddingsClient]:
     provider = ProviderConfig(name="fake", kind="openai", base_url=f"{fake.url}/v1", api_key="sk-fake")
-    client = EmbeddingsClient(provider, "fake-embed")
-    yield client
-    await client.close()
+    upstream = Upstream({"fake": provider}, Timeouts())
+    yield EmbeddingsClient(upstream, Breakers(BreakerConfig()), Metrics(), provider, "fake-embed")
+    await upstream.close()
 
 
 def body(question: str, *, system: str = "You are terse.", **extra: Any) -> dict[str, Any]:

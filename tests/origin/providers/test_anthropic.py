@@ -4,8 +4,17 @@ from typing import Any
 import pytest
 
 from origin.providers import ADAPTERS, adapter_for
-from origin.providers.anthropic import AnthropicAdapter, AnthropicStreamTranslator
-from origin.providers.base import JSON, ModelConfig, Price, ProviderConfig, SSEEvent, UpstreamStreamError
+from origin.providers.anthropic import AnthropicAdapter
+from origin.providers.anthropic_answer import REFUSAL, AnthropicStreamTranslator
+from origin.providers.base import (
+    JSON,
+    ModelConfig,
+    Price,
+    ProviderConfig,
+    RequestFieldError,
+    SSEEvent,
+    UpstreamStreamError,
+)
 
 PRICE = Price(input=3.0, output=15.0, cached_input=0.3, cache_write=3.75)
 MODEL = ModelConfig(name="claude", provider="anthropic", upstream_model="claude-sonnet-4-5", price=PRICE)
@@ -128,7 +137,11 @@ REQUEST_CASES = [
         {"tool_choice": {"type": "auto", "disable_parallel_tool_use": True}},
         id="no-parallel-tools-implies-auto",
     ),
-    pytest.param({"tool_choice": "required"}, upstream(), id="tool-choice-without-tools-dropped"),
+    pytest.param(
+        {"tool_choice": "auto", "parallel_tool_calls": True},
+        upstream(),
+        id="auto-tool-choice-without-tools-is-a-no-op",
+    ),
     pytest.param(
         {
             "messages": [
@@ -217,18 +230,57 @@ REQUEST_CASES = [
     pytest.param(
         {
             "n": 1,
-            "logprobs": True,
-            "top_logprobs": 3,
-            "presence_penalty": 0.5,
-            "frequency_penalty": 0.5,
-            "seed": 7,
-            "response_format": {"type": "json_object"},
+            "logprobs": False,
+            "top_logprobs": None,
+            "presence_penalty": 0,
+            "frequency_penalty": 0.0,
+            "seed": None,
+            "logit_bias": {},
+            "modalities": ["text"],
+            "response_format": {"type": "text"},
             "stream_options": {"include_usage": True},
-            "logit_bias": {"1": 2},
             "store": True,
+            "metadata": {"team": "a"},
+            "prompt_cache_key": "k",
+            "safety_identifier": "s",
+            "service_tier": "auto",
+            "prediction": {"type": "content", "content": "x"},
         },
         upstream(),
-        id="unsupported-fields-dropped",
+        id="neutral-values-and-answer-neutral-fields",
+    ),
+    pytest.param(
+        {"response_format": {"type": "json_object"}},
+        {
+            "tools": [
+                {
+                    "name": "prism_response_format",
+                    "description": "Answer with a JSON object.",
+                    "input_schema": {"type": "object"},
+                }
+            ],
+            "tool_choice": {"type": "tool", "name": "prism_response_format"},
+        },
+        id="json-object-is-a-forced-tool",
+    ),
+    pytest.param(
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "city", "description": "A city.", "schema": WEATHER_SCHEMA},
+            }
+        },
+        {
+            "tools": [
+                {
+                    "name": "prism_response_format",
+                    "description": "Answer with a JSON object following the schema 'city'. A city.",
+                    "input_schema": WEATHER_SCHEMA,
+                }
+            ],
+            "tool_choice": {"type": "tool", "name": "prism_response_format"},
+        },
+        id="json-schema-is-a-forced-tool",
     ),
 ]
 
@@ -330,6 +382,90 @@ INVALID_CASES = [
 ]
 
 
+UNHONOURED_FIELDS = [
+    pytest.param("n", 2, "unsupported_parameter", id="n"),
+    pytest.param("n", "1", "invalid_type", id="n-type"),
+    pytest.param("seed", 7, "unsupported_parameter", id="seed"),
+    pytest.param("seed", "7", "unsupported_parameter", id="seed-any-value"),
+    pytest.param("logprobs", True, "unsupported_parameter", id="logprobs"),
+    pytest.param("logprobs", "yes", "invalid_type", id="logprobs-type"),
+    pytest.param("top_logprobs", 3, "unsupported_parameter", id="top_logprobs"),
+    pytest.param("frequency_penalty", 0.5, "unsupported_parameter", id="frequency_penalty"),
+    pytest.param("frequency_penalty", "0", "invalid_type", id="frequency_penalty-type"),
+    pytest.param("presence_penalty", -1, "unsupported_parameter", id="presence_penalty"),
+    pytest.param("logit_bias", {"1": 2}, "unsupported_parameter", id="logit_bias"),
+    pytest.param("logit_bias", {"1": "x"}, "invalid_type", id="logit_bias-type"),
+    pytest.param("modalities", ["text", "audio"], "unsupported_parameter", id="modalities"),
+    pytest.param("audio", {"voice": "alloy"}, "unsupported_parameter", id="audio"),
+    pytest.param("reasoning_effort", "high", "unsupported_parameter", id="reasoning_effort"),
+    pytest.param("functions", [{"name": "f"}], "unsupported_parameter", id="functions"),
+    pytest.param("web_search_options", {}, "unsupported_parameter", id="web_search_options"),
+    pytest.param("top_k", 5, "unsupported_parameter", id="unknown-field"),
+    pytest.param("temperature", 1.5, "unsupported_parameter", id="temperature-above-anthropic-range"),
+    pytest.param("temperature", "hot", "invalid_type", id="temperature-type"),
+    pytest.param("top_p", True, "invalid_type", id="top_p-type"),
+    pytest.param("stream", "yes", "invalid_type", id="stream-type"),
+    pytest.param("user", 42, "invalid_type", id="user-type"),
+    pytest.param("metadata", {"a": 1}, "invalid_type", id="metadata-type"),
+    pytest.param("store", "yes", "invalid_type", id="store-type"),
+    pytest.param("stream_options", [], "invalid_type", id="stream_options-type"),
+    pytest.param("prompt_cache_key", 1, "invalid_type", id="prompt_cache_key-type"),
+    pytest.param("max_tokens", "100", "invalid_type", id="max_tokens-type"),
+    pytest.param("max_completion_tokens", 0, "invalid_type", id="max_completion_tokens-value"),
+    pytest.param("stop", 5, "invalid_type", id="stop-type"),
+    pytest.param("tools", {"type": "function"}, "invalid_type", id="tools-type"),
+    pytest.param("tool_choice", "required", "unsupported_parameter", id="tool_choice-without-tools"),
+    pytest.param("parallel_tool_calls", "no", "invalid_type", id="parallel_tool_calls-type"),
+    pytest.param("response_format", "json", "invalid_type", id="response_format-type"),
+    pytest.param("response_format", {"type": "yaml"}, "invalid_type", id="response_format-kind"),
+    pytest.param(
+        "response_format",
+        {"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "array"}}},
+        "unsupported_parameter",
+        id="response_format-array-root",
+    ),
+    pytest.param(
+        "response_format",
+        {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}},
+        "invalid_type",
+        id="response_format-unnamed-schema",
+    ),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "code"), UNHONOURED_FIELDS)
+def test_a_field_it_cannot_honour_is_refused_by_name(field: str, value: Any, code: str) -> None:
+    with pytest.raises(RequestFieldError) as raised:
+        translate(**{field: value})
+    assert (raised.value.param, raised.value.code) == (field, code)
+
+
+def test_response_format_with_tools_is_refused() -> None:
+    with pytest.raises(RequestFieldError) as raised:
+        translate(tools=[WEATHER_TOOL], response_format={"type": "json_object"})
+    assert (raised.value.param, raised.value.code) == ("response_format", "unsupported_parameter")
+    reserved = {"type": "function", "function": {"name": "prism_response_format"}}
+    with pytest.raises(RequestFieldError, match="reserved"):
+        translate(tools=[reserved])
+
+
+def test_a_forced_answer_tool_becomes_the_content() -> None:
+    content: list[JSON] = [
+        {"type": "tool_use", "id": "toolu_9", "name": "prism_response_format", "input": {"city": "Oslo"}}
+    ]
+    completion, _ = ADAPTER.chat_response(anthropic_message(content, "tool_use"), MODEL)
+    [choice] = completion["choices"]
+    assert choice["finish_reason"] == "stop"
+    assert choice["message"] == {"role": "assistant", "content": '{"city": "Oslo"}', "refusal": None}
+
+
+def test_a_refusal_is_reported_as_refusal() -> None:
+    completion, _ = ADAPTER.chat_response(anthropic_message([text("I")], "refusal"), MODEL)
+    [choice] = completion["choices"]
+    assert choice["finish_reason"] == "content_filter"
+    assert choice["message"]["refusal"] == REFUSAL and choice["message"]["content"] == "I"
+
+
 @pytest.mark.parametrize(("body", "message"), INVALID_CASES)
 def test_untranslatable_requests_raise_value_error(body: JSON, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -358,7 +494,7 @@ def test_chat_response_text() -> None:
     assert completion["choices"] == [
         {
             "index": 0,
-            "message": {"role": "assistant", "content": "Hello there"},
+            "message": {"role": "assistant", "content": "Hello there", "refusal": None},
             "finish_reason": "stop",
             "logprobs": None,
         }
@@ -629,9 +765,47 @@ def test_openai_conversation_round_trips_through_anthropic() -> None:
     ]
 
     final, _ = ADAPTER.chat_response(fake_anthropic(second), MODEL)
-    assert final["choices"][0]["message"] == {"role": "assistant", "content": "Be brief. It is 4C."}
+    assert final["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "Be brief. It is 4C.",
+        "refusal": None,
+    }
 
 
 def test_registered() -> None:
     assert isinstance(ADAPTERS["anthropic"], AnthropicAdapter)
     assert adapter_for("anthropic") is ADAPTERS["anthropic"]
+
+
+def answer_stream(stop_reason: str, deltas: list[str], block: JSON) -> list[JSON]:
+    return [
+        RECORDED_STREAM[0],
+        {"type": "content_block_start", "index": 0, "content_block": block},
+        *(
+            {"type": "content_block_delta", "index": 0, "delta": delta}
+            for delta in (
+                {"type": "input_json_delta", "partial_json": piece}
+                if block["type"] == "tool_use"
+                else {"type": "text_delta", "text": piece}
+                for piece in deltas
+            )
+        ),
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": stop_reason}, "usage": {"output_tokens": 5}},
+        {"type": "message_stop"},
+    ]
+
+
+def test_stream_of_a_forced_answer_tool_is_content() -> None:
+    block = {"type": "tool_use", "id": "toolu_9", "name": "prism_response_format", "input": {}}
+    _, chunks = run_stream(answer_stream("tool_use", ['{"city"', ': "Oslo"}'], block))
+    deltas = [chunk["choices"][0]["delta"] for chunk in chunks]
+    assert "".join(delta.get("content", "") for delta in deltas) == '{"city": "Oslo"}'
+    assert not any("tool_calls" in delta for delta in deltas)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_stream_of_a_refusal_ends_with_the_refusal() -> None:
+    _, chunks = run_stream(answer_stream("refusal", ["I "], {"type": "text", "text": ""}))
+    last = chunks[-1]["choices"][0]
+    assert last["finish_reason"] == "content_filter" and last["delta"] == {"refusal": REFUSAL}

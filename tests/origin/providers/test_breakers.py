@@ -1,7 +1,7 @@
 import random
 
 from origin.config import BreakerConfig, Retries
-from origin.providers.breakers import Breakers, BreakerState, backoff_delay
+from origin.providers.breakers import Breakers, BreakerState, Permit, backoff_delay
 
 
 class Clock:
@@ -48,3 +48,18 @@ def test_backoff_is_jittered_capped_and_honours_retry_after() -> None:
     assert all(backoff_delay(0, retries, rng) <= 0.1 for _ in range(50))
     assert backoff_delay(0, retries, rng, retry_after=0.5) >= 0.5
     assert backoff_delay(0, retries, rng, retry_after=30) == 1.0
+
+
+def test_a_released_probe_can_be_claimed_again_without_a_verdict() -> None:
+    clock = Clock()
+    breakers = Breakers(BreakerConfig(failure_threshold=1, cooldown_seconds=10), clock)
+    assert breakers.permit("m") is Permit.GRANTED
+    breakers.release("m")  # nothing claimed: a no-op, the circuit stays closed
+    assert breakers.state("m") is BreakerState.CLOSED
+    breakers.record_failure("m")
+    assert breakers.permit("m") is Permit.DENIED
+    clock.now = 10
+    assert breakers.permit("m") is Permit.PROBE and breakers.permit("m") is Permit.DENIED
+    breakers.release("m")
+    assert breakers.state("m") is BreakerState.HALF_OPEN
+    assert breakers.permit("m") is Permit.PROBE
