@@ -21,7 +21,7 @@ from edge.errors import error_answer
 from edge.proxy import origin_target
 from edge.runtime import Answer, Clock, EdgeRequest, Env, Forward, Poster, Schedule, Sleep
 from shared import headers as h
-from shared.edgekv import EdgeCacheEntry
+from shared.edgekv import EdgeCacheEntry, generations_match
 from shared.errors import InvalidHeader
 from shared.keys import KeyRejection
 from shared.session import parse_session
@@ -132,8 +132,8 @@ async def _chat(ctx: _Context, auth: Authorized) -> Answer | Forward:
     if found is None:
         return ctx.forward()
     entry = await cache.find(env.kv, found.fp)
-    if entry is None:
-        return ctx.forward()
+    if entry is None or not generations_match(auth.grant.generation, entry.generation):
+        return ctx.forward()  # no answer, or one made before the project's current rules
     return _serve(ctx, auth, entry, found)
 
 

@@ -1,7 +1,10 @@
 """Everything the origin holds while it runs: built once at startup, passed down, closed at shutdown."""
 
+import asyncio
+import contextlib
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -13,10 +16,11 @@ from origin.cache.semantic_layer import SemanticLayer
 from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Ledger
 from origin.chat.pipeline import ChatPipeline
-from origin.config import GatewayConfig, load_config
+from origin.config import GatewayConfig, config_digest, load_config
 from origin.controls.admission import Admission
 from origin.controls.auth import Authenticator
 from origin.controls.cache import ControlsCache
+from origin.controls.grants import republish_until_done
 from origin.controls.limits import Budgets, RateLimiter
 from origin.ops.background import Background
 from origin.ops.metrics import Metrics
@@ -34,6 +38,28 @@ from origin.usage.writer import UsageWriter
 from shared.usage import UsageRow
 
 access_log = logging.getLogger("prism.access")
+Record = Callable[[UsageRow], None]
+
+
+def usage_sink(metrics: Metrics, writer: UsageWriter) -> Record:
+    """Where every usage row goes, the origin's and the edge's alike: metrics, writer, access log."""
+
+    def record(row: UsageRow) -> None:
+        metrics.requests.labels(status=str(row.status_code), model=row.model_used or "none").inc()
+        writer.submit(row)
+        access_log.info(
+            "request",
+            extra={
+                "request_id": row.request_id,
+                "status": row.status_code,
+                "model": row.model_used,
+                "cache": row.cache_status,
+                "latency_ms": row.latency_ms,
+                "error_code": row.error_code,
+            },
+        )
+
+    return record
 
 
 @dataclass(slots=True)
@@ -56,6 +82,8 @@ class AppState:
     semantic: SemanticLayer | None
     kv: KVPublisher
     sweeper: DeadLetterSweeper
+    record: Record
+    grant_republisher: "asyncio.Task[None] | None" = None
 
     @classmethod
     async def start(cls, settings: Settings) -> "AppState":
@@ -78,6 +106,7 @@ class AppState:
         spool = Spool(settings.spool_dir)
         writer = UsageWriter(pool, spool)
         await writer.start()
+        record = usage_sink(metrics, writer)
         kv = KVPublisher.from_settings(settings)
         kv.start()
         auth = Authenticator(
@@ -113,11 +142,17 @@ class AppState:
         )
         sweeper = DeadLetterSweeper(
             kv,
-            envelope_ingest(auth, writer.submit, settings.ingest_secret),
+            envelope_ingest(auth, record, settings.ingest_secret),
             interval=settings.dead_letter_sweep_seconds,
             durable=writer.flush,
         )
         sweeper.start()
+        republisher = None
+        if kv.enabled:  # this config may route differently from the one the grants were made under
+            republisher = asyncio.get_running_loop().create_task(
+                republish_until_done(pool, kv, redis_client, config_digest=config_digest(config)),
+                name="prism-grant-republish",
+            )
         return cls(
             settings=settings,
             config=config,
@@ -137,9 +172,15 @@ class AppState:
             semantic=semantic,
             kv=kv,
             sweeper=sweeper,
+            record=record,
+            grant_republisher=republisher,
         )
 
     async def close(self) -> None:
+        if self.grant_republisher is not None:
+            self.grant_republisher.cancel()  # the next start finishes the job
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.grant_republisher
         await self.background.drain()
         await self.sweeper.stop()
         await self.kv.stop()
@@ -150,21 +191,6 @@ class AppState:
         self.spool.close()
         await self.redis.aclose()
         await self.pool.close()
-
-    def record(self, row: UsageRow) -> None:
-        self.metrics.requests.labels(status=str(row.status_code), model=row.model_used or "none").inc()
-        self.writer.submit(row)
-        access_log.info(
-            "request",
-            extra={
-                "request_id": row.request_id,
-                "status": row.status_code,
-                "model": row.model_used,
-                "cache": row.cache_status,
-                "latency_ms": row.latency_ms,
-                "error_code": row.error_code,
-            },
-        )
 
     def open_ledger(self, key: KeyRecord) -> Ledger:
         return Ledger(key, self.record, self.background.spawn)

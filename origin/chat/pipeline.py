@@ -18,8 +18,9 @@ from origin.chat.ledger import Finalizer, Ledger
 from origin.chat.routing import AUTO, Route, plan_route
 from origin.chat.streaming import relay, replay
 from origin.chat.tokens import estimate_prompt_tokens
-from origin.config import GatewayConfig
+from origin.config import GatewayConfig, config_digest
 from origin.controls.admission import Admission, output_cap, policy_denied
+from origin.controls.generation import controls_generation
 from origin.controls.policy import DEFAULT_CONTROLS, ProjectControls
 from origin.ops.metrics import Metrics
 from origin.providers.base import JSON, ModelConfig, Usage
@@ -74,6 +75,7 @@ class _Store:
     route_head: str
     publish: bool  # may the answer leave the region (Workers KV, served by the edge)?
     write: bool  # False: the request only holds the single-flight lock (e.g. a TTL of 0)
+    generation: str = ""  # the controls the answer is made under; the edge serves it only under them
     lock: str | None = None
     probe: Probe | None = None
 
@@ -103,6 +105,7 @@ class ChatPipeline:
         self._flight_wait = flight_wait_seconds
         self._semantic = semantic
         self._kv = kv
+        self._config_digest = config_digest(config)
 
     def route(self, chat: ChatRequest) -> Route:
         """The candidates the project's policy allows; 403 naming the rule when none (or the named one) is."""
@@ -174,6 +177,7 @@ class ChatPipeline:
             route_head=route.candidates[0].name,
             publish=chat.controls.settings.edge_cache == "global",
             write=directive.write,
+            generation=controls_generation(chat.controls, self._config_digest),
         )
         if directive.read:
             begun = await self._flights.begin(fp)
@@ -247,7 +251,7 @@ class ChatPipeline:
         if store.probe is not None and self._semantic is not None:
             await self._semantic.store(store.probe, entry, store.ttl_seconds)
         if store.publish and self._kv is not None:
-            self._kv.publish_cache(store.fp, entry.for_edge(), store.ttl_seconds)
+            self._kv.publish_cache(store.fp, entry.for_edge(store.generation), store.ttl_seconds)
 
     def _store_releaser(self, store: _Store) -> Finalizer:
         """Drop the lock unless ``_put`` already did (when the answer was stored)."""

@@ -12,6 +12,7 @@ import aiohttp
 import openai
 import pytest
 
+from origin.config import config_digest
 from origin.controls.grants import publish_project_grants
 from origin.settings import Settings
 from origin.stores import controls, postgres
@@ -52,7 +53,8 @@ class Topology:
         )
         if edge_cache != "global":
             await controls.update_project_settings(self.pool, record.project_id, {"edge_cache": edge_cache})
-        await publish_project_grants(self.pool, self.origin.state.kv, record.project_id)
+        digest = config_digest(self.origin.state.config)
+        await publish_project_grants(self.pool, self.origin.state.kv, record.project_id, config_digest=digest)
         return key, record
 
     async def rows(self, request_ids: list[str], seconds: float = 40.0) -> dict[str, dict[str, Any]]:
