@@ -21,6 +21,7 @@ from edge.errors import error_answer
 from edge.proxy import origin_target
 from edge.runtime import Answer, Clock, EdgeRequest, Env, Forward, Poster, Schedule, Sleep
 from shared import headers as h
+from shared.edgekv import generations_match
 from shared.errors import InvalidHeader
 from shared.keys import KeyRejection
 from shared.request import PrismHeaders, parse_request_headers
@@ -129,8 +130,8 @@ async def _chat(ctx: _Context, auth: Authorized) -> Answer | Forward:
     if found is None:
         return ctx.forward()
     entry = await cache.find(env.kv, found.fp)
-    if entry is None:
-        return ctx.forward()
+    if entry is None or not generations_match(auth.grant.generation, entry.generation):
+        return ctx.forward()  # no answer, or one made before the project's current rules
     request_id = new_request_id()
     answer = cache.hit_answer(entry, found, {**edge_headers(HIT, ctx.region), h.REQUEST_ID: request_id})
     if answer is None:

@@ -1,8 +1,10 @@
 """Providers, models, prices and routing, from one TOML file (see ``prism.example.toml``)."""
 
+import hashlib
+import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -73,6 +75,27 @@ class GatewayConfig:
     def single_flight_wait(self) -> float:
         wait = self.cache.single_flight_wait_seconds
         return self.timeouts.first_byte if wait is None else wait
+
+
+def config_digest(config: GatewayConfig) -> str:
+    """A digest of what decides which model answers a request: providers, models, routing.
+
+    Secrets (API keys, provider headers) stay out: rotating a key changes no answer. Timeouts,
+    retries and breakers decide how a request is sent, not what it may get, so they stay out too.
+    """
+    routing = {
+        "providers": {
+            name: {"kind": provider.kind, "base_url": provider.base_url}
+            for name, provider in config.providers.items()
+        },
+        "models": {name: asdict(model) for name, model in config.models.items()},
+        "modes": config.modes,
+        "aliases": config.aliases,
+        "fallbacks": config.fallbacks,
+        "task_rules": [asdict(rule) for rule in config.task_rules],
+    }
+    canonical = json.dumps(routing, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def load_config(path: Path | None, api_keys: Mapping[str, str]) -> GatewayConfig:

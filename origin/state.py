@@ -1,5 +1,8 @@
 """Everything the origin holds while it runs: built once at startup, passed down, closed at shutdown."""
 
+import asyncio
+import contextlib
+import logging
 import random
 from dataclasses import dataclass
 
@@ -12,10 +15,11 @@ from origin.cache.semantic_layer import SemanticLayer
 from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Ledger
 from origin.chat.pipeline import ChatPipeline
-from origin.config import GatewayConfig, load_config
+from origin.config import GatewayConfig, config_digest, load_config
 from origin.controls.admission import Admission
 from origin.controls.auth import Authenticator
 from origin.controls.cache import ControlsCache
+from origin.controls.grants import republish_until_done
 from origin.controls.limits import Budgets, RateLimiter
 from origin.ops.background import Background
 from origin.ops.metrics import Metrics
@@ -32,6 +36,9 @@ from origin.usage.sink import UsageSink
 from origin.usage.spool import Spool
 from origin.usage.writer import UsageWriter
 from shared.usage import UsageRow
+
+POOL_CLOSE_SECONDS = 10.0
+log = logging.getLogger("prism.state")
 
 
 @dataclass(slots=True)
@@ -55,6 +62,7 @@ class AppState:
     kv: KVPublisher
     sweeper: DeadLetterSweeper
     sink: UsageSink
+    grant_republisher: "asyncio.Task[None] | None" = None
 
     @classmethod
     async def start(cls, settings: Settings) -> "AppState":
@@ -118,11 +126,17 @@ class AppState:
         )
         sweeper = DeadLetterSweeper(
             kv,
-            envelope_ingest(auth, writer.submit, settings.ingest_secret),
+            envelope_ingest(auth, sink.record, settings.ingest_secret),
             interval=settings.dead_letter_sweep_seconds,
             durable=writer.flush,
         )
         sweeper.start()
+        republisher = None
+        if kv.enabled:  # this config may route differently from the one the grants were made under
+            republisher = asyncio.get_running_loop().create_task(
+                republish_until_done(pool, kv, redis_client, config_digest=config_digest(config)),
+                name="prism-grant-republish",
+            )
         return cls(
             settings=settings,
             config=config,
@@ -143,9 +157,14 @@ class AppState:
             semantic=semantic,
             kv=kv,
             sweeper=sweeper,
+            grant_republisher=republisher,
         )
 
     async def close(self) -> None:
+        if self.grant_republisher is not None:
+            self.grant_republisher.cancel()  # the next start finishes the job
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.grant_republisher
         await self.background.drain()
         await self.sweeper.stop()
         await self.kv.stop()
@@ -153,7 +172,11 @@ class AppState:
         await self.writer.stop()
         self.spool.close()
         await self.redis.aclose()
-        await self.pool.close()
+        try:
+            await asyncio.wait_for(self.pool.close(), POOL_CLOSE_SECONDS)
+        except TimeoutError:  # a connection never came back: shutting down beats waiting for it
+            log.warning("Postgres connections still in use after %ss; terminating them", POOL_CLOSE_SECONDS)
+            self.pool.terminate()
 
     def record(self, row: UsageRow) -> None:
         self.sink.record(row)

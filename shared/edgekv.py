@@ -2,11 +2,18 @@
 
 - ``key:<key_hash>`` → ``KeyGrant``: what a key may do at the edge.
 - ``cache:<fingerprint>`` → ``EdgeCacheEntry``: a cached answer, written with the entry's TTL.
+
+Both carry the project's controls generation (a digest of its policies, its settings and the
+gateway's routing, made by the origin): the edge serves an entry only under a grant of the same
+generation, so a rule made after the answer was cached sends the request to the origin. An entry or
+a grant written before generations existed has none and is never served. Unknown fields are
+ignored, so that a grant or an entry written by a newer origin still reads.
 - ``deadletter:<request_id>`` → a signed usage envelope the edge could not deliver (the only thing
   the edge writes); the origin sweeps and ingests them.
 """
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -30,11 +37,17 @@ def dead_letter_name(request_id: str) -> str:
     return DEAD_LETTER_PREFIX + request_id
 
 
-def _load(text: str | bytes, what: str) -> dict[str, Any]:
+def _load(text: str | bytes, what: str, fields: Iterable[str]) -> dict[str, Any]:
     data = json.loads(text)
     if not isinstance(data, dict):
         raise ValueError(f"{what} must be a JSON object")
-    return data
+    known = set(fields)
+    return {name: value for name, value in data.items() if name in known}
+
+
+def generations_match(grant_generation: str, entry_generation: str) -> bool:
+    """May an entry made under ``entry_generation`` be served under this grant? Never without one."""
+    return bool(grant_generation) and entry_generation == grant_generation
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,19 +57,21 @@ class KeyGrant:
     org_id: str
     active: bool
     edge_cache: bool
+    generation: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "KeyGrant":
-        data = _load(text, "a key grant")
+        data = _load(text, "a key grant", cls.__dataclass_fields__)
         try:
             grant = cls(**data)
         except TypeError as error:
             raise ValueError(f"malformed key grant: {error}") from None
-        if not all(isinstance(value, str) for value in (grant.key_id, grant.project_id, grant.org_id)):
-            raise ValueError("malformed key grant: ids must be strings")
+        ids = (grant.key_id, grant.project_id, grant.org_id, grant.generation)
+        if not all(isinstance(value, str) for value in ids):
+            raise ValueError("malformed key grant: ids and generation must be strings")
         if not isinstance(grant.active, bool) or not isinstance(grant.edge_cache, bool):
             raise ValueError("malformed key grant: flags must be booleans")
         return grant
@@ -70,19 +85,22 @@ class EdgeCacheEntry:
     tokens_out: int
     tokens_cached_in: int
     cost_cents: float
+    generation: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "EdgeCacheEntry":
-        data = _load(text, "a cache entry")
+        data = _load(text, "a cache entry", cls.__dataclass_fields__)
         try:
             entry = cls(**data)
         except TypeError as error:
             raise ValueError(f"malformed cache entry: {error}") from None
         if not isinstance(entry.response, dict) or not isinstance(entry.response.get("choices"), list):
             raise ValueError("malformed cache entry: response must be a chat.completion")
+        if not isinstance(entry.generation, str):
+            raise ValueError("malformed cache entry: generation must be a string")
         return entry
 
 

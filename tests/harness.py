@@ -57,4 +57,24 @@ async def running_origin(settings: Settings) -> AsyncIterator[RunningOrigin]:
         yield RunningOrigin(url=url, state=app.state.prism)
     finally:
         shutdown.set()
-        await asyncio.wait_for(task, timeout=15)
+        done, _ = await asyncio.wait({task}, timeout=15)
+        if not done:
+            raise TimeoutError(f"the origin on {url} did not stop within 15 s; still running: {_stuck()}")
+        task.result()
+
+
+def _stuck() -> list[str]:
+    """Where every other task of the loop is waiting: what a hung request is stuck on."""
+    where = []
+    for other in asyncio.all_tasks():
+        if other is asyncio.current_task():
+            continue
+        trail, awaited = [], cast(Any, other.get_coro())
+        while awaited is not None:  # follow the await chain down to where it is suspended
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is None:
+                break
+            trail.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        where.append(f"{other.get_name()}: {' > '.join(trail)}")
+    return where

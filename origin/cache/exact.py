@@ -53,8 +53,9 @@ class CacheEntry:
             tokens_in=self.tokens_in, tokens_out=self.tokens_out, tokens_cached_in=self.tokens_cached_in
         )
 
-    def for_edge(self) -> EdgeCacheEntry:
-        """What the edge needs to serve this answer from Workers KV."""
+    def for_edge(self, generation: str) -> EdgeCacheEntry:
+        """What the edge needs to serve this answer from Workers KV, made under this controls
+        generation (``origin.controls.generation``)."""
         return EdgeCacheEntry(
             response=self.response,
             model=self.model,
@@ -62,6 +63,7 @@ class CacheEntry:
             tokens_out=self.tokens_out,
             tokens_cached_in=self.tokens_cached_in,
             cost_cents=self.cost_cents,
+            generation=generation,
         )
 
     def to_json(self) -> str:

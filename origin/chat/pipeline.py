@@ -21,10 +21,11 @@ from origin.chat.request import ChatRequest, Incoming
 from origin.chat.routing import AUTO, Route, plan_route
 from origin.chat.streaming import SettlingStreamingResponse, relay, replay
 from origin.chat.tokens import estimate_prompt_tokens
-from origin.config import GatewayConfig
+from origin.config import GatewayConfig, config_digest
 from origin.controls.admission import Admission, output_cap, policy_denied
 from origin.controls.auth import Authenticator
 from origin.controls.cache import ControlsCache
+from origin.controls.generation import controls_generation
 from origin.controls.policy import ProjectControls
 from origin.http.errors import ApiError, internal_error, refused_body, refused_header
 from origin.ops.metrics import Metrics
@@ -60,6 +61,7 @@ class _Store:
     route_head: str
     publish: bool  # may the answer leave the region (Workers KV, served by the edge)?
     write: bool  # False: the request only holds the single-flight lock (e.g. a TTL of 0)
+    generation: str = ""  # the controls the answer is made under; the edge serves it only under them
     lock: str | None = None
     probe: Probe | None = None
 
@@ -95,6 +97,7 @@ class ChatPipeline:
         self._flight_wait = flight_wait_seconds
         self._semantic = semantic
         self._kv = kv
+        self._config_digest = config_digest(config)
 
     async def handle(self, incoming: Incoming) -> Response:
         key = await self._auth.authenticate(incoming.headers.get("authorization"))
@@ -216,6 +219,7 @@ class ChatPipeline:
             route_head=route.candidates[0].name,
             publish=chat.controls.settings.edge_cache == "global",
             write=directive.write,
+            generation=controls_generation(chat.controls, self._config_digest),
         )
         if directive.read:
             begun = await self._flights.begin(fp)
@@ -289,7 +293,7 @@ class ChatPipeline:
         if store.probe is not None and self._semantic is not None:
             await self._semantic.store(store.probe, entry, store.ttl_seconds)
         if store.publish and self._kv is not None:
-            self._kv.publish_cache(store.fp, entry.for_edge(), store.ttl_seconds)
+            self._kv.publish_cache(store.fp, entry.for_edge(store.generation), store.ttl_seconds)
 
     def _store_releaser(self, store: _Store) -> Finalizer:
         """Drop the lock unless ``_put`` already did (when the answer was stored)."""

@@ -3,11 +3,12 @@
 import argparse
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Set
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeAlias
 
-from origin.controls.grants import publish_project_grants
+from origin.config import config_digest, load_config
+from origin.controls.grants import publish_org_grants, publish_project_grants
 from origin.settings import Settings
 from origin.stores import controls, postgres
 from origin.stores.controls import ProjectRef
@@ -110,12 +111,24 @@ def tag(text: str) -> tuple[str, str]:
     return key, value
 
 
-async def publish_grants(pool: postgres.Pool, settings: Settings, project_ids: set[str]) -> None:
-    """Tell the edge about the change (when Workers KV is configured); a failure is a warning."""
+async def publish_grants(
+    pool: postgres.Pool, settings: Settings, project_ids: Set[str], *, org_ids: Set[str] = frozenset()
+) -> None:
+    """Tell the edge about the change (when Workers KV is configured); a failure is a warning.
+
+    The grants' generation digests the gateway config too: the one at ``PRISM_CONFIG_PATH``, which
+    must be the origins' (it is, with the deploy/ env file). Were it not, the edge would only forward
+    more, until an origin's next start republishes.
+    """
     kv = KVPublisher.from_settings(settings)
     try:
+        if not kv.enabled:
+            return
+        digest = config_digest(load_config(settings.config_path, settings.provider_api_keys))
+        for org_id in sorted(org_ids):
+            await publish_org_grants(pool, kv, org_id, config_digest=digest)
         for project_id in sorted(project_ids):
-            await publish_project_grants(pool, kv, project_id)
+            await publish_project_grants(pool, kv, project_id, config_digest=digest)
     except Exception as error:  # the key change itself is done; say what the edge has not seen
         print(
             f"warning: could not publish to Workers KV ({type(error).__name__}); rerun to retry",

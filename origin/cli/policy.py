@@ -4,10 +4,20 @@ import argparse
 import sys
 from typing import Final
 
-from origin.cli.common import APPLIES, CliError, Commands, connect, find_org, find_project, glob, positive_int
+from origin.cli.common import (
+    APPLIES,
+    CliError,
+    Commands,
+    connect,
+    find_org,
+    find_project,
+    glob,
+    positive_int,
+    publish_grants,
+)
 from origin.controls.policy import Effect, PolicyRule, Scope, Target
 from origin.settings import Settings
-from origin.stores import controls
+from origin.stores import controls, postgres
 
 _PATTERN_OPTIONS: Final[tuple[tuple[str, Effect, Target], ...]] = (
     ("deny_model", "deny", "model"),
@@ -50,6 +60,7 @@ async def _policy_add(args: argparse.Namespace, settings: Settings) -> int:
             pattern=pattern,
             max_tokens=max_tokens,
         )
+        await _republish(pool, settings, controls.PolicyOwner(org_id, project_id))
     rule = PolicyRule(policy_id, scope, label, effect, target, pattern, max_tokens)
     print(f"added {rule}; {APPLIES}", file=sys.stderr)
     print(policy_id)
@@ -75,10 +86,20 @@ async def _policy_list(args: argparse.Namespace, settings: Settings) -> int:
 async def _policy_remove(args: argparse.Namespace, settings: Settings) -> int:
     async with connect(settings) as pool:
         removed = await controls.remove_policy(pool, args.id)
-    if not removed:
+        if removed is not None:
+            await _republish(pool, settings, removed)
+    if removed is None:
         raise CliError(f"no policy #{args.id}")
     print(f"removed policy #{args.id}; {APPLIES}")
     return 0
+
+
+async def _republish(pool: postgres.Pool, settings: Settings, owner: controls.PolicyOwner) -> None:
+    """The edge stops serving answers cached under the old rules (an org rule: every project's)."""
+    if owner.project_id is None:
+        await publish_grants(pool, settings, set(), org_ids={owner.org_id})
+    else:
+        await publish_grants(pool, settings, {owner.project_id})
 
 
 def register(commands: Commands) -> None:

@@ -40,7 +40,7 @@ async def _project_set(args: argparse.Namespace, settings: Settings) -> int:
         ref = await find_project(pool, args.org, args.name)
         if changes:
             await controls.update_project_settings(pool, ref.project_id, changes)
-        if "edge_cache" in changes:
+            # Every setting is part of the controls generation: answers cached before it stop at the edge.
             await publish_grants(pool, settings, {ref.project_id})
         loaded = await controls.load_controls(pool, ref.org_id, ref.project_id)
     _print_controls(ref, loaded)

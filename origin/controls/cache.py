@@ -2,8 +2,12 @@
 
 Bound: a change committed to Postgres at time t is seen by every ``get`` that starts after
 ``t + ttl_seconds`` (3 s by default) on every instance, because an entry is only served until
-``ttl_seconds`` after the query that produced it *started*, and a load that takes longer than
-``load_timeout_seconds`` (2 s) is abandoned. With the defaults a change applies everywhere within 5 s.
+``ttl_seconds`` after the query that produced it *started*, and a caller waits at most
+``load_timeout_seconds`` (2 s) for a load. With the defaults a change applies everywhere within 5 s.
+
+A slow load is never cancelled (cancelling asyncpg mid-query is what leaks pooled connections): its
+callers get the last known value after the timeout, later callers get it at once while the load is
+still out, and the load's result is stored whenever it arrives.
 
 Concurrent callers for one project share a single query. While Postgres is unreachable the last
 known controls are served (the project's defaults if it was never loaded); a warning is logged when
@@ -45,7 +49,7 @@ class ControlsCache:
         self._clock = clock
         self._loader = loader
         self._entries: dict[_Key, tuple[float, ProjectControls]] = {}
-        self._inflight: dict[_Key, asyncio.Task[ProjectControls]] = {}
+        self._inflight: dict[_Key, tuple[float, asyncio.Task[ProjectControls]]] = {}
         self._failing = False
         self._defaulted: set[_Key] = set()
 
@@ -54,27 +58,33 @@ class ControlsCache:
         entry = self._entries.get(key)
         if entry is not None and entry[0] > self._clock():
             return entry[1]
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.create_task(self._refresh(key))
-            self._inflight[key] = task
-            task.add_done_callback(lambda done: self._forget_inflight(key, done))
-        # A caller that is cancelled must not cancel the load the others are waiting on.
-        return await asyncio.shield(task)
+        inflight = self._inflight.get(key)
+        if inflight is None:
+            inflight = (self._clock(), asyncio.create_task(self._refresh(key)))
+            self._inflight[key] = inflight
+            inflight[1].add_done_callback(lambda done: self._forget_inflight(key, done))
+        started, task = inflight
+        wait = self._load_timeout - (self._clock() - started)
+        if wait > 0:
+            # Shielded: neither a cancelled caller nor the timeout cancels the load others wait on.
+            done, _ = await asyncio.wait({asyncio.shield(task)}, timeout=wait)
+            if done:
+                return task.result()
+        return self._fallback(key, started, TimeoutError(), store=False)
 
     def invalidate(self, org_id: str, project_id: str) -> None:
         """Forget one project's entry (tests, and callers that just wrote its controls)."""
         self._entries.pop((org_id, project_id), None)
 
     def _forget_inflight(self, key: _Key, task: "asyncio.Task[ProjectControls]") -> None:
-        if self._inflight.get(key) is task:
+        inflight = self._inflight.get(key)
+        if inflight is not None and inflight[1] is task:
             del self._inflight[key]
 
     async def _refresh(self, key: _Key) -> ProjectControls:
         started = self._clock()
         try:
-            async with asyncio.timeout(self._load_timeout):
-                value = await self._loader(self._pool, *key)
+            value = await self._loader(self._pool, *key)
         except _UNAVAILABLE as error:
             return self._fallback(key, started, error)
         if self._failing:
@@ -84,7 +94,9 @@ class ControlsCache:
         self._store(key, started, value)
         return value
 
-    def _fallback(self, key: _Key, started: float, error: BaseException) -> ProjectControls:
+    def _fallback(
+        self, key: _Key, started: float, error: BaseException, *, store: bool = True
+    ) -> ProjectControls:
         if not self._failing:
             self._failing = True
             log.warning("cannot load project controls (%s); serving last known values", type(error).__name__)
@@ -96,8 +108,8 @@ class ControlsCache:
             if key not in self._defaulted:
                 self._defaulted.add(key)
                 log.warning("project %s has never been loaded; serving default controls", key[1])
-        # Retry after another ttl rather than on every request while Postgres is away.
-        self._store(key, started, value)
+        if store:  # Retry after another ttl rather than on every request while Postgres is away.
+            self._store(key, started, value)
         return value
 
     def _store(self, key: _Key, started: float, value: ProjectControls) -> None:

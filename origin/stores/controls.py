@@ -35,6 +35,14 @@ class ProjectRef:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyOwner:
+    """Where a rule applied: an org (``project_id`` None, every project of it) or one project."""
+
+    org_id: str
+    project_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetListing:
     org_name: str
     project_name: str
@@ -87,8 +95,23 @@ async def list_policies(
     return [_rule(row) for row in rows]
 
 
-async def remove_policy(pool: Pool, policy_id: int) -> bool:
-    return await pool.fetchval(query("delete_policy"), policy_id) is not None
+async def remove_policy(pool: Pool, policy_id: int) -> PolicyOwner | None:
+    """Remove one rule; whom it applied to, or None when there was no such rule."""
+    row = await pool.fetchrow(query("delete_policy"), policy_id)
+    if row is None:
+        return None
+    project_id = row["project_id"]
+    return PolicyOwner(str(row["org_id"]), None if project_id is None else str(project_id))
+
+
+async def projects_of_org(pool: Pool, org_id: str) -> list[str]:
+    return [str(row["id"]) for row in await pool.fetch(query("projects_of_org"), org_id)]
+
+
+async def edge_cached_projects(pool: Pool) -> list[tuple[str, str]]:
+    """``(org_id, project_id)`` of every project with active keys and ``edge_cache = global``."""
+    rows = await pool.fetch(query("edge_cached_projects"))
+    return [(str(row["org_id"]), str(row["project_id"])) for row in rows]
 
 
 async def get_project_settings(pool: Pool, project_id: str) -> ProjectSettings:

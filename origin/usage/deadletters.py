@@ -44,8 +44,9 @@ class RejectedLetter(Exception):
     """A dead letter that will never be accepted; the message is a reason without any of its content."""
 
 
-def envelope_ingest(keys: KeyLookup, submit: Callable[[UsageRow], None], secret: str) -> Ingest:
-    """The sweeper's ``ingest``: open, validate as ``POST /internal/usage`` does, then ``submit``."""
+def envelope_ingest(keys: KeyLookup, record: Callable[[UsageRow], None], secret: str) -> Ingest:
+    """The sweeper's ``ingest``: open, validate as ``POST /internal/usage`` does, then ``record``
+    (the app's usage sink, so a swept row is counted and logged like any other)."""
 
     async def ingest(raw: bytes) -> None:
         try:
@@ -56,7 +57,7 @@ def envelope_ingest(keys: KeyLookup, submit: Callable[[UsageRow], None], secret:
             row = await accept_envelope(keys, body)
         except EnvelopeRejected as error:
             raise RejectedLetter(error.code) from None
-        submit(row)
+        record(row)
 
     return ingest
 

@@ -10,6 +10,7 @@ from typing import Any
 import openai
 import pytest
 
+from origin.config import config_digest
 from origin.controls.grants import publish_project_grants
 from origin.settings import Settings
 from origin.stores import controls, postgres
@@ -18,7 +19,7 @@ from tests.edge.local_edge import LocalEdge
 from tests.fakes.cloudflare_api import FakeCloudflare
 from tests.fakes.provider import FakeProvider
 from tests.harness import RunningOrigin, running_origin
-from tests.origin.helpers import gateway_settings
+from tests.origin.helpers import gateway_settings, run_cli
 
 
 @dataclass
@@ -45,8 +46,27 @@ class Topology:
         )
         if edge_cache != "global":
             await controls.update_project_settings(self.pool, record.project_id, {"edge_cache": edge_cache})
-        await publish_project_grants(self.pool, self.origin.state.kv, record.project_id)
+        digest = config_digest(self.origin.state.config)
+        await publish_project_grants(self.pool, self.origin.state.kv, record.project_id, config_digest=digest)
         return key, record
+
+    async def cli(self, *args: str) -> str:
+        """``prism ARGS`` as the operator runs it, on the origin's stores, Workers KV and config."""
+        done = await asyncio.to_thread(run_cli, self.origin.state.settings, *args)
+        assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+        return done.stdout
+
+    async def edge_hit(self, key: str, question: str, **create: Any) -> None:
+        """Ask twice: a miss the origin publishes, then the same answer from the PoP."""
+        messages = [{"role": "user", "content": question}]
+        first = await self.ask(key, messages, **create)
+        assert first.headers["x-prism-cache"] == "miss"
+        await self.origin.state.kv.flush()
+        assert (await self.ask(key, messages, **create)).headers["x-prism-edge-cache"] == "hit"
+
+    async def ask(self, key: str, messages: list[dict[str, str]], **create: Any) -> Any:
+        create = {"model": "beta", **create}
+        return await self.client(key).chat.completions.with_raw_response.create(messages=messages, **create)
 
     async def rows(self, request_ids: list[str], seconds: float = 40.0) -> dict[str, dict[str, Any]]:
         """The usage rows of these requests, waiting until all of them have arrived."""

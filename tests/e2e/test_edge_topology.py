@@ -3,14 +3,18 @@
 
 import asyncio
 import json
+from dataclasses import replace
 
 import aiohttp
 import openai
 import pytest
 
-from shared.edgekv import CACHE_PREFIX
+from origin.stores import postgres
+from shared.edgekv import CACHE_PREFIX, KeyGrant, key_name
+from shared.keys import key_hash
 from tests.e2e.conftest import Topology
 from tests.edge.local_edge import node_missing
+from tests.harness import running_origin
 
 pytestmark = pytest.mark.skipif(node_missing() is not None, reason=node_missing() or "")
 
@@ -118,3 +122,86 @@ async def test_a_project_that_keeps_answers_home_is_never_served_from_kv(topolog
         entry["response"]["choices"][0]["message"]["content"] != "echo: " + body[0]["content"]
         for entry in entries
     )
+
+
+# --- an answer cached before a change is not served after it ---------------------------------------
+
+
+def _changed(record: postgres.KeyRecord) -> tuple[str, str, str, str]:
+    return ("--project", record.project_name, "--org", record.org_name)
+
+
+async def test_a_new_deny_rule_stops_the_edge_hit(topology: Topology) -> None:
+    key, record = await topology.key()
+    await topology.edge_hit(key, "deny me later")
+    await topology.cli("policy", "add", *_changed(record), "--deny-model", "beta")
+    topology.origin.state.controls.invalidate(record.org_id, record.project_id)  # its own 5 s bound
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        await topology.ask(key, [{"role": "user", "content": "deny me later"}])
+    assert caught.value.response.headers["x-prism-edge-cache"] == "passthrough"
+    assert caught.value.code == "policy_denied"
+
+
+async def test_a_tighter_max_tokens_limit_stops_the_edge_hit(topology: Topology) -> None:
+    key, record = await topology.key()
+    await topology.edge_hit(key, "a long answer", max_tokens=100)
+    await topology.cli("policy", "add", *_changed(record), "--max-tokens", "50")
+    topology.origin.state.controls.invalidate(record.org_id, record.project_id)
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        await topology.ask(key, [{"role": "user", "content": "a long answer"}], max_tokens=100)
+    assert caught.value.response.headers["x-prism-edge-cache"] == "passthrough"
+    assert caught.value.code == "policy_denied" and "max_tokens" in caught.value.message
+
+
+async def test_edge_cache_off_stops_the_edge_hit(topology: Topology) -> None:
+    key, record = await topology.key()
+    await topology.edge_hit(key, "keep me home from now on")
+    await topology.cli("project", "set", record.project_name, "--org", record.org_name, "--edge-cache", "off")
+    topology.origin.state.controls.invalidate(record.org_id, record.project_id)
+    again = await topology.ask(key, [{"role": "user", "content": "keep me home from now on"}])
+    assert again.headers["x-prism-edge-cache"] == "passthrough"
+    assert again.headers["x-prism-cache"] == "hit-exact"  # the origin's regional cache still answers
+
+
+async def test_a_revoked_key_is_rejected_at_the_edge_despite_its_cached_answer(topology: Topology) -> None:
+    key, _ = await topology.key()
+    await topology.edge_hit(key, "revoke me")
+    await topology.cli("keys", "revoke", key[:17])
+    with pytest.raises(openai.AuthenticationError) as caught:
+        await topology.ask(key, [{"role": "user", "content": "revoke me"}])
+    assert caught.value.response.headers["x-prism-edge-cache"] == "auth-reject"
+    assert caught.value.code == "revoked_api_key"
+
+
+async def test_an_alias_remapped_by_a_new_origin_stops_the_edge_hit(
+    topology: Topology, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    key, _ = await topology.key()
+    await topology.edge_hit(key, "which model is fast", model="fast")
+    grant = key_name(key_hash(key, topology.origin.state.settings.key_pepper))
+    before = KeyGrant.from_json(topology.cloudflare.values[grant]).generation
+
+    first = topology.origin.state.settings
+    assert first.config_path is not None
+    directory = tmp_path_factory.mktemp("remapped")
+    remapped = directory / "prism.toml"
+    remapped.write_text(first.config_path.read_text().replace('fast = "beta"', 'fast = "alpha"'))
+    settings = replace(first, config_path=remapped, spool_dir=directory / "spool")
+    async with running_origin(settings) as second:  # a restart with the new config, same stores
+        for _ in range(300):
+            if KeyGrant.from_json(topology.cloudflare.values[grant]).generation != before:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the new origin did not republish the grant")
+        topology.proxy.target = second.url
+        try:
+            question = [{"role": "user", "content": "which model is fast"}]
+            answer = await topology.ask(key, question, model="fast")
+            assert answer.headers["x-prism-edge-cache"] == "passthrough"
+            assert (answer.headers["x-prism-cache"], answer.headers["x-prism-model"]) == ("miss", "alpha")
+            await second.state.kv.flush()  # published under the new generation: the PoP serves it again
+            again = await topology.ask(key, question, model="fast")
+            assert (again.headers["x-prism-edge-cache"], again.headers["x-prism-model"]) == ("hit", "alpha")
+        finally:
+            topology.proxy.target = topology.origin.url

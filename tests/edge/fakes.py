@@ -138,7 +138,10 @@ def make_request(
     ), reader
 
 
-GRANT = KeyGrant(key_id="key-1", project_id="proj-1", org_id="org-1", active=True, edge_cache=True)
+GENERATION = "gen-1"
+GRANT = KeyGrant(
+    key_id="key-1", project_id="proj-1", org_id="org-1", active=True, edge_cache=True, generation=GENERATION
+)
 
 
 def store_grant(kv: MemoryKV, grant: KeyGrant = GRANT, key: str = KEY) -> str:
@@ -163,7 +166,13 @@ COMPLETION: dict[str, Any] = {
 }
 
 ENTRY = EdgeCacheEntry(
-    response=COMPLETION, model="alpha-1", tokens_in=12, tokens_out=5, tokens_cached_in=2, cost_cents=0.0042
+    response=COMPLETION,
+    model="alpha-1",
+    tokens_in=12,
+    tokens_out=5,
+    tokens_cached_in=2,
+    cost_cents=0.0042,
+    generation=GENERATION,
 )
 
 

@@ -255,6 +255,25 @@ async def test_key_without_edge_cache_permission_is_forwarded_unread(edge: Edge)
     assert edge.reads == 0
 
 
+async def test_an_entry_made_under_other_controls_is_forwarded(edge: Edge) -> None:
+    fp = edge.store()
+    store_entry(edge.kv, fp, replace(ENTRY, generation="gen-0"))
+    _forwarded(await edge.call())
+    assert not edge.scheduler.pending  # the origin answers, and records the row
+
+
+async def test_entries_and_grants_without_a_generation_are_never_served(edge: Edge) -> None:
+    fp = edge.store()
+    legacy = {name: value for name, value in json.loads(ENTRY.to_json()).items() if name != "generation"}
+    edge.kv.data[cache_name(fp)] = json.dumps(legacy)
+    _forwarded(await edge.call())
+    store_entry(edge.kv, fp)
+    assert _answer(await edge.call()).status == 200  # the same grant, an entry of its generation
+    store_grant(edge.kv, replace(GRANT, generation=""))
+    store_entry(edge.kv, fp, replace(ENTRY, generation=""))
+    _forwarded(await edge.call())
+
+
 @pytest.mark.parametrize("value", ["no-store", "no-cache", "max-age=0, No-Cache", " NO-STORE "])
 async def test_cache_control_opt_outs_are_forwarded(edge: Edge, value: str) -> None:
     edge.store()

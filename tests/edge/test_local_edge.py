@@ -91,7 +91,9 @@ async def origin() -> AsyncIterator[Origin]:
 async def edge(cloudflare: FakeCloudflare, origin: Origin) -> AsyncIterator[LocalEdge]:
     grant = KeyGrant(key_id="k1", project_id="p1", org_id="o1", active=True, edge_cache=False)
     cloudflare.put(key_name(key_hash(KEY, PEPPER)), grant.to_json())
-    caching = KeyGrant(key_id="k2", project_id="p2", org_id="o1", active=True, edge_cache=True)
+    caching = KeyGrant(
+        key_id="k2", project_id="p2", org_id="o1", active=True, edge_cache=True, generation="gen-2"
+    )
     cloudflare.put(key_name(key_hash(CACHING_KEY, PEPPER)), caching.to_json())
     async with LocalEdge(
         origin_url=origin.url,
@@ -184,7 +186,13 @@ async def test_a_cache_hit_is_answered_from_kv_and_its_usage_sent_after_the_resp
         "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
     }
     entry = EdgeCacheEntry(
-        completion, "alpha-1", tokens_in=3, tokens_out=2, tokens_cached_in=0, cost_cents=0.01
+        completion,
+        "alpha-1",
+        tokens_in=3,
+        tokens_out=2,
+        tokens_cached_in=0,
+        cost_cents=0.01,
+        generation="gen-2",  # the grant's: made under the project's current controls
     )
     cloudflare.put(cache_name(fingerprint("p2", body, mode=None, model_prefer=None)), entry.to_json())
     before = len(origin.seen)

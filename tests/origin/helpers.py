@@ -1,5 +1,7 @@
 """Helpers for gateway tests: a client, and the usage row a request left behind."""
 
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,27 @@ def client(origin: RunningOrigin, key: str, *, cache: bool = False, **headers: s
         headers = {"Cache-Control": "no-store", **headers}
     return openai.AsyncOpenAI(
         base_url=origin.url + "/v1", api_key=key, max_retries=0, timeout=20, default_headers=headers or None
+    )
+
+
+def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """``prism ARGS`` as a process with exactly these settings' stores, Workers KV and config.
+
+    Run it in a thread when a fake (Cloudflare, provider) answers from the test's event loop."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PRISM_DATABASE_URL": settings.database_url,
+        "PRISM_REDIS_URL": settings.redis_url,
+        "PRISM_KEY_PEPPER": settings.key_pepper,
+        "PRISM_CF_API_TOKEN": settings.cf_api_token or "",
+        "PRISM_CF_ACCOUNT_ID": settings.cf_account_id or "",
+        "PRISM_CF_KV_NAMESPACE_ID": settings.cf_kv_namespace_id or "",
+        "PRISM_CF_API_BASE_URL": settings.cf_api_base_url or "",
+    }
+    if settings.config_path is not None:
+        env["PRISM_CONFIG_PATH"] = str(settings.config_path)
+    return subprocess.run(
+        [sys.executable, "-m", "origin.cli", *args], env=env, capture_output=True, text=True, timeout=60
     )
 
 

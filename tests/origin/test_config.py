@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 
-from origin.config import EXAMPLE_CONFIG, ConfigError, load_config, parse_config
+from origin.config import EXAMPLE_CONFIG, ConfigError, config_digest, load_config, parse_config
 
 
 def test_example_config_loads_with_keys_from_settings() -> None:
@@ -59,3 +59,24 @@ def test_provider_keys_match_names_with_dashes() -> None:
         "models": {"m": {"provider": "my-llm"}},
     }
     assert parse_config(raw, {"my_llm": "secret"}).providers["my-llm"].api_key == "secret"
+
+
+def test_config_digest_follows_routing_and_ignores_secrets_and_timing() -> None:
+    routed: dict[str, Any] = {
+        **BASE,
+        "models": {"m": {"provider": "p"}, "n": {"provider": "p"}},
+        "routing": {"aliases": {"fast": "m"}},
+    }
+    digest = config_digest(parse_config(routed, {}))
+    assert digest == config_digest(parse_config(routed, {"p": "sk-other"}))
+    assert digest == config_digest(parse_config({**routed, "timeouts": {"connect": 9}}, {}))
+    moved = [
+        {**routed, "routing": {"aliases": {"fast": "n"}}},
+        {**routed, "routing": {**routed["routing"], "modes": {"cheap": ["n", "m"]}}},
+        {**routed, "models": {"m": {"provider": "p", "upstream_model": "m-2"}, "n": {"provider": "p"}}},
+        {**routed, "models": {"m": {"provider": "p", "price": {"input": 1}}, "n": {"provider": "p"}}},
+        {**routed, "providers": {"p": {"kind": "openai", "base_url": "http://y/v1"}}},
+        {**routed, "routing": {**routed["routing"], "task_rules": [{"task": "code", "prefer": ["n"]}]}},
+    ]
+    for raw in moved:
+        assert config_digest(parse_config(raw, {})) != digest, raw

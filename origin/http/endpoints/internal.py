@@ -33,5 +33,5 @@ async def ingest_usage(request: Request) -> JSONResponse:
         raise ApiError(403, str(error), code=error.code) from None
     except EnvelopeRejected as error:
         raise invalid_request(str(error), code=error.code) from None
-    state.writer.submit(row)
+    state.record(row)  # counted and logged like the origin's own rows
     return JSONResponse({"accepted": True, "request_id": row.request_id}, status_code=202)

@@ -25,7 +25,19 @@ WHERE ($1::uuid IS NULL OR pol.org_id = $1)
 ORDER BY pol.id;
 
 -- name: delete_policy
-DELETE FROM policies WHERE id = $1 RETURNING id;
+DELETE FROM policies WHERE id = $1 RETURNING org_id, project_id;
+
+-- name: projects_of_org
+SELECT id FROM projects WHERE org_id = $1 ORDER BY id;
+
+-- name: edge_cached_projects
+-- Projects whose active keys may be served from the edge cache (no settings row: the default, global).
+SELECT p.org_id, p.id AS project_id
+FROM projects p
+LEFT JOIN project_settings s ON s.project_id = p.id
+WHERE coalesce(s.edge_cache, 'global') = 'global'
+  AND EXISTS (SELECT 1 FROM api_keys k WHERE k.project_id = p.id AND k.status = 'active')
+ORDER BY p.id;
 
 -- name: project_settings
 SELECT cache_ttl_seconds, semantic_cache, semantic_threshold, rpm_limit, memory_token_budget, edge_cache

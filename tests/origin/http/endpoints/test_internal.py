@@ -1,6 +1,7 @@
 """``POST /internal/usage``: signed, validated, idempotent edge rows."""
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -51,6 +52,42 @@ async def test_signed_row_is_stored_once(
     assert len(stored) == 1
     assert stored[0]["edge_region"] == "SIN" and stored[0]["cache_status"] == "hit-exact-edge"
     assert float(stored[0]["cache_saved_cents"]) == 0.0042 and stored[0]["session_id"] == "edge-session"
+
+
+def _requests_counted(metrics_text: str, model: str) -> float:
+    prefix = f'prism_requests_total{{model="{model}",status="200"}} '
+    lines = [line for line in metrics_text.splitlines() if line.startswith(prefix)]
+    return float(lines[0][len(prefix) :]) if lines else 0.0
+
+
+async def _metrics(origin: RunningOrigin) -> str:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(origin.url + "/metrics") as response:
+            return await response.text()
+
+
+async def test_an_edge_row_is_counted_and_logged_like_an_origin_row(
+    origin: RunningOrigin,
+    edge_key: tuple[str, postgres.KeyRecord],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(logging.getLogger("prism"), "propagate", True)  # the app's logging turns it off
+    caplog.set_level(logging.INFO, logger="prism.access")
+    hashed, record = edge_key
+    row = edge_usage_row(record, model_used="edge-counted-model")
+    before = _requests_counted(await _metrics(origin), "edge-counted-model")
+    status, _ = await _send(
+        origin, json.dumps({"key_hash": hashed, "row": json.loads(row.to_wire())}).encode()
+    )
+    assert status == 202
+    assert _requests_counted(await _metrics(origin), "edge-counted-model") == before + 1
+    logged = {
+        (entry.name, getattr(entry, "cache", None), getattr(entry, "status", None))
+        for entry in caplog.records
+        if getattr(entry, "request_id", None) == row.request_id
+    }
+    assert logged == {("prism.access", "hit-exact-edge", 200)}
 
 
 async def test_forged_calls_are_refused(

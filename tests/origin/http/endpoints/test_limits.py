@@ -147,18 +147,31 @@ async def test_two_hundred_concurrent_requests_two_instances_overshoot_at_most_o
 
         async def one(index: int) -> str:
             url = urls[index % 2] + "/v1/chat/completions"
-            async with session.post(url, json=payload, headers=headers) as response:
+            tagged = {**headers, "X-Prism-Tags": f"burst={index}"}
+            async with session.post(url, json=payload, headers=tagged) as response:
                 answer = await response.json()
                 return "ok" if response.status == 200 else str(answer["error"]["code"])
 
         try:
-            outcomes = await asyncio.gather(*(one(i) for i in range(200)))
+            results = await asyncio.gather(*(one(i) for i in range(200)), return_exceptions=True)
         finally:
             await session.close()
         await second.state.background.drain()
         await second.state.writer.flush()
     await origin.state.background.drain()
     await origin.state.writer.flush()
+    lost = {index: result for index, result in enumerate(results) if isinstance(result, BaseException)}
+    if lost:  # say what was seen: did the origin answer (and record) the requests the client lost?
+        rows = await pool.fetch(
+            "SELECT request_tags->>'burst' AS burst, status_code, error_code, latency_ms FROM usage_logs "
+            "WHERE project_id = $1 AND request_tags->>'burst' = ANY($2::text[])",
+            record.project_id,
+            [str(index) for index in lost],
+        )
+        recorded = {row["burst"]: dict(row) for row in rows}
+        seen = {index: (type(error).__name__, recorded.get(str(index))) for index, error in lost.items()}
+        pytest.fail(f"{len(lost)} of 200 requests got no answer; (error, the origin's row) for each: {seen}")
+    outcomes = [str(result) for result in results]
     spent = await pool.fetchval(
         "SELECT coalesce(sum(cost_provider_cents), 0) FROM usage_logs WHERE project_id = $1",
         record.project_id,
