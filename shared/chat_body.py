@@ -6,6 +6,9 @@ from typing import Any, Final
 from shared.errors import InvalidBody
 
 ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+# Only a model's own turns may come without content (an assistant turn that only calls tools).
+CONTENT_OPTIONAL: Final = frozenset({"assistant", "function"})
+TOOL_TYPES: Final = frozenset({"function", "custom"})
 MAX_N: Final = 8
 
 
@@ -43,19 +46,17 @@ def validate_chat_body(body: Any) -> dict[str, Any]:
     _check(body, "n", lambda v: _is_int(v) and 1 <= v <= MAX_N, f"an integer from 1 to {MAX_N}")
     _check(body, "temperature", lambda v: _is_number(v) and 0 <= v <= 2, "a number from 0 to 2")
     _check(body, "top_p", lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1")
-    _check(
-        body,
-        "tools",
-        lambda v: isinstance(v, list) and all(isinstance(t, dict) for t in v),
-        "an array of tools",
-    )
+    _check(body, "tools", lambda v: isinstance(v, list), "an array of tools")
+    for index, tool in enumerate(body.get("tools") or ()):
+        _check_tool(tool, f"tools[{index}]")
     _check(
         body,
         "stop",
         lambda v: (
-            isinstance(v, str) or (isinstance(v, list) and len(v) <= 4 and all(isinstance(s, str) for s in v))
+            isinstance(v, str)
+            or (isinstance(v, list) and 1 <= len(v) <= 4 and all(isinstance(s, str) for s in v))
         ),
-        "a string or an array of up to 4 strings",
+        "a string or an array of 1 to 4 strings",
     )
     _check(
         body,
@@ -75,10 +76,34 @@ def _check_message(message: Any, param: str) -> None:
             f"'{param}.role' must be one of {', '.join(sorted(ROLES))}.", f"{param}.role", "invalid_value"
         )
     content = message.get("content")
+    if content is None and role not in CONTENT_OPTIONAL:
+        raise _invalid(f"'{param}.content' is required in a {role} message.", f"{param}.content")
     if content is not None and not isinstance(content, (str, list)):
         raise _invalid(f"'{param}.content' must be a string or an array of parts.", f"{param}.content")
-    if isinstance(content, list) and not all(isinstance(part, dict) for part in content):
-        raise _invalid(f"'{param}.content' parts must be objects.", f"{param}.content")
+    if isinstance(content, list) and not content:
+        raise _invalid(f"'{param}.content' must not be an empty array.", f"{param}.content", "invalid_value")
+    if isinstance(content, list) and not all(
+        isinstance(part, dict) and isinstance(part.get("type"), str) for part in content
+    ):
+        raise _invalid(f"'{param}.content' parts must be objects with a 'type'.", f"{param}.content")
+
+
+def _check_tool(tool: Any, param: str) -> None:
+    if not isinstance(tool, dict):
+        raise _invalid(f"'{param}' must be an object.", param)
+    kind = tool.get("type")
+    if not isinstance(kind, str) or kind not in TOOL_TYPES:
+        raise _invalid(
+            f"'{param}.type' must be one of {', '.join(sorted(TOOL_TYPES))}.",
+            f"{param}.type",
+            "invalid_value",
+        )
+    if kind == "function":
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            raise _invalid(f"'{param}.function' must be an object.", f"{param}.function")
+        if not isinstance(function.get("name"), str):
+            raise _invalid(f"'{param}.function.name' must be a string.", f"{param}.function.name")
 
 
 def _check(

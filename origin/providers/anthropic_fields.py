@@ -14,6 +14,8 @@ RESPONSE_TOOL: Final = "prism_response_format"
 """The tool that carries a ``response_format`` answer; a client tool may not take its name."""
 
 ANTHROPIC_MAX_TEMPERATURE: Final = 1.0
+# OpenAI's service tiers: ignored here, but a tier OpenAI does not offer is still the client's error.
+SERVICE_TIERS: Final = ("auto", "default", "flex", "scale", "priority", "fast")
 
 
 def _is_int(value: Any) -> bool:
@@ -64,8 +66,13 @@ IGNORED: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
     "prompt_cache_key": (lambda v: isinstance(v, str), "a string"),
     "prompt_cache_retention": (lambda v: isinstance(v, str), "a string"),
     "safety_identifier": (lambda v: isinstance(v, str), "a string"),
-    "service_tier": (lambda v: isinstance(v, str), "a string"),
-    "prediction": (lambda v: isinstance(v, dict), "an object"),
+    "service_tier": (lambda v: v in SERVICE_TIERS, "one of " + ", ".join(SERVICE_TIERS)),
+    "prediction": (
+        lambda v: (
+            isinstance(v, dict) and v.get("type") == "content" and isinstance(v.get("content"), (str, list))
+        ),
+        "an object of type 'content' with a 'content'",
+    ),
 }
 
 # Accepted only at the value that changes nothing; any other well-typed value is unsupported.
