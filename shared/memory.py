@@ -4,7 +4,7 @@ from typing import Final
 
 from shared.errors import InvalidHeader
 from shared.headers import MEMORY
-from shared.text import ASCII_WHITESPACE
+from shared.text import choice
 
 MODES: Final = ("auto", "off")
 DEFAULT: Final = "auto"
@@ -13,7 +13,7 @@ ERROR_CODE: Final = "invalid_memory_header"
 
 def parse_memory(value: str | None) -> str:
     """``auto`` (the default) or ``off``, or ``InvalidHeader``. Memory also needs a session."""
-    mode = (value or "").strip(ASCII_WHITESPACE).lower() or DEFAULT
-    if mode not in MODES:
+    mode = choice(value, MODES, DEFAULT)
+    if mode is None:
         raise InvalidHeader(MEMORY, f"{MEMORY} must be one of {', '.join(MODES)}.", ERROR_CODE)
     return mode

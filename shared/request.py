@@ -56,6 +56,7 @@ class PrismHeaders:
             "session_id": self.session_id,
             "tags": self.tags,
             "memory": self.memory,
+            "memory_on": self.memory_on,
             "no_store": self.cache.no_store,
             "no_cache": self.cache.no_cache,
             "ttl_seconds": self.cache.ttl_seconds,

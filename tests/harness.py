@@ -59,11 +59,13 @@ async def running_origin(settings: Settings) -> AsyncIterator[RunningOrigin]:
         shutdown.set()
         done, _ = await asyncio.wait({task}, timeout=15)
         if not done:
-            raise TimeoutError(f"the origin on {url} did not stop within 15 s; still running: {_stuck()}")
+            raise TimeoutError(
+                f"the origin on {url} did not stop within 15 s; still running: {stuck_tasks()}"
+            )
         task.result()
 
 
-def _stuck() -> list[str]:
+def stuck_tasks() -> list[str]:
     """Where every other task of the loop is waiting: what a hung request is stuck on."""
     where = []
     for other in asyncio.all_tasks():

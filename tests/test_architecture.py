@@ -120,3 +120,26 @@ def test_shared_imports_only_the_standard_library_and_itself() -> None:
         for target in _imports(tree, name, path.name == "__init__.py"):
             top = target.split(".")[0]
             assert top == "shared" or top in sys.stdlib_module_names, f"{name} imports {target}"
+
+
+def test_no_prism_request_header_is_read_outside_shared() -> None:
+    """Both tiers read request headers through ``shared.request`` only: no tier names one itself."""
+    from shared import headers as h
+
+    names = {name for name in vars(h) if getattr(h, name) in h.REQUEST_HEADERS and name.isupper()}
+    literals = {header.lower() for header in h.REQUEST_HEADERS if header.lower().startswith("x-prism-")}
+    offenders = []
+    for module, path in _modules().items():
+        if module.startswith("shared"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr in names:
+                offenders.append(f"{module}: {node.value.id}.{node.attr}")
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value.lower() in literals
+            ):
+                offenders.append(f"{module}: {node.value!r}")
+    assert names >= {"SESSION", "MODE", "TAGS", "CACHE_CONTROL"}
+    assert offenders == []

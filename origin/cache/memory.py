@@ -23,10 +23,8 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from origin.chat.tokens import estimate_prompt_tokens
-from shared import headers as h
 from shared.classify import message_text
 
-MODES: Final = ("auto", "off")
 PROMPT_ROLES: Final = frozenset({"system", "developer"})
 MEMORY_ROLES: Final = PROMPT_ROLES | {"user"}
 _STORED_FIELDS: Final = ("role", "content", "name")
@@ -34,14 +32,6 @@ _FORMAT: Final = 1
 _UNAVAILABLE: Final = (RedisError, OSError, TimeoutError)
 
 log = logging.getLogger("prism.memory")
-
-
-def parse_memory_mode(value: str | None, *, has_session: bool) -> str:
-    """``auto`` or ``off``; memory needs a session, so without one the answer is always ``off``."""
-    mode = "auto" if value is None else value.strip().lower()
-    if mode not in MODES:
-        raise ValueError(f"{h.MEMORY} must be one of {', '.join(MODES)}.")
-    return mode if has_session else "off"
 
 
 def memory_key(project_id: str, session_id: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
-from origin.cache.memory import SessionMemory, memory_applies, memory_key, parse_memory_mode, with_history
+from origin.cache.memory import SessionMemory, memory_applies, memory_key, with_history
 
 SYSTEM = {"role": "system", "content": "Be brief."}
 DEVELOPER = {"role": "developer", "content": "Answer in English."}
@@ -189,26 +189,3 @@ def test_memory_applies() -> None:
     assert memory_applies([SYSTEM, user("hi")])
     assert not memory_applies([user("hi"), assistant("hello"), user("again")])
     assert not memory_applies([user("hi"), "not a message"])
-
-
-@pytest.mark.parametrize(
-    ("value", "has_session", "expected"),
-    [
-        (None, True, "auto"),
-        (None, False, "off"),
-        ("auto", True, "auto"),
-        (" AUTO ", True, "auto"),
-        ("Off", True, "off"),
-        ("off", False, "off"),
-        ("auto", False, "off"),
-    ],
-)
-def test_parse_memory_mode(value: str | None, has_session: bool, expected: str) -> None:
-    assert parse_memory_mode(value, has_session=has_session) == expected
-
-
-@pytest.mark.parametrize("value", ["", "on", "autox", "yes", "false"])
-@pytest.mark.parametrize("has_session", [True, False])
-def test_parse_memory_mode_rejects(value: str, has_session: bool) -> None:
-    with pytest.raises(ValueError, match="X-Prism-Memory must be one of auto, off"):
-        parse_memory_mode(value, has_session=has_session)

@@ -1,6 +1,9 @@
 """Policies, budgets and rate limits through a real origin (real Redis, real Postgres)."""
 
 import asyncio
+import collections
+import gc
+import subprocess
 import uuid
 from dataclasses import replace
 from decimal import Decimal
@@ -9,12 +12,13 @@ from pathlib import Path
 import aiohttp
 import openai
 import pytest
+from hypercorn.asyncio.tcp_server import TCPServer
 
 from origin.controls.admission import worst_case_cents
 from origin.settings import Settings
 from origin.stores import controls, postgres
 from tests.fakes.provider import FakeProvider
-from tests.harness import RunningOrigin, running_origin
+from tests.harness import RunningOrigin, running_origin, stuck_tasks
 from tests.origin.helpers import client, gateway_settings
 
 HELLO = [{"role": "user", "content": "hello budget"}]
@@ -128,6 +132,38 @@ async def test_tag_budgets_apply_only_to_their_tag(origin: RunningOrigin, pool: 
     )
 
 
+def _hypercorn_connections() -> str:
+    """Every hypercorn connection still in the middle of a request: where h11 and the stream stand."""
+    out = []
+    for obj in gc.get_objects():
+        if isinstance(obj, TCPServer) and obj.protocol is not None:
+            inner = obj.protocol.protocol
+            connection = getattr(inner, "connection", None)
+            stream = getattr(inner, "stream", None)
+            states = (connection.our_state, connection.their_state) if connection is not None else None
+            if states is not None and str(states[1]) in ("CLOSED", "DONE"):
+                continue
+            peer = obj.writer.get_extra_info("peername")
+            stream_state = f"{type(stream).__name__} {getattr(stream, 'state', '')}"
+            out.append(f"{peer}: h11 {states}, {stream_state}, eof {obj.reader.at_eof()}")
+    return "; ".join(out[:10])
+
+
+def _socket_states(urls: list[str]) -> str:
+    """Each origin's listening queue and its connections with unread bytes, as ``ss`` reports them."""
+    lines = []
+    for url in urls:
+        port = url.rsplit(":", 1)[1]
+        done = subprocess.run(
+            ["ss", "-tan", f"( sport = :{port} )"], capture_output=True, text=True, check=False
+        )
+        rows = done.stdout.splitlines()[1:]
+        unread = [row for row in rows if row.split()[1] != "0"]
+        states = collections.Counter(row.split()[0] for row in rows)
+        lines.append(f"{port}: {dict(states)} with unread bytes: {unread[:10]}")
+    return " | ".join(lines)
+
+
 async def test_two_hundred_concurrent_requests_two_instances_overshoot_at_most_one_worst_case(
     origin: RunningOrigin, pool: postgres.Pool, tmp_path: Path
 ) -> None:
@@ -153,7 +189,11 @@ async def test_two_hundred_concurrent_requests_two_instances_overshoot_at_most_o
                 return "ok" if response.status == 200 else str(answer["error"]["code"])
 
         try:
-            results = await asyncio.gather(*(one(i) for i in range(200)), return_exceptions=True)
+            burst = asyncio.gather(*(one(i) for i in range(200)), return_exceptions=True)
+            done, _ = await asyncio.wait({burst}, timeout=60)
+            waiting = [] if done else [task for task in stuck_tasks() if "_server_callback" not in task][:20]
+            sockets = "" if done else _socket_states(urls) + " " + _hypercorn_connections()
+            results = await burst
         finally:
             await session.close()
         await second.state.background.drain()
@@ -169,8 +209,11 @@ async def test_two_hundred_concurrent_requests_two_instances_overshoot_at_most_o
             [str(index) for index in lost],
         )
         recorded = {row["burst"]: dict(row) for row in rows}
-        seen = {index: (type(error).__name__, recorded.get(str(index))) for index, error in lost.items()}
-        pytest.fail(f"{len(lost)} of 200 requests got no answer; (error, the origin's row) for each: {seen}")
+        seen = {index: (repr(error)[:160], recorded.get(str(index))) for index, error in lost.items()}
+        pytest.fail(
+            f"{len(lost)} of 200 requests got no answer; (error, the origin's row) for each: {seen}; "
+            f"what the loop was waiting on after 60 s: {waiting}; the origins' sockets: {sockets}"
+        )
     outcomes = [str(result) for result in results]
     spent = await pool.fetchval(
         "SELECT coalesce(sum(cost_provider_cents), 0) FROM usage_logs WHERE project_id = $1",
