@@ -101,7 +101,9 @@ class Authenticator:
         if cached is not None and cached[0] > self._clock():
             return cached[1]
         try:
-            return await self._lookups.run(hashed, lambda: self._refresh(hashed), self._lookup_timeout)
+            return await self._lookups.run(
+                hashed, lambda: self._refresh(hashed), self._lookup_timeout, from_arrival=cached is None
+            )
         except TimeoutError:
             if not self._slow:
                 self._slow = True

@@ -2,8 +2,10 @@
 
 Concurrent callers for one key share a single call. A caller that runs out of time gets
 :class:`TimeoutError` while the call goes on in the background and finishes (or fails) on its own:
-cancelling asyncpg mid-query or mid-acquire is what leaks pooled connections. The deadline counts
-from when the call started, so a caller arriving after it has passed gets the timeout at once.
+cancelling asyncpg mid-query or mid-acquire is what leaks pooled connections. By default the
+deadline counts from when the call started, so a caller with something else to serve (a last known
+value) and arriving after it has passed gets the timeout at once; a caller with nothing else to
+serve may wait its own full ``timeout`` instead (``from_arrival``).
 """
 
 import asyncio
@@ -23,10 +25,12 @@ class Inflight(Generic[K, T]):
     def __len__(self) -> int:
         return len(self._calls)
 
-    async def run(self, key: K, call: Callable[[], Awaitable[T]], timeout: float) -> T:
+    async def run(
+        self, key: K, call: Callable[[], Awaitable[T]], timeout: float, *, from_arrival: bool = False
+    ) -> T:
         """``call()``'s result (shared with concurrent callers of ``key``) within ``timeout`` seconds."""
         started, task = self._calls.get(key) or self._start(key, call)
-        wait = timeout - (self._clock() - started)
+        wait = timeout if from_arrival else timeout - (self._clock() - started)
         if wait > 0:
             # asyncio.wait cancels nothing it waits on, neither at the timeout nor when this caller
             # is cancelled (a shield here would also leave an unretrieved exception per caller).

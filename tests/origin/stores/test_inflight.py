@@ -80,3 +80,15 @@ async def test_a_failure_reaches_every_waiter_and_is_not_kept() -> None:
     with pytest.raises(ConnectionError):
         await inflight.run("k", failing, timeout=1)
     assert calls == 2
+
+
+async def test_a_caller_from_arrival_waits_its_own_timeout_on_the_running_call() -> None:
+    inflight: Inflight[str, str] = Inflight()
+    held = Held()
+    with pytest.raises(TimeoutError):
+        await inflight.run("k", held, timeout=0.05)
+    patient = asyncio.ensure_future(inflight.run("k", held, timeout=1, from_arrival=True))
+    await asyncio.sleep(0.1)
+    held.release.set()
+    assert await patient == "answer"
+    assert held.starts == 1
