@@ -167,6 +167,7 @@ async def test_a_frozen_redis_misses_caches_fails_limits_closed_and_serves_the_r
     )
     await controls.set_budget(pool, record.project_id, Decimal(100))
     cached = {"Cache-Control": "max-age=60"}
+    semantic = {**cached, "X-Prism-Semantic": "on"}
     with TempRedis() as server:
         settings = replace(gateway_settings(base_settings, fake_server[1], tmp_path), redis_url=server.url)
         async with running_origin(settings) as origin, aiohttp.ClientSession() as session:
@@ -178,7 +179,8 @@ async def test_a_frozen_redis_misses_caches_fails_limits_closed_and_serves_the_r
                 await asyncio.gather(
                     # Every Redis stage on the way: the key cache, single-flight and the exact and
                     # semantic caches, session memory.
-                    load.for_seconds(FROZEN_SECONDS, 3, lambda: load.send("known", known, **cached)),
+                    load.for_seconds(FROZEN_SECONDS, 2, lambda: load.send("known", known, **cached)),
+                    load.for_seconds(FROZEN_SECONDS, 1, lambda: load.send("known", known, **semantic)),
                     load.for_seconds(
                         FROZEN_SECONDS, 1, lambda: load.send("known", known, **{"X-Prism-Session": "s1"})
                     ),
