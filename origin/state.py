@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as redis
 
@@ -29,6 +29,7 @@ from origin.providers.embeddings import embeddings_client
 from origin.providers.upstream import Upstream
 from origin.settings import Settings
 from origin.stores import postgres
+from origin.stores.inflight import Inflight
 from origin.stores.kv import KVPublisher
 from origin.stores.postgres import KeyRecord
 from origin.usage.deadletters import DeadLetterSweeper, envelope_ingest
@@ -63,6 +64,8 @@ class AppState:
     sweeper: DeadLetterSweeper
     sink: UsageSink
     grant_republisher: "asyncio.Task[None] | None" = None
+    # /readyz's store checks: one at a time per store, never cancelled mid-query.
+    probes: Inflight[str, object] = field(default_factory=Inflight)
 
     @classmethod
     async def start(cls, settings: Settings) -> "AppState":
@@ -93,8 +96,9 @@ class AppState:
         dispatcher = Dispatcher(config, upstream, breakers, metrics, rng=random.Random())
         memory = SessionMemory(redis_client)
         cache = ExactCache(redis_client)
-        # Fail closed, but not on a burst: a few seconds cover a queue for a pooled connection.
-        admission = Admission(Budgets(redis_client, timeout=3.0), RateLimiter(redis_client, timeout=3.0))
+        # Fail closed, but not on a burst (a second covers a queue for a pooled connection), and
+        # fast enough that a hung Redis answers 503 well within the 2 s a request may wait on stores.
+        admission = Admission(Budgets(redis_client, timeout=1.0), RateLimiter(redis_client, timeout=1.0))
         semantic = None
         if config.semantic is not None:
             semantic_cache = SemanticCache(

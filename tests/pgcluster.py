@@ -1,7 +1,9 @@
 """A throwaway Postgres cluster that tests may stop and start again (same port, same data)."""
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -84,9 +86,33 @@ class TempPostgres:
         self._run("pg_ctl", "stop", "-w", "-t", "30", "-m", mode, "-D", str(self.data_dir))
         self.running = False
 
+    def server_pids(self) -> list[int]:
+        """The postmaster (first) and every backend and helper process it has started."""
+        postmaster = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended while we looked
+                continue
+            if int(fields[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def freeze(self) -> None:
+        """SIGSTOP the whole server: alive and accepting TCP connections, answering nothing."""
+        for pid in self.server_pids():  # the postmaster first, so that it starts no new backend
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in reversed(self.server_pids()):
+            os.kill(pid, signal.SIGCONT)
+
     def close(self) -> None:
         try:
             if self.running:
+                with contextlib.suppress(OSError):  # a frozen server cannot act on the stop signal
+                    self.thaw()
                 self.stop("immediate")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -1,6 +1,8 @@
 """A private ``redis-server`` on a free loopback port: one per test run, so runs never share keys."""
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -63,8 +65,18 @@ class TempRedis:
         except OSError:
             return False
 
+    def freeze(self) -> None:
+        """SIGSTOP the server: connections are still accepted by the kernel, nothing is answered."""
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGCONT)
+
     def close(self) -> None:
         if self._process is not None and self._process.poll() is None:
+            self.thaw()  # a stopped process cannot act on SIGTERM
             self._process.terminate()
             try:
                 self._process.wait(timeout=10)

@@ -1,5 +1,6 @@
 """The exact cache: answers in Redis under ``shared.fingerprint`` keys (project-scoped by construction)."""
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -13,6 +14,9 @@ from shared.edgekv import EdgeCacheEntry
 
 log = logging.getLogger("prism.cache")
 REDIS_ERRORS: Final = (RedisError, OSError, TimeoutError)
+# A cache call on the request path waits this long; a later answer is a miss. Our own deadline, not
+# only the client's socket timeout: redis-py retries timeouts, which against a hung Redis takes seconds.
+CACHE_TIMEOUT_SECONDS: Final = 0.25
 
 
 def entry_key(fp: str) -> str:
@@ -81,12 +85,14 @@ class ExactCache:
     """Writes that bypass single-flight (``no-cache`` refreshes); best-effort. Reads go through
     ``SingleFlight.begin``, which reads the entry and takes the lock in one round trip."""
 
-    def __init__(self, redis_client: "redis.Redis") -> None:
+    def __init__(self, redis_client: "redis.Redis", *, timeout: float = CACHE_TIMEOUT_SECONDS) -> None:
         self._redis = redis_client
+        self._timeout = timeout
 
     async def put(self, fp: str, entry: CacheEntry, ttl_seconds: int) -> bool:
         try:
-            await self._redis.set(entry_key(fp), entry.to_json(), ex=ttl_seconds)
+            async with asyncio.timeout(self._timeout):
+                await self._redis.set(entry_key(fp), entry.to_json(), ex=ttl_seconds)
         except REDIS_ERRORS as error:
             log.warning("cache write failed", extra={"error": type(error).__name__})
             return False

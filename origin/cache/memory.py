@@ -10,10 +10,12 @@ as an assistant message. System/developer prompts are not stored: they come with
 Tool calls are not stored either: replayed without their tool results they would make an invalid
 conversation upstream. Appending is one MULTI/EXEC round trip (RPUSH, LTRIM, EXPIRE), so concurrent
 turns of a session on any number of instances interleave as whole turns, and the key lives for
-``ttl_seconds`` after the last turn. Memory is best-effort: a Redis outage reads as an empty history
-and loses the turn being recorded, it never fails a request; only ``erase`` reports the outage.
+``ttl_seconds`` after the last turn. Memory is best-effort: a Redis outage, or a Redis that does not
+answer within ``timeout`` seconds, reads as an empty history and loses the turn being recorded, it
+never fails or holds up a request; only ``erase`` reports the outage.
 """
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -30,6 +32,7 @@ MEMORY_ROLES: Final = PROMPT_ROLES | {"user"}
 _STORED_FIELDS: Final = ("role", "content", "name")
 _FORMAT: Final = 1
 _UNAVAILABLE: Final = (RedisError, OSError, TimeoutError)
+TIMEOUT_SECONDS: Final = 0.25
 
 log = logging.getLogger("prism.memory")
 
@@ -91,11 +94,17 @@ def newest_within(turns: list[list[dict[str, Any]]], token_budget: int) -> list[
 
 class SessionMemory:
     def __init__(
-        self, redis_client: "redis.Redis", *, ttl_seconds: int = 86400, max_turns: int = 200
+        self,
+        redis_client: "redis.Redis",
+        *,
+        ttl_seconds: int = 86400,
+        max_turns: int = 200,
+        timeout: float = TIMEOUT_SECONDS,
     ) -> None:
         if ttl_seconds <= 0 or max_turns <= 0:
             raise ValueError("ttl_seconds and max_turns must be positive")
         self._redis = redis_client
+        self._timeout = timeout
         self._ttl_seconds = ttl_seconds
         self._max_turns = max_turns
 
@@ -104,9 +113,10 @@ class SessionMemory:
         if token_budget <= 0:
             return []
         try:
-            raw_turns: list[bytes | str] = await self._redis.lrange(
-                memory_key(project_id, session_id), -self._max_turns, -1
-            )
+            async with asyncio.timeout(self._timeout):
+                raw_turns: list[bytes | str] = await self._redis.lrange(
+                    memory_key(project_id, session_id), -self._max_turns, -1
+                )
         except _UNAVAILABLE as error:
             log.warning("session memory read failed: %s", type(error).__name__)
             return []
@@ -121,7 +131,7 @@ class SessionMemory:
         """Append one turn and restart the session's time to live; a Redis outage only loses this turn."""
         key = memory_key(project_id, session_id)
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
+            async with asyncio.timeout(self._timeout), self._redis.pipeline(transaction=True) as pipe:
                 pipe.rpush(key, encode_turn(new_messages, answer))
                 pipe.ltrim(key, -self._max_turns, -1)
                 pipe.expire(key, self._ttl_seconds)
@@ -130,6 +140,7 @@ class SessionMemory:
             log.warning("session memory write failed: %s", type(error).__name__)
 
     async def erase(self, project_id: str, session_id: str) -> bool:
-        """Delete the session; Redis errors propagate so the caller can answer 503."""
-        deleted: int = await self._redis.delete(memory_key(project_id, session_id))
+        """Delete the session; Redis errors (and ``TimeoutError``) propagate so the caller can answer 503."""
+        async with asyncio.timeout(self._timeout):
+            deleted: int = await self._redis.delete(memory_key(project_id, session_id))
         return deleted > 0

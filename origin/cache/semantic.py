@@ -21,8 +21,12 @@ cosine; the best answer is read. Keys of one scope share a hash tag (one Redis C
 ``S`` hashes the scope, the vector length and the LSH layout. Expired entries are skipped by
 lookups and removed by later stores, which also evict the entries closest to expiry beyond
 ``max_entries``; every key keeps the longest TTL written to it, so an idle scope vanishes.
+
+A lookup and a single ``store`` each have a deadline (``timeout``): a late Redis is a miss, or an
+entry not cached. ``store_many`` (warm-up, benchmarks) has none, its batches are big on purpose.
 """
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -54,6 +58,7 @@ SWEEP_PER_STORE: Final = 64
 STORE_BATCH: Final = 250
 HAMMING_MARGIN: Final = 3.0
 FLOAT32_SLACK: Final = 1e-6  # stored vectors are float32: an identical text scores 1 - 1e-8 or so
+TIMEOUT_SECONDS: Final = 0.3
 
 _RECORD_HEAD: Final = struct.Struct(">QI")  # entry id, expiry in whole seconds; the signature follows
 _SQRT2: Final = math.sqrt(2.0)
@@ -274,6 +279,7 @@ class SemanticCache:
         max_entries: int = DEFAULT_MAX_ENTRIES,
         max_candidates: int = DEFAULT_MAX_CANDIDATES,
         clock: Callable[[], float] = time.time,
+        timeout: float = TIMEOUT_SECONDS,
     ) -> None:
         if not (1 <= bands <= 64 and 1 <= rows <= 32 and max_entries >= 1 and max_candidates >= 1):
             raise ValueError("bands 1-64, rows 1-32, max_entries and max_candidates positive")
@@ -286,6 +292,7 @@ class SemanticCache:
         self._max_entries = max_entries
         self._max_candidates = max_candidates
         self._clock = clock
+        self._timeout = timeout
         self._planes: dict[int, Hyperplanes] = {}
         self._gather = redis_client.register_script(_GATHER)
         self._write_script = redis_client.register_script(_WRITE)
@@ -308,22 +315,28 @@ class SemanticCache:
         keys, planes = self.keys(scope, len(unit)), self.planes(len(unit))
         signature = planes.signature(unit)
         try:
-            considered, records = await self._gather(
-                keys=[keys.records, *(keys.bucket(b, c) for b, c in enumerate(planes.codes(signature)))],
-                args=[self._max_candidates, _RECORD_HEAD.size + planes.signature_bytes],
-            )
-            limit = hamming_limit(planes.bands * planes.rows, threshold)
-            near = self._near(signature, _records(records, planes.signature_bytes), limit)
-            if not near:
-                return None
-            blobs: list[bytes | str | None] = await self._redis.hmget(keys.vectors, near)
-            ranked = _ranked(unit, near, blobs, threshold)[:ANSWERS_TRIED]
-            if not ranked:
-                return None
-            answers: list[bytes | str | None] = await self._redis.mget([keys.answer(i) for _, i in ranked])
+            async with asyncio.timeout(self._timeout):
+                return await self._find(keys, planes, unit, signature, threshold)
         except REDIS_ERRORS as error:
             log.warning("semantic cache lookup failed: %s", type(error).__name__)
             return None
+
+    async def _find(
+        self, keys: ScopeKeys, planes: Hyperplanes, unit: UnitVector, signature: int, threshold: float
+    ) -> SemanticHit | None:
+        considered, records = await self._gather(
+            keys=[keys.records, *(keys.bucket(b, c) for b, c in enumerate(planes.codes(signature)))],
+            args=[self._max_candidates, _RECORD_HEAD.size + planes.signature_bytes],
+        )
+        limit = hamming_limit(planes.bands * planes.rows, threshold)
+        near = self._near(signature, _records(records, planes.signature_bytes), limit)
+        if not near:
+            return None
+        blobs: list[bytes | str | None] = await self._redis.hmget(keys.vectors, near)
+        ranked = _ranked(unit, near, blobs, threshold)[:ANSWERS_TRIED]
+        if not ranked:
+            return None
+        answers: list[bytes | str | None] = await self._redis.mget([keys.answer(i) for _, i in ranked])
         for (similarity, _), raw in zip(ranked, answers, strict=True):
             if (entry := _decode_entry(raw)) is not None:
                 return SemanticHit(similarity=similarity, entry=entry, candidates=int(considered))
@@ -343,13 +356,22 @@ class SemanticCache:
     async def store(
         self, scope: str, vector: Sequence[float], payload: Mapping[str, Any], ttl_seconds: int
     ) -> None:
-        """Add one entry; a Redis error is logged and the entry is simply not cached."""
-        await self.store_many(scope, [(vector, payload)], ttl_seconds)
+        """Add one entry; a Redis error or timeout is logged and the entry is simply not cached."""
+        await self._store_all(scope, [(vector, payload)], ttl_seconds, self._timeout)
 
     async def store_many(
         self, scope: str, items: Iterable[tuple[Sequence[float], Mapping[str, Any]]], ttl_seconds: int
     ) -> None:
         """Add entries (warm-up, benchmarks); vectors of another length than the first are skipped."""
+        await self._store_all(scope, items, ttl_seconds, None)
+
+    async def _store_all(
+        self,
+        scope: str,
+        items: Iterable[tuple[Sequence[float], Mapping[str, Any]]],
+        ttl_seconds: int,
+        timeout: float | None,
+    ) -> None:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         pending: list[_Pending] = []
@@ -365,9 +387,10 @@ class SemanticCache:
             return
         try:
             for start in range(0, len(pending), STORE_BATCH):
-                await self._write(
-                    self.keys(scope, dims), dims, pending[start : start + STORE_BATCH], ttl_seconds
-                )
+                async with asyncio.timeout(timeout):
+                    await self._write(
+                        self.keys(scope, dims), dims, pending[start : start + STORE_BATCH], ttl_seconds
+                    )
         except REDIS_ERRORS as error:
             log.warning("semantic cache store failed: %s", type(error).__name__)
 

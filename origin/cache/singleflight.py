@@ -4,7 +4,8 @@
 calls upstream and ``finish`` writes the entry and drops its lock in one more. The others wait,
 polling the entry with backoff until it appears, the lock disappears (the leader failed) or the
 wait bound passes. Waiters in one process share one poll per fingerprint. The entry and its lock
-share a hash tag, so the scripts stay valid on Redis Cluster.
+share a hash tag, so the scripts stay valid on Redis Cluster. Every round trip has a deadline
+(``timeout``); a late one counts as Redis being away: a miss that leads, a failed write.
 """
 
 import asyncio
@@ -17,7 +18,7 @@ from typing import Final
 
 import redis.asyncio as redis
 
-from origin.cache.exact import REDIS_ERRORS, CacheEntry, entry_key
+from origin.cache.exact import CACHE_TIMEOUT_SECONDS, REDIS_ERRORS, CacheEntry, entry_key
 
 _RELEASE: Final = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -59,9 +60,11 @@ class SingleFlight:
         *,
         lock_ms: int = 60_000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        timeout: float = CACHE_TIMEOUT_SECONDS,
     ) -> None:
         self._redis = redis_client
         self._lock_ms = lock_ms
+        self._timeout = timeout
         self._sleep = sleep
         self._release = redis_client.register_script(_RELEASE)
         self._begin = redis_client.register_script(_BEGIN)
@@ -72,7 +75,10 @@ class SingleFlight:
         """Read the entry; on a miss take the lock. Without Redis: a miss that leads."""
         token = secrets.token_hex(8)
         try:
-            status, raw = await self._begin(keys=[entry_key(fp), lock_key(fp)], args=[token, self._lock_ms])
+            async with asyncio.timeout(self._timeout):
+                status, raw = await self._begin(
+                    keys=[entry_key(fp), lock_key(fp)], args=[token, self._lock_ms]
+                )
         except REDIS_ERRORS:
             return Begun(entry=None, lock=token)
         if int(status) == 1:
@@ -82,7 +88,10 @@ class SingleFlight:
     async def finish(self, fp: str, entry: CacheEntry, ttl_seconds: int, lock: str) -> bool:
         """Store the leader's entry and drop its lock, in one round trip."""
         try:
-            await self._finish(keys=[entry_key(fp), lock_key(fp)], args=[entry.to_json(), ttl_seconds, lock])
+            async with asyncio.timeout(self._timeout):
+                await self._finish(
+                    keys=[entry_key(fp), lock_key(fp)], args=[entry.to_json(), ttl_seconds, lock]
+                )
         except REDIS_ERRORS:
             return False
         return True
@@ -94,14 +103,16 @@ class SingleFlight:
         """
         token = secrets.token_hex(8)
         try:
-            taken = await self._redis.set(lock_key(fp), token, nx=True, px=self._lock_ms)
+            async with asyncio.timeout(self._timeout):
+                taken = await self._redis.set(lock_key(fp), token, nx=True, px=self._lock_ms)
         except REDIS_ERRORS:
             return token
         return token if taken else None
 
     async def release(self, fp: str, token: str) -> None:
         with contextlib.suppress(*REDIS_ERRORS):
-            await self._release(keys=[lock_key(fp)], args=[token])
+            async with asyncio.timeout(self._timeout):
+                await self._release(keys=[lock_key(fp)], args=[token])
 
     async def wait(self, fp: str, timeout: float) -> CacheEntry | None:
         """The leader's entry, or ``None`` when it failed or did not finish within ``timeout``."""
@@ -117,7 +128,7 @@ class SingleFlight:
         delay = 0.005
         while time.monotonic() < deadline:
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
+                async with asyncio.timeout(self._timeout), self._redis.pipeline(transaction=False) as pipe:
                     pipe.get(entry_key(fp))
                     pipe.exists(lock_key(fp))
                     raw, locked = await pipe.execute()

@@ -2,15 +2,19 @@
 
 A revoked key stops working within ``cache_seconds + LOCAL_SECONDS`` (≤ 5 s by default) on every
 instance even if the revocation's cache delete is lost; normally revocation deletes the Redis entry.
-While Postgres is unreachable an instance keeps answering for keys it has already seen (their last
-known state), so an outage does not turn into a wall of 503s for existing traffic.
+While Postgres is unreachable, or too slow to answer within ``lookup_timeout_seconds``, an instance
+keeps answering for keys it has already seen (their last known state), so an outage does not turn
+into a wall of 503s or of hung requests for existing traffic; a key it has never seen gets the 503.
+
+Concurrent lookups of one key share a single lookup (``origin.stores.inflight``), which is never
+cancelled: a caller that stops waiting leaves it to finish and refresh the in-process entry.
 """
 
-import contextlib
+import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Final
 
@@ -20,6 +24,7 @@ from redis.exceptions import RedisError
 
 from origin.http.errors import ApiError
 from origin.stores import postgres
+from origin.stores.inflight import Inflight
 from origin.stores.postgres import KeyRecord
 from shared.keys import (
     MALFORMED_KEY,
@@ -32,14 +37,21 @@ from shared.keys import (
     parse_bearer,
 )
 
+Finder = Callable[[postgres.Pool, str], Awaitable[KeyRecord | None]]
 LOCAL_SECONDS: Final = 1.0
 _LOCAL_MAX: Final = 10_000
 _UNKNOWN: Final = "unknown"
+_REDIS_ERRORS: Final = (RedisError, OSError, TimeoutError)
+_POSTGRES_ERRORS: Final = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 log = logging.getLogger("prism.auth")
 
 
 def _refused(rejection: KeyRejection) -> ApiError:
     return ApiError(401, rejection.message, code=rejection.code)
+
+
+def _unavailable() -> ApiError:
+    return ApiError(503, "Prism cannot check API keys right now; retry shortly.", code="auth_unavailable")
 
 
 def cache_key(hashed: str) -> str:
@@ -54,14 +66,22 @@ class Authenticator:
         *,
         pepper: str,
         cache_seconds: float,
+        lookup_timeout_seconds: float = 0.75,
+        redis_timeout_seconds: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        finder: Finder = postgres.find_key,
     ) -> None:
         self._pool = pool
         self._redis = redis_client
         self._pepper = pepper
         self._cache_seconds = cache_seconds
+        self._lookup_timeout = lookup_timeout_seconds
+        self._redis_timeout = redis_timeout_seconds
         self._clock = clock
+        self._finder = finder
         self._local: dict[str, tuple[float, KeyRecord | None]] = {}
+        self._lookups: Inflight[str, KeyRecord | None] = Inflight(clock=clock)
+        self._slow = False
 
     async def authenticate(self, authorization: str | None) -> KeyRecord:
         token = parse_bearer(authorization)
@@ -77,40 +97,56 @@ class Authenticator:
         return record
 
     async def lookup(self, hashed: str) -> KeyRecord | None:
-        now = self._clock()
         cached = self._local.get(hashed)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > self._clock():
             return cached[1]
         try:
-            record = await self._lookup_shared(hashed)
+            return await self._lookups.run(
+                hashed, lambda: self._refresh(hashed), self._lookup_timeout, from_arrival=cached is None
+            )
+        except TimeoutError:
+            if not self._slow:
+                self._slow = True
+                log.warning("key lookups take longer than %ss; serving last known keys", self._lookup_timeout)
+            if cached is None:
+                raise _unavailable() from None
         except ApiError:
             if cached is None:
                 raise
-            # Postgres is unreachable: the last answer this instance saw beats refusing a known key.
-            return cached[1]
+        # Postgres is unreachable or hung: the last answer this instance saw beats refusing a known key.
+        return cached[1]
+
+    async def _refresh(self, hashed: str) -> KeyRecord | None:
+        started = self._clock()
+        record = await self._lookup_shared(hashed)
+        if self._slow:
+            self._slow = False
+            log.info("key lookups answer again")
         if len(self._local) >= _LOCAL_MAX:
             self._local.clear()
-        self._local[hashed] = (now + LOCAL_SECONDS, record)
+        self._local[hashed] = (started + LOCAL_SECONDS, record)
         return record
 
     async def _lookup_shared(self, hashed: str) -> KeyRecord | None:
         try:
-            raw = await self._redis.get(cache_key(hashed))
-        except RedisError:
+            async with asyncio.timeout(self._redis_timeout):
+                raw = await self._redis.get(cache_key(hashed))
+        except _REDIS_ERRORS:
             raw = None
         if raw is not None:
             text = raw.decode() if isinstance(raw, bytes) else str(raw)
             return None if text == _UNKNOWN else KeyRecord(**json.loads(text))
         try:
-            record = await postgres.find_key(self._pool, hashed)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            record = await self._finder(self._pool, hashed)
+        except _POSTGRES_ERRORS as error:
             log.warning("key lookup failed: %s", type(error).__name__)
-            raise ApiError(
-                503, "Prism cannot check API keys right now; retry shortly.", code="auth_unavailable"
-            ) from None
+            raise _unavailable() from None
         value = _UNKNOWN if record is None else json.dumps(asdict(record))
-        with contextlib.suppress(RedisError):
-            await self._redis.set(cache_key(hashed), value, px=int(self._cache_seconds * 1000))
+        try:
+            async with asyncio.timeout(self._redis_timeout):
+                await self._redis.set(cache_key(hashed), value, px=int(self._cache_seconds * 1000))
+        except _REDIS_ERRORS:
+            pass
         return record
 
 

@@ -23,7 +23,7 @@ async def _check_redis(state: AppState) -> str:
 
 async def _check_postgres(state: AppState) -> str:
     try:
-        await asyncio.wait_for(state.pool.fetchval("SELECT 1"), timeout=2.0)
+        await state.probes.run("postgres", lambda: state.pool.fetchval("SELECT 1"), timeout=1.0)
     except Exception as error:  # any failure means "not ready", whatever the driver raised
         return f"unreachable ({type(error).__name__})"
     return "ok"

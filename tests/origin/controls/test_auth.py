@@ -1,5 +1,7 @@
 """Key authentication against real Postgres and Redis."""
 
+import asyncio
+
 import pytest
 import redis.asyncio as redis
 
@@ -65,3 +67,71 @@ async def test_known_keys_survive_a_postgres_outage_unknown_ones_get_503(
     assert (await auth.authenticate(f"Bearer {key}")).active
     outage = await _reject(auth, "Bearer prism_sk_" + "y" * 43)
     assert (outage.status, outage.code) == (503, "auth_unavailable")
+
+
+class HeldFinder:
+    """``find_key`` on the real pool that counts its queries and can be held, like a hung Postgres."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.answered = 0
+        self.open = asyncio.Event()
+        self.open.set()
+
+    async def __call__(self, pool: postgres.Pool, hashed: str) -> postgres.KeyRecord | None:
+        self.calls += 1
+        await self.open.wait()
+        record = await postgres.find_key(pool, hashed)
+        self.answered += 1
+        return record
+
+
+async def test_concurrent_lookups_of_one_key_make_one_query(
+    pool: postgres.Pool, redis_client: "redis.Redis", base_settings: Settings
+) -> None:
+    pepper = base_settings.key_pepper
+    finder = HeldFinder()
+    auth = Authenticator(pool, redis_client, pepper=pepper, cache_seconds=4, finder=finder)
+    key, record = await postgres.create_key(pool, project="coalesce", org="tests", pepper=pepper)
+    finder.open.clear()
+    waiting = [asyncio.ensure_future(auth.authenticate(f"Bearer {key}")) for _ in range(25)]
+    await asyncio.sleep(0.05)
+    finder.open.set()
+    found = await asyncio.gather(*waiting)
+    assert {item.key_id for item in found} == {record.key_id}
+    assert finder.calls == 1
+
+
+async def test_a_hung_lookup_serves_known_keys_503s_unseen_ones_and_is_never_cancelled(
+    pool: postgres.Pool, redis_client: "redis.Redis", base_settings: Settings
+) -> None:
+    pepper = base_settings.key_pepper
+    clock, finder = Clock(), HeldFinder()
+    auth = Authenticator(
+        pool,
+        redis_client,
+        pepper=pepper,
+        cache_seconds=4,
+        clock=clock,
+        finder=finder,
+        lookup_timeout_seconds=0.1,
+    )
+    known, record = await postgres.create_key(pool, project="hung", org="tests", pepper=pepper)
+    unseen, _ = await postgres.create_key(pool, project="hung", org="tests", pepper=pepper)
+    await auth.authenticate(f"Bearer {known}")
+    await redis_client.flushdb()
+    finder.open.clear()  # Postgres stops answering
+    clock.now += 60
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert (await auth.authenticate(f"Bearer {known}")).key_id == record.key_id
+    assert (await auth.authenticate(f"Bearer {known}")).key_id == record.key_id  # no second wait
+    outage = await _reject(auth, f"Bearer {unseen}")
+    assert (outage.status, outage.code) == (503, "auth_unavailable")
+    assert loop.time() - started < 0.5
+    assert finder.calls == 3 and finder.answered == 1  # one query per key, both still out
+    finder.open.set()  # Postgres answers again: the held lookups finish and refresh the entries
+    await asyncio.sleep(0.1)
+    assert finder.answered == 3
+    assert (await auth.authenticate(f"Bearer {unseen}")).active
+    assert finder.calls == 3
