@@ -2,12 +2,14 @@
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
 
+from origin.ops.logs import JsonFormatter
 from origin.stores import postgres
 from tests.harness import RunningOrigin
 from tests.origin.helpers import client, usage_row
@@ -267,3 +269,43 @@ async def test_a_chunked_upload_past_the_limit_gets_its_413(
         request_id = response.headers["x-prism-request-id"]
     row = await usage_row(origin, pool, request_id)
     assert (row["status_code"], row["error_code"]) == (413, "request_too_large")
+
+
+class Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_an_unexpected_error_is_the_one_500_with_a_row_and_a_traceback_in_the_log(
+    origin: RunningOrigin, api_key: str, pool: postgres.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "the prompt's secret text"
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(secret)
+
+    monkeypatch.setattr(origin.state.pipeline._dispatcher, "complete", broken)
+    handler = Recorder()
+    records = handler.records
+    errors_log = logging.getLogger("prism.errors")
+    errors_log.addHandler(handler)
+    try:
+        status, body, headers = await _post(
+            origin, api_key, json.dumps({**GOOD, "messages": [{"role": "user", "content": secret}]}).encode()
+        )
+    finally:
+        errors_log.removeHandler(handler)
+    assert status == 500
+    _assert_openai_shape(body, "internal_error")
+    assert secret not in json.dumps(body)
+    row = await usage_row(origin, pool, headers["x-prism-request-id"])
+    assert (row["status_code"], row["error_code"]) == (500, "internal_error")
+    [record] = records
+    logged = JsonFormatter().format(record)
+    assert record.error == "RuntimeError" and record.request_id == headers["x-prism-request-id"]  # type: ignore[attr-defined]
+    assert any("broken" in frame for frame in record.traceback)  # type: ignore[attr-defined]
+    assert secret not in logged
