@@ -35,20 +35,31 @@ GROUP BY 1
 ORDER BY cost_cents DESC, requests DESC, value NULLS LAST;
 
 -- name: usage_requests_page
--- Keyset pagination, newest first: ($9, $10) is the last row of the previous page.
-SELECT
-    request_id, created_at, model_used, provider, cache_status, tokens_in, tokens_out,
-    tokens_cached_in, cost_total_cents, cache_saved_cents, latency_ms, session_id, request_tags,
-    edge_region, success, error_code, task_type, mode
-FROM usage_logs
-WHERE project_id = ANY($1::uuid[])
-    AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity')
-    AND ($4::text IS NULL OR session_id = $4)
-    AND ($5::jsonb IS NULL OR request_tags @> $5)
-    AND ($6::text IS NULL OR cache_status = $6)
-    AND ($7::text IS NULL OR model_used = $7)
-    AND ($8::boolean IS NULL OR success = $8)
-    AND ($9::timestamptz IS NULL OR (created_at, request_id) < ($9, $10::uuid))
+-- Keyset pagination, newest first: ($9, $10) is the last row of the previous page (NULL: the top).
+-- Each project is walked down its own (project_id, created_at DESC, request_id DESC) index and the
+-- walks are merged: "project_id = ANY(...)" alone cannot use the index order and sorts every row.
+SELECT page.*
+FROM unnest($1::uuid[]) AS scope (project_id)
+CROSS JOIN LATERAL (
+    SELECT
+        request_id, created_at, model_used, provider, cache_status, tokens_in, tokens_out,
+        tokens_cached_in, cost_total_cents, cache_saved_cents, latency_ms, session_id, request_tags,
+        edge_region, success, error_code, task_type, mode
+    FROM usage_logs
+    WHERE usage_logs.project_id = scope.project_id
+        AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity')
+        AND (created_at, request_id) < (
+            coalesce($9::timestamptz, 'infinity'),
+            coalesce($10::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
+        )
+        AND ($4::text IS NULL OR session_id = $4)
+        AND ($5::jsonb IS NULL OR request_tags @> $5)
+        AND ($6::text IS NULL OR cache_status = $6)
+        AND ($7::text IS NULL OR model_used = $7)
+        AND ($8::boolean IS NULL OR success = $8)
+    ORDER BY created_at DESC, request_id DESC
+    LIMIT $11
+) AS page
 ORDER BY created_at DESC, request_id DESC
 LIMIT $11;
 
