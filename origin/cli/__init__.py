@@ -1,4 +1,4 @@
-"""``prism``: serve, migrate, and manage keys, policies, project settings and budgets."""
+"""``prism``: serve, migrate, manage keys, policies, project settings and budgets, read usage."""
 
 import argparse
 import asyncio
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from origin.cli import keys, policy, project, service
+from origin.cli import keys, policy, project, service, usage
 from origin.cli.common import CliError, Command
 from origin.settings import Settings, SettingsError
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.register(commands)
     policy.register(commands)
     project.register(commands)
+    usage.register(commands)
     return parser
 
 

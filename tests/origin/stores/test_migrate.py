@@ -22,4 +22,4 @@ async def test_migrations_apply_once_and_are_recorded(migrated: str) -> None:
         await conn.close()
     assert versions == [path.name for path in migration_files()]
     assert {"orgs", "projects", "api_keys", "usage_logs", "schema_migrations"} <= tables
-    assert {"usage_logs_project_time", "usage_logs_session", "usage_logs_tags"} <= indexes
+    assert {"usage_logs_project_keyset", "usage_logs_session", "usage_logs_tags"} <= indexes

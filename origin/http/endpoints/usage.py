@@ -1,0 +1,134 @@
+"""``GET /v1/usage/...``: the usage reports for the projects the caller may see.
+
+The caller's scope is a set of project ids; today an API key's (its own project). A dashboard
+session plugs in at ``caller_scope`` with its org's projects.
+"""
+
+from collections.abc import AsyncIterator, Collection, Iterator
+from contextlib import contextmanager
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+
+from origin.http.errors import ApiError, invalid_request
+from origin.state import AppState
+from origin.stores.postgres import Pool
+from origin.usage import reports
+from origin.usage.export import csv_line
+from origin.usage.filters import (
+    PAGE_PARAMS,
+    REQUEST_FILTER_PARAMS,
+    WINDOW_PARAMS,
+    FilterError,
+    Params,
+    check_known,
+    parse_bucket,
+    parse_page,
+    parse_request_filters,
+    parse_tag_key,
+    parse_window,
+)
+from origin.usage.reports import REQUEST_FIELDS, Scope
+
+
+async def caller_scope(request: Request) -> Scope:
+    state: AppState = request.app.state.prism
+    key = await state.auth.authenticate(request.headers.get("authorization"))
+    return frozenset({key.project_id})
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    try:
+        yield
+    except FilterError as error:
+        raise invalid_request(str(error), code="invalid_parameter", param=error.param) from None
+    except reports.ProjectNotVisible:
+        raise ApiError(404, "No such project.", code="not_found", param="project") from None
+
+
+def _params(request: Request, allowed: Collection[str]) -> Params:
+    params = request.query_params.multi_items()
+    with _refusals():
+        check_known(params, allowed)
+    return params
+
+
+def _pool(request: Request) -> Pool:
+    state: AppState = request.app.state.prism
+    return state.pool
+
+
+async def usage_summary(request: Request) -> JSONResponse:
+    scope = await caller_scope(request)
+    params = _params(request, WINDOW_PARAMS)
+    with _refusals():
+        report = await reports.summary(_pool(request), scope, parse_window(params))
+    return JSONResponse(report.to_json())
+
+
+async def usage_by_tag(request: Request) -> JSONResponse:
+    scope = await caller_scope(request)
+    params = _params(request, WINDOW_PARAMS | {"key"})
+    with _refusals():
+        report = await reports.by_tag(_pool(request), scope, parse_window(params), parse_tag_key(params))
+    return JSONResponse(report.to_json())
+
+
+async def usage_requests(request: Request) -> JSONResponse:
+    scope = await caller_scope(request)
+    params = _params(request, WINDOW_PARAMS | REQUEST_FILTER_PARAMS | PAGE_PARAMS)
+    with _refusals():
+        window, filters, page = parse_window(params), parse_request_filters(params), parse_page(params)
+        report = await reports.requests_page(_pool(request), scope, window, filters, page)
+    return JSONResponse(report.to_json())
+
+
+async def usage_requests_csv(request: Request) -> StreamingResponse:
+    """Every matching row (no page size), from ``cursor`` if given; each chunk is its own query."""
+    scope = await caller_scope(request)
+    params = _params(request, WINDOW_PARAMS | REQUEST_FILTER_PARAMS | {"cursor"})
+    with _refusals():
+        window, filters, page = parse_window(params), parse_request_filters(params), parse_page(params)
+        reports.visible_projects(scope, window)
+    pool = _pool(request)
+
+    async def lines() -> AsyncIterator[str]:
+        yield csv_line(REQUEST_FIELDS)
+        async for row in reports.iter_requests(pool, scope, window, filters, after=page.after):
+            yield csv_line([row.values[name] for name in REQUEST_FIELDS])
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="usage-requests.csv"'},
+    )
+
+
+async def usage_session(request: Request) -> JSONResponse:
+    scope = await caller_scope(request)
+    params = _params(request, WINDOW_PARAMS)
+    with _refusals():
+        window = parse_window(params)
+        report = await reports.session(_pool(request), scope, window, _session_id(request))
+    if report is None:
+        raise ApiError(404, "No such session in this window.", code="not_found", param="session_id")
+    return JSONResponse(report.to_json())
+
+
+def _session_id(request: Request) -> str:
+    try:
+        session = parse_request_filters([("session", request.path_params["session_id"])]).session
+    except FilterError as error:
+        raise FilterError("session_id", str(error).replace("session", "session id", 1)) from None
+    assert session is not None
+    return session
+
+
+async def usage_timeseries(request: Request) -> JSONResponse:
+    scope = await caller_scope(request)
+    params = _params(request, WINDOW_PARAMS | {"bucket"})
+    with _refusals():
+        window = parse_window(params)
+        report = await reports.timeseries(_pool(request), scope, window, parse_bucket(params, window))
+    return JSONResponse(report.to_json())
