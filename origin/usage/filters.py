@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, TypeAlias
 
 from shared.errors import InvalidHeader
+from shared.session import MAX_LENGTH as SESSION_MAX_LENGTH
 from shared.session import parse_session
 from shared.tags import MAX_LENGTH as MAX_TAG_LENGTH
 from shared.text import has_control
@@ -144,8 +145,9 @@ def parse_request_filters(params: Params) -> RequestFilters:
     session_text = _single(params, "session")
     try:
         session = parse_session(session_text)
-    except InvalidHeader as error:
-        raise FilterError("session", str(error).replace("X-Prism-Session", "session")) from None
+    except InvalidHeader:
+        message = f"session must be at most {SESSION_MAX_LENGTH} printable ASCII characters without spaces"
+        raise FilterError("session", message) from None
     if session_text is not None and session is None:
         raise FilterError("session", "session cannot be empty")
     cache_status = _single(params, "cache_status")
