@@ -35,8 +35,9 @@ $(VENV)/.installed: pyproject.toml
 services:
 	@bash scripts/services.sh
 
+# The local services: development mode (public default secrets) unless PRISM_ENV says otherwise.
 migrate: setup services
-	$(BIN)/prism migrate
+	PRISM_ENV=$${PRISM_ENV:-development} $(BIN)/prism migrate
 
 run: migrate
 	@bash scripts/run.sh

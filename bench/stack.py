@@ -192,6 +192,7 @@ def prism_env(workdir: Path, fake_port: int) -> dict[str, str]:
             "PRISM_CONFIG_PATH": str(config),
             f"PRISM_PROVIDER_{PROVIDER.upper().replace('-', '_')}_API_KEY": "bench",
             "PRISM_SPOOL_DIR": str(workdir / "spool"),
+            "PRISM_ENV": "development",  # the secrets below are in this file, hence published
             "PRISM_KEY_PEPPER": KEY_PEPPER,
             "PRISM_INGEST_SECRET": INGEST_SECRET,
             # At INFO every request writes an access-log line: a cost the bench should not include.

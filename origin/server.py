@@ -4,7 +4,9 @@ import asyncio
 import signal
 from typing import Any, cast
 
+import hypercorn.asyncio.run
 from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config
 
 from origin.app import create_app
@@ -13,7 +15,26 @@ from origin.settings import Settings
 MAX_HEADER_BYTES = 128 * 1024
 
 
+class ClosingTCPServer(TCPServer):
+    """hypercorn's TCP server, closing a connection as soon as the client has closed it.
+
+    hypercorn (0.18) ends its read loop at EOF but then waits for the connection's keep-alive timer,
+    a task of the same task group, before closing: an idle keep-alive connection the client closed
+    sat in CLOSE-WAIT for the whole ``keep_alive_timeout``, holding a descriptor. A request still in
+    flight is unaffected: the idle timer only runs between requests.
+    """
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        await self.idle_task.stop()
+
+
 def hypercorn_config(host: str, port: int) -> Config:
+    """The hypercorn setup every Prism server runs under (``prism serve`` and the tests' origins).
+
+    It also installs ``ClosingTCPServer``: hypercorn looks its server class up in a module global.
+    """
+    hypercorn.asyncio.run.TCPServer = ClosingTCPServer  # type: ignore[attr-defined]
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None

@@ -13,8 +13,23 @@ T = TypeVar("T")
 _PROVIDER_KEY_PREFIX = "PRISM_PROVIDER_"
 _PROVIDER_KEY_SUFFIX = "_API_KEY"
 
+DEVELOPMENT = "development"
+PRODUCTION = "production"
 DEV_PEPPER = "dev-pepper-not-for-production"
 DEV_INGEST_SECRET = "dev-ingest-secret-not-for-production"
+# Every secret this repository publishes (the development defaults, `make run`'s, the placeholders of
+# deploy/prism.env.example): anyone can read them, so production refuses them.
+PUBLISHED_SECRETS = frozenset(
+    {
+        DEV_PEPPER,
+        DEV_INGEST_SECRET,
+        "local-demo-pepper-0123456789",
+        "local-demo-ingest-secret-0123456789",
+        "CHANGE-ME-to-a-long-random-string",
+        "CHANGE-ME-to-another-long-random-string",
+    }
+)
+_GENERATE = "generate one with `openssl rand -hex 32`"
 
 
 class SettingsError(Exception):
@@ -25,8 +40,10 @@ class SettingsError(Exception):
 class Settings:
     database_url: str = "postgresql://postgres:postgres@127.0.0.1:5432/prism"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    key_pepper: str = DEV_PEPPER
-    ingest_secret: str = DEV_INGEST_SECRET
+    env: str = PRODUCTION
+    # No default: production needs both; development mode fills in DEV_PEPPER and DEV_INGEST_SECRET.
+    key_pepper: str = field(default="", repr=False)
+    ingest_secret: str = field(default="", repr=False)
     host: str = "127.0.0.1"
     port: int = 8080
     config_path: Path | None = None
@@ -60,6 +77,9 @@ class Settings:
             if raw is None or raw == "":
                 continue
             values[spec.name] = _parse(name, raw, _PARSERS[spec.name])
+        if values.get("env") == DEVELOPMENT:
+            values.setdefault("key_pepper", DEV_PEPPER)
+            values.setdefault("ingest_secret", DEV_INGEST_SECRET)
         settings = cls(**values)
         settings.validate()
         return settings
@@ -67,10 +87,10 @@ class Settings:
     def validate(self) -> None:
         _require_url("PRISM_DATABASE_URL", self.database_url, ("postgres", "postgresql"))
         _require_url("PRISM_REDIS_URL", self.redis_url, ("redis", "rediss", "unix"))
-        if len(self.key_pepper) < 16:
-            raise SettingsError("PRISM_KEY_PEPPER must be at least 16 characters")
-        if len(self.ingest_secret) < 16:
-            raise SettingsError("PRISM_INGEST_SECRET must be at least 16 characters")
+        if self.env not in (PRODUCTION, DEVELOPMENT):
+            raise SettingsError(f"PRISM_ENV must be {PRODUCTION!r} (the default) or {DEVELOPMENT!r}")
+        _require_secret("PRISM_KEY_PEPPER", self.key_pepper, development=self.development)
+        _require_secret("PRISM_INGEST_SECRET", self.ingest_secret, development=self.development)
         if not 0 < self.port < 65536:
             raise SettingsError(f"PRISM_PORT must be between 1 and 65535, got {self.port}")
         if self.max_body_bytes < 1024:
@@ -107,8 +127,18 @@ class Settings:
         return bool(self.cf_api_token and self.cf_account_id and self.cf_kv_namespace_id)
 
     @property
-    def is_dev_secrets(self) -> bool:
-        return self.key_pepper == DEV_PEPPER or self.ingest_secret == DEV_INGEST_SECRET
+    def development(self) -> bool:
+        return self.env == DEVELOPMENT
+
+
+def _require_secret(name: str, value: str, *, development: bool) -> None:
+    if not development:
+        if not value:
+            raise SettingsError(f"{name} is not set: {_GENERATE} (or set PRISM_ENV=development locally)")
+        if value in PUBLISHED_SECRETS:
+            raise SettingsError(f"{name} is a published development value: {_GENERATE}")
+    if len(value) < 16:
+        raise SettingsError(f"{name} must be at least 16 characters")
 
 
 def _parse(name: str, raw: str, parser: Callable[[str], T]) -> T:
@@ -129,6 +159,7 @@ def _positive_float(raw: str) -> float:
 _positive_float.__name__ = "positive number"
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
+    "env": str,
     "database_url": str,
     "redis_url": str,
     "key_pepper": str,

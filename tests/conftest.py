@@ -31,13 +31,16 @@ def redis_server() -> Iterator[TempRedis]:
 @pytest.fixture(scope="session")
 def base_settings(redis_server: TempRedis) -> Settings:
     """Settings against the local Postgres (a test-only database) and this run's own Redis."""
-    defaults = Settings.from_env()
+    # Production mode with the tests' own secrets: what every test origin runs is what deploys run.
+    secrets = {
+        "PRISM_KEY_PEPPER": "test-pepper-0123456789",
+        "PRISM_INGEST_SECRET": "test-ingest-secret-0123456789",
+    }
+    defaults = Settings.from_env({**os.environ, **secrets})
     return replace(
         defaults,
         database_url=_with_database(defaults.database_url, TEST_DATABASE),
         redis_url=redis_server.url,
-        key_pepper="test-pepper-0123456789",
-        ingest_secret="test-ingest-secret-0123456789",
         port=0,
     )
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -14,12 +15,18 @@ from origin.providers.base import JSON, ProviderConfig, SSEEvent, UpstreamReques
 from origin.providers.sse import SSEDecoder
 
 CLIENT_FAULT_STATUSES: Final = frozenset({400, 413, 422})
+log = logging.getLogger("prism.upstream")
 
 Describe = Callable[[int, Any], str]
 
 
 class UpstreamFailure(Exception):
-    """One attempt failed. ``kind`` is connect, timeout, status or protocol."""
+    """One attempt failed. ``kind`` is connect, timeout, status or protocol.
+
+    ``message`` may reach the client, so it names the provider and the kind of failure only; what
+    the failure said itself (aiohttp's text with the provider's address, the provider's own words
+    for a server error) goes to the ``prism.upstream`` log.
+    """
 
     def __init__(
         self, kind: str, message: str, *, status: int | None = None, retry_after: float | None = None
@@ -45,18 +52,24 @@ class UpstreamStream:
     """An upstream SSE answer whose first event has already arrived."""
 
     def __init__(
-        self, response: aiohttp.ClientResponse, decoder: SSEDecoder, first: SSEEvent, idle: float
+        self,
+        response: aiohttp.ClientResponse,
+        decoder: SSEDecoder,
+        first: SSEEvent,
+        idle: float,
+        provider: str,
     ) -> None:
         self._response = response
         self._decoder = decoder
         self.first_event = first
         self._idle = idle
+        self._provider = provider
 
     async def events(self) -> AsyncIterator[SSEEvent]:
         """Every event, the first one included; raises ``UpstreamFailure`` on a stall or a cut."""
         yield self.first_event
         while True:
-            event = await _next_event(self._response, self._decoder, self._idle)
+            event = await _next_event(self._response, self._decoder, self._idle, self._provider)
             if event is None:
                 return
             yield event
@@ -96,7 +109,10 @@ class Upstream:
                 url, data=json.dumps(request.body).encode("utf-8"), headers=dict(request.headers)
             )
         except aiohttp.ClientConnectionError as error:
-            raise UpstreamFailure("connect", f"cannot connect to provider {provider}: {error}") from None
+            # Retried like a refused connect (kind), but said as it happened: reset after connecting.
+            if isinstance(error, aiohttp.ClientConnectorError):
+                raise _logged("connect", f"cannot connect to provider {provider}", error) from None
+            raise _logged("connect", f"provider {provider} dropped the connection", error) from None
 
     async def complete(
         self, provider: str, request: UpstreamRequest, describe: Describe, *, deadline: float | None = None
@@ -117,10 +133,10 @@ class Upstream:
                 "timeout", f"provider {provider} did not answer within {waited:.1f}s"
             ) from None
         except aiohttp.ClientError as error:
-            raise UpstreamFailure("protocol", f"provider {provider} broke the connection: {error}") from None
+            raise _logged("protocol", f"provider {provider} broke the connection", error) from None
         data = _json_or_none(raw)
         if response.status != 200:
-            raise _status_failure(response, data, describe)
+            raise _status_failure(provider, response, data, describe)
         if not isinstance(data, dict):
             raise UpstreamFailure("protocol", f"provider {provider} answered with invalid JSON", status=502)
         return data
@@ -135,9 +151,9 @@ class Upstream:
                 response = await self._send(provider, request)
                 if response.status != 200:
                     raw = await response.read()
-                    raise _status_failure(response, _json_or_none(raw), describe)
+                    raise _status_failure(provider, response, _json_or_none(raw), describe)
                 decoder = SSEDecoder()
-                first = await _next_event(response, decoder, self._timeouts.first_byte)
+                first = await _next_event(response, decoder, self._timeouts.first_byte, provider)
             if first is None:
                 raise UpstreamFailure("protocol", f"provider {provider} closed the stream before any event")
         except BaseException as error:
@@ -147,20 +163,24 @@ class Upstream:
                 waited = self._timeouts.first_byte
                 raise UpstreamFailure("timeout", f"provider {provider} sent nothing for {waited}s") from None
             if isinstance(error, aiohttp.ClientError):
-                raise UpstreamFailure("protocol", f"provider {provider} broke the stream: {error}") from None
+                raise _logged("protocol", f"provider {provider} broke the stream", error) from None
             raise
-        return UpstreamStream(response, decoder, first, self._timeouts.idle)
+        return UpstreamStream(response, decoder, first, self._timeouts.idle, provider)
 
 
-async def _next_event(response: aiohttp.ClientResponse, decoder: SSEDecoder, idle: float) -> SSEEvent | None:
+async def _next_event(
+    response: aiohttp.ClientResponse, decoder: SSEDecoder, idle: float, provider: str
+) -> SSEEvent | None:
     while True:
         try:
             async with asyncio.timeout(idle):
                 line = await response.content.readline()
         except TimeoutError:
-            raise UpstreamFailure("timeout", f"the stream stalled for more than {idle}s") from None
+            raise UpstreamFailure(
+                "timeout", f"provider {provider}'s stream stalled for more than {idle}s"
+            ) from None
         except aiohttp.ClientError as error:
-            raise UpstreamFailure("protocol", f"the stream broke: {error}") from None
+            raise _logged("protocol", f"provider {provider} broke the stream", error) from None
         if not line:
             if not response.content.is_eof():
                 continue
@@ -177,7 +197,22 @@ def _json_or_none(raw: bytes) -> Any:
         return None
 
 
-def _status_failure(response: aiohttp.ClientResponse, data: Any, describe: Describe) -> UpstreamFailure:
+def _logged(kind: str, message: str, error: BaseException) -> UpstreamFailure:
+    log.warning("%s: %s: %s", message, type(error).__name__, error, extra={"kind": kind})
+    return UpstreamFailure(kind, message)
+
+
+def _status_failure(
+    provider: str, response: aiohttp.ClientResponse, data: Any, describe: Describe
+) -> UpstreamFailure:
+    """A refused request keeps the provider's explanation (it is about the client's own request);
+    any other status is only named: a provider's server error can quote its own insides."""
+    described = describe(response.status, data)
+    if response.status in CLIENT_FAULT_STATUSES:
+        message = described
+    else:
+        message = f"provider {provider} answered HTTP {response.status}"
+        log.warning("%s: %s", message, described, extra={"kind": "status"})
     retry_after: float | None = None
     header = response.headers.get("Retry-After")
     if header:
@@ -185,6 +220,4 @@ def _status_failure(response: aiohttp.ClientResponse, data: Any, describe: Descr
             retry_after = float(header)
         except ValueError:
             retry_after = None
-    return UpstreamFailure(
-        "status", describe(response.status, data), status=response.status, retry_after=retry_after
-    )
+    return UpstreamFailure("status", message, status=response.status, retry_after=retry_after)

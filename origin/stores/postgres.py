@@ -23,6 +23,8 @@ class KeyRecord:
     project_name: str
     org_id: str
     org_name: str
+    # Epoch seconds rather than a datetime: the record is cached in Redis as JSON.
+    revoked_at: float | None = None
 
     @property
     def active(self) -> bool:
@@ -69,6 +71,7 @@ async def find_key(pool: Pool, hashed: str) -> KeyRecord | None:
         project_name=row["project_name"],
         org_id=str(row["org_id"]),
         org_name=row["org_name"],
+        revoked_at=None if row["revoked_at"] is None else row["revoked_at"].timestamp(),
     )
 
 

@@ -14,10 +14,10 @@ until the writer holds it durably (Postgres or its fsynced spool), and only then
   nature, and KV is trusted storage that only our Worker writes. The HMAC itself is still checked.
 - Idempotent: usage inserts are ``ON CONFLICT (request_id) DO NOTHING``, so a letter swept twice (two
   origin instances, a crash before the delete, KV listings that lag deletes) is one row.
-- A letter that can never be accepted (bad seal, bad signature, malformed row, key mismatch) is moved
-  to ``deadletter-rejected:<request_id>`` for 30 days, so that a bug or a version skew between the
-  tiers loses nothing, and is logged with its request id only. Anything else (Postgres or KV down)
-  leaves the letter for the next sweep.
+- A letter that can never be accepted (bad seal, bad signature, malformed row, key mismatch, a row
+  made after its key was revoked) is moved to ``deadletter-rejected:<request_id>`` for 30 days, so
+  that a bug or a version skew between the tiers loses nothing, and is logged with its request id
+  only. Anything else (Postgres or KV down) leaves the letter for the next sweep.
 """
 
 import asyncio

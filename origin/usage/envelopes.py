@@ -26,6 +26,15 @@ class EnvelopeKeyMismatch(EnvelopeRejected):
     code = "usage_key_mismatch"
 
 
+class EnvelopeKeyRevoked(EnvelopeRejected):
+    """The row was made after its key was revoked (or for a revoked key of unknown revocation time).
+
+    A hit served before the revocation and delivered late (retries, the dead-letter sweep) is still
+    accepted: the row's ``created_at``, stamped by the edge that served it, decides."""
+
+    code = "usage_key_revoked"
+
+
 async def accept_envelope(keys: KeyLookup, raw: bytes) -> UsageRow:
     """The row of a valid envelope. A key lookup that cannot be made raises what the lookup raises."""
     try:
@@ -40,4 +49,6 @@ async def accept_envelope(keys: KeyLookup, raw: bytes) -> UsageRow:
     key = await keys.lookup(envelope["key_hash"])
     if key is None or (key.key_id, key.project_id, key.org_id) != (row.key_id, row.project_id, row.org_id):
         raise EnvelopeKeyMismatch("The row does not belong to the key it names.")
+    if not key.active and (key.revoked_at is None or row.created_at.timestamp() > key.revoked_at):
+        raise EnvelopeKeyRevoked("The row was made after its key was revoked.")
     return row

@@ -4,7 +4,9 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from origin.settings import Settings
+import pytest
+
+from origin.settings import Settings, SettingsError
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 
@@ -24,7 +26,18 @@ def test_unit_uses_environment_file_and_prism_serve() -> None:
     assert exec_start.split()[1:] == ["serve"] and exec_start.endswith("/bin/prism serve")
 
 
-def test_asgi_entry_builds_the_app() -> None:
+def test_env_example_cannot_start_until_its_secrets_are_filled_in() -> None:
+    lines = (DEPLOY / "prism.env.example").read_text().splitlines()
+    example = dict(line.split("=", 1) for line in lines if re.match(r"^PRISM_[A-Z_]+=", line))
+    assert example["PRISM_ENV"] == "production"
+    with pytest.raises(SettingsError, match=r"^PRISM_KEY_PEPPER is not set: generate one with"):
+        Settings.from_env(example)
+    with pytest.raises(SettingsError, match=r"^PRISM_INGEST_SECRET is not set: generate one with"):
+        Settings.from_env({**example, "PRISM_KEY_PEPPER": "0123456789abcdef0123"})
+
+
+def test_asgi_entry_builds_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRISM_ENV", "development")
     import origin.asgi  # for other ASGI servers: `hypercorn origin.asgi:app`
 
     assert origin.asgi.app is not None

@@ -2,14 +2,64 @@ from pathlib import Path
 
 import pytest
 
-from origin.settings import Settings, SettingsError
+from origin.settings import DEV_INGEST_SECRET, DEV_PEPPER, PUBLISHED_SECRETS, Settings, SettingsError
+
+SECRETS = {"PRISM_KEY_PEPPER": "p" * 20, "PRISM_INGEST_SECRET": "i" * 20}
 
 
-def test_defaults_work_against_local_services() -> None:
-    settings = Settings.from_env({})
+def test_development_defaults_work_against_local_services() -> None:
+    settings = Settings.from_env({"PRISM_ENV": "development"})
     assert settings.database_url.startswith("postgresql://")
     assert settings.port == 8080 and settings.max_body_bytes == 4 * 1024 * 1024
-    assert settings.is_dev_secrets
+    assert settings.development
+    assert (settings.key_pepper, settings.ingest_secret) == (DEV_PEPPER, DEV_INGEST_SECRET)
+
+
+def test_production_is_the_default_and_has_no_default_secrets() -> None:
+    settings = Settings.from_env(SECRETS)
+    assert not settings.development
+    assert (settings.key_pepper, settings.ingest_secret) == ("p" * 20, "i" * 20)
+    assert "p" * 20 not in repr(settings) and "i" * 20 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"PRISM_INGEST_SECRET": "i" * 20},
+            "PRISM_KEY_PEPPER is not set: generate one with `openssl rand -hex 32` "
+            "(or set PRISM_ENV=development locally)",
+        ),
+        (
+            {"PRISM_KEY_PEPPER": "p" * 20, "PRISM_INGEST_SECRET": ""},
+            "PRISM_INGEST_SECRET is not set: generate one with `openssl rand -hex 32` "
+            "(or set PRISM_ENV=development locally)",
+        ),
+        (
+            {**SECRETS, "PRISM_KEY_PEPPER": DEV_PEPPER},
+            "PRISM_KEY_PEPPER is a published development value: generate one with `openssl rand -hex 32`",
+        ),
+        (
+            {**SECRETS, "PRISM_INGEST_SECRET": DEV_INGEST_SECRET},
+            "PRISM_INGEST_SECRET is a published development value: generate one with `openssl rand -hex 32`",
+        ),
+        (
+            {**SECRETS, "PRISM_ENV": "staging"},
+            "PRISM_ENV must be 'production' (the default) or 'development'",
+        ),
+    ],
+)
+def test_production_refuses_missing_or_published_secrets(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("published", sorted(PUBLISHED_SECRETS))
+def test_every_published_secret_is_refused_in_production_only(published: str) -> None:
+    with pytest.raises(SettingsError, match="published development value"):
+        Settings.from_env({**SECRETS, "PRISM_INGEST_SECRET": published})
+    assert Settings.from_env({"PRISM_ENV": "development", "PRISM_INGEST_SECRET": published}).development
 
 
 def test_values_are_read_and_typed() -> None:
@@ -17,8 +67,8 @@ def test_values_are_read_and_typed() -> None:
         {
             "PRISM_PORT": "9000",
             "PRISM_MAX_BODY_BYTES": "2048",
-            "PRISM_KEY_PEPPER": "p" * 20,
             "PRISM_SPOOL_DIR": "/tmp/x",
+            **SECRETS,
         }
     )
     assert (settings.port, settings.max_body_bytes, settings.spool_dir) == (9000, 2048, Path("/tmp/x"))
@@ -49,13 +99,13 @@ def test_values_are_read_and_typed() -> None:
 )
 def test_bad_settings_fail_with_one_clear_line(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        Settings.from_env(env)
+        Settings.from_env({**SECRETS, **env})
     assert fragment in str(caught.value)
     assert "\n" not in str(caught.value)
 
 
 def test_workers_kv_is_off_by_default_and_on_with_all_three() -> None:
-    off = Settings.from_env({})
+    off = Settings.from_env(SECRETS)
     assert not off.kv_enabled and off.cf_api_base_url is None and off.dead_letter_sweep_seconds == 10.0
     on = Settings.from_env(
         {
@@ -64,6 +114,7 @@ def test_workers_kv_is_off_by_default_and_on_with_all_three() -> None:
             "PRISM_CF_KV_NAMESPACE_ID": "4567ef",
             "PRISM_CF_API_BASE_URL": "http://127.0.0.1:8788/client/v4",
             "PRISM_DEAD_LETTER_SWEEP_SECONDS": "2.5",
+            **SECRETS,
         }
     )
     assert on.kv_enabled

@@ -8,7 +8,12 @@ from starlette.responses import JSONResponse
 from origin.http.body import read_limited
 from origin.http.errors import ApiError, invalid_request
 from origin.state import AppState
-from origin.usage.envelopes import EnvelopeKeyMismatch, EnvelopeRejected, accept_envelope
+from origin.usage.envelopes import (
+    EnvelopeKeyMismatch,
+    EnvelopeKeyRevoked,
+    EnvelopeRejected,
+    accept_envelope,
+)
 from shared import headers as h
 from shared.signing import verify
 
@@ -29,7 +34,7 @@ async def ingest_usage(request: Request) -> JSONResponse:
         raise ApiError(401, "Missing, stale or invalid usage signature.", code="invalid_signature")
     try:
         row = await accept_envelope(state.auth, raw)
-    except EnvelopeKeyMismatch as error:
+    except (EnvelopeKeyMismatch, EnvelopeKeyRevoked) as error:
         raise ApiError(403, str(error), code=error.code) from None
     except EnvelopeRejected as error:
         raise invalid_request(str(error), code=error.code) from None

@@ -13,7 +13,7 @@ INSERT INTO api_keys (key_hash, prefix, project_id) VALUES ($1, $2, $3)
 RETURNING id;
 
 -- name: key_by_hash
-SELECT k.id AS key_id, k.status, k.prefix, p.id AS project_id, p.name AS project_name,
+SELECT k.id AS key_id, k.status, k.prefix, k.revoked_at, p.id AS project_id, p.name AS project_name,
        o.id AS org_id, o.name AS org_name
 FROM api_keys k
 JOIN projects p ON p.id = k.project_id

@@ -19,6 +19,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
         "PRISM_DATABASE_URL": settings.database_url,
         "PRISM_REDIS_URL": settings.redis_url,
         "PRISM_KEY_PEPPER": settings.key_pepper,
+        "PRISM_INGEST_SECRET": settings.ingest_secret,
         "PRISM_SPOOL_DIR": tempfile.mkdtemp(prefix="prism-spool-"),
         **extra,
     }
@@ -60,6 +61,28 @@ def test_bad_setting_is_one_line_not_a_traceback(base_settings: Settings) -> Non
     result = _prism(base_settings, "migrate", PRISM_PORT="eighty")
     assert result.returncode == 2
     assert result.stderr.strip() == "prism: PRISM_PORT='eighty' is not a valid int"
+
+
+@pytest.mark.parametrize(
+    ("secrets", "line"),
+    [
+        (
+            {"PRISM_INGEST_SECRET": ""},
+            "prism: PRISM_INGEST_SECRET is not set: generate one with `openssl rand -hex 32` "
+            "(or set PRISM_ENV=development locally)",
+        ),
+        (
+            {"PRISM_KEY_PEPPER": "dev-pepper-not-for-production"},
+            "prism: PRISM_KEY_PEPPER is a published development value: "
+            "generate one with `openssl rand -hex 32`",
+        ),
+    ],
+)
+def test_serve_refuses_to_start_without_real_secrets(
+    base_settings: Settings, secrets: dict[str, str], line: str
+) -> None:
+    result = _prism(base_settings, "serve", "--port", str(_free_port()), PRISM_ENV="", **secrets)
+    assert (result.returncode, result.stderr.strip()) == (2, line)
 
 
 def test_unreachable_postgres_is_one_line(base_settings: Settings) -> None:

@@ -21,6 +21,7 @@ def _prism(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         "PRISM_DATABASE_URL": settings.database_url,
         "PRISM_REDIS_URL": settings.redis_url,
         "PRISM_KEY_PEPPER": settings.key_pepper,
+        "PRISM_INGEST_SECRET": settings.ingest_secret,
     }
     return subprocess.run(
         [sys.executable, "-m", "origin.cli", *args], env=env, capture_output=True, text=True, timeout=60

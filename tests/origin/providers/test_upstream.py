@@ -84,6 +84,7 @@ async def test_a_closed_port_is_a_connect_failure(fake: FakeProvider) -> None:
     finally:
         await sender.close()
     assert raised.value.kind == "connect" and raised.value.retryable(frozenset())
+    assert raised.value.message == "cannot connect to provider gone"  # the address is for the log only
 
 
 async def test_a_stream_opens_at_its_first_event(upstream: Upstream, fake: FakeProvider) -> None:

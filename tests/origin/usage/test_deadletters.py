@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,28 @@ def _bad_letters(hashed: str, record: postgres.KeyRecord, secret: str) -> list[t
         (stranger, edge_letter("0" * 64, stranger, secret)),  # no such key
         (misplaced, edge_letter(hashed, misplaced, secret)),
     ]
+
+
+async def test_a_letter_made_after_its_key_was_revoked_is_set_aside(
+    fake: FakeCloudflare,
+    sweeper: DeadLetterSweeper,
+    pool: postgres.Pool,
+    writer: UsageWriter,
+    edge_key: EdgeKey,
+    base_settings: Settings,
+) -> None:
+    hashed, record = edge_key
+    await postgres.revoke_keys(pool, record.prefix)
+    revoked = await pool.fetchval("SELECT revoked_at FROM api_keys WHERE id = $1", record.key_id)
+    served = edge_row(record, created_at=revoked - timedelta(seconds=1))
+    late = edge_row(record, created_at=revoked + timedelta(seconds=1))
+    for row in (served, late):
+        fake.put(dead_letter_name(row.request_id), edge_letter(hashed, row, base_settings.ingest_secret))
+
+    assert await sweeper.sweep_once() == 1
+    assert len(await stored(pool, writer, served.request_id)) == 1
+    assert await stored(pool, writer, late.request_id) == []
+    assert set(fake.values) == {REJECTED_PREFIX + late.request_id}
 
 
 async def test_a_transient_failure_leaves_the_letter_for_the_next_sweep(

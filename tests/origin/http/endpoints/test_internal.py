@@ -3,6 +3,7 @@
 import json
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,7 @@ from origin.stores import postgres
 from shared import headers as h
 from shared.keys import key_hash
 from shared.signing import sign
+from shared.usage import UsageRow
 from tests.harness import RunningOrigin
 from tests.origin.helpers import edge_usage_row, usage_rows
 
@@ -145,4 +147,42 @@ async def test_forged_calls_are_refused(
     for (status, body), expected_status, code in cases:
         assert (status, body["error"]["code"]) == (expected_status, code)
     assert other.project_id != record.project_id
+    assert await usage_rows(origin, pool, row.request_id) == []
+
+
+def _envelope(hashed: str, row: UsageRow) -> bytes:
+    return json.dumps({"key_hash": hashed, "row": json.loads(row.to_wire())}).encode()
+
+
+async def _revoked_at(pool: postgres.Pool, record: postgres.KeyRecord) -> datetime:
+    await postgres.revoke_keys(pool, record.prefix)
+    revoked = await pool.fetchval("SELECT revoked_at FROM api_keys WHERE id = $1", record.key_id)
+    assert isinstance(revoked, datetime)
+    return revoked
+
+
+async def test_rows_made_after_the_revocation_are_refused(
+    origin: RunningOrigin, pool: postgres.Pool, edge_key: tuple[str, postgres.KeyRecord]
+) -> None:
+    hashed, record = edge_key
+    revoked = await _revoked_at(pool, record)
+    # Served at the edge just before the revocation, delivered after it (retries): still usage.
+    served = edge_usage_row(record, created_at=revoked - timedelta(seconds=1))
+    late = edge_usage_row(record, created_at=revoked + timedelta(seconds=1))
+    status, answer = await _send(origin, _envelope(hashed, served))
+    assert (status, answer["request_id"]) == (202, served.request_id)
+    status, answer = await _send(origin, _envelope(hashed, late))
+    assert (status, answer["error"]["code"]) == (403, "usage_key_revoked")
+    assert len(await usage_rows(origin, pool, served.request_id)) == 1
+    assert await usage_rows(origin, pool, late.request_id) == []
+
+
+async def test_rows_of_a_revoked_key_without_a_revocation_time_are_refused(
+    origin: RunningOrigin, pool: postgres.Pool, edge_key: tuple[str, postgres.KeyRecord]
+) -> None:
+    hashed, record = edge_key
+    await pool.execute("UPDATE api_keys SET status = 'revoked' WHERE id = $1", record.key_id)
+    row = edge_usage_row(record, created_at=datetime.now(UTC) - timedelta(days=1))
+    status, answer = await _send(origin, _envelope(hashed, row))
+    assert (status, answer["error"]["code"]) == (403, "usage_key_revoked")
     assert await usage_rows(origin, pool, row.request_id) == []
