@@ -76,12 +76,14 @@ class AppState:
         config = load_config(settings.config_path, settings.provider_api_keys)
         # min_size=0: the origin starts (and spools usage) even while Postgres is down.
         pool = await postgres.create_pool(settings.database_url, min_size=0, max_size=10)
-        # A blocking pool: past its size requests wait for a connection instead of failing.
+        # A blocking pool: past its size requests wait for a connection instead of failing. The socket
+        # timeout is only a backstop: each caller's own deadline decides (a loop busy with a burst can
+        # hold a reply past 1 s, which must not read as Redis being down).
         redis_pool = redis.BlockingConnectionPool.from_url(
             settings.redis_url,
             max_connections=256,
             timeout=2.0,
-            socket_timeout=1.0,
+            socket_timeout=LIMITS_DEADLINE_SECONDS,
             socket_connect_timeout=1.0,
             health_check_interval=10,
         )

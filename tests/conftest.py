@@ -3,9 +3,12 @@
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import anthropic
 import asyncpg
+import openai
 import pytest
 import redis.asyncio as redis
 
@@ -75,3 +78,39 @@ async def redis_client(base_settings: Settings) -> AsyncIterator["redis.Redis"]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def sdk_clients() -> Iterator[list[Any]]:
+    """Every official ``openai``/``anthropic`` async client the tests make, kept until closed.
+
+    An unclosed client that is garbage-collected in this long-lived event loop breaks *other*
+    sockets: its transports' ``__del__`` closes their descriptors at once, while the SDK's own
+    ``__del__`` schedules ``aclose()``, which later aborts those transports and removes the reader of
+    whatever socket has been given the same descriptor number since (seen as a response lost in the
+    200-request burst). So each test's clients are held, then closed, by ``_close_sdk_clients``.
+    """
+    made: list[Any] = []
+    originals = {cls: cls.__init__ for cls in (openai.AsyncOpenAI, anthropic.AsyncAnthropic)}
+
+    def tracking(original: Any) -> Any:
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            made.append(self)
+
+        return init
+
+    for cls, original in originals.items():
+        cls.__init__ = tracking(original)  # type: ignore[method-assign]
+    yield made
+    for cls, original in originals.items():
+        cls.__init__ = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+async def _close_sdk_clients(sdk_clients: list[Any]) -> AsyncIterator[None]:
+    yield
+    while sdk_clients:
+        client = sdk_clients.pop()
+        if not client.is_closed():
+            await client.close()

@@ -2,6 +2,7 @@
 
 import asyncio
 import collections
+import contextlib
 import gc
 import subprocess
 import uuid
@@ -149,18 +150,47 @@ def _hypercorn_connections() -> str:
     return "; ".join(out[:10])
 
 
+def _loop_fds() -> str:
+    """Open descriptors, and selector registrations whose descriptor no longer is what registered it."""
+    import os
+
+    selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+    stale = []
+    for fd, key in selector.get_map().items():
+        fileobj = key.fileobj
+        fileno = fileobj if isinstance(fileobj, int) else getattr(fileobj, "fileno", lambda: -1)()
+        if fileno != fd:
+            stale.append((fd, fileno, type(fileobj).__name__))
+    registered = set()
+    for key in selector.get_map().values():
+        with contextlib.suppress(AttributeError, OSError, IndexError, TypeError):
+            registered.add((key.fileobj.getsockname()[1], key.fileobj.getpeername()[1], key.events))
+    listing = subprocess.run(["ss", "-tanp"], capture_output=True, text=True, check=False).stdout
+    queued = []
+    for row in listing.splitlines()[1:]:
+        state, recv_q, _, local, peer = row.split()[:5]
+        if state == "ESTAB" and recv_q != "0":
+            pair = (int(local.rsplit(":", 1)[1]), int(peer.rsplit(":", 1)[1]))
+            owner = row.split()[5] if len(row.split()) > 5 else "?"
+            queued.append((pair, [e for (lp, pp, e) in registered if (lp, pp) == pair], owner, os.getpid()))
+    fds = len(os.listdir("/proc/self/fd"))
+    # A socket with bytes waiting that the loop does not watch: its reader was removed under it.
+    return f"fds {fds}, registered {len(selector.get_map())}, stale {stale[:10]}, unwatched {queued[:12]}"
+
+
 def _socket_states(urls: list[str]) -> str:
-    """Each origin's listening queue and its connections with unread bytes, as ``ss`` reports them."""
+    """Each origin's sockets and its clients', with their queues, as ``ss`` reports them."""
     lines = []
     for url in urls:
         port = url.rsplit(":", 1)[1]
-        done = subprocess.run(
-            ["ss", "-tan", f"( sport = :{port} )"], capture_output=True, text=True, check=False
-        )
-        rows = done.stdout.splitlines()[1:]
-        unread = [row for row in rows if row.split()[1] != "0"]
-        states = collections.Counter(row.split()[0] for row in rows)
-        lines.append(f"{port}: {dict(states)} with unread bytes: {unread[:10]}")
+        for side in ("sport", "dport"):
+            done = subprocess.run(
+                ["ss", "-tan", f"( {side} = :{port} )"], capture_output=True, text=True, check=False
+            )
+            rows = [row.split() for row in done.stdout.splitlines()[1:]]
+            states = collections.Counter(row[0] for row in rows)
+            queued = [" ".join(row[:5]) for row in rows if row[1] != "0" or row[2] != "0"]
+            lines.append(f"{side} {port}: {dict(states)} with queued bytes: {queued[:10]}")
     return " | ".join(lines)
 
 
@@ -195,7 +225,9 @@ async def test_two_hundred_concurrent_requests_two_instances_overshoot_at_most_o
             waiting = (
                 [] if done else [task for task in stuck_tasks() if not any(i in task for i in idle)][:30]
             )
-            sockets = "" if done else _socket_states(urls) + " " + _hypercorn_connections()
+            sockets = (
+                "" if done else _socket_states(urls) + " " + _hypercorn_connections() + " " + _loop_fds()
+            )
             results = await burst
         finally:
             await session.close()
