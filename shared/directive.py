@@ -59,8 +59,3 @@ def parse_cache_control(value: str | None) -> tuple[bool, bool]:
     """``(no_store, no_cache)``; other directives (``max-age``, ``private``, …) do not apply here."""
     tokens = {token.strip(ASCII_WHITESPACE).lower() for token in (value or "").split(",")}
     return "no-store" in tokens, "no-cache" in tokens
-
-
-def parse_cache_request(cache_control: str | None, ttl: str | None) -> CacheRequest:
-    no_store, no_cache = parse_cache_control(cache_control)
-    return CacheRequest(no_store=no_store, no_cache=no_cache, ttl_seconds=parse_cache_ttl(ttl))

@@ -46,17 +46,7 @@ def report_rows(report: Any) -> tuple[Sequence[str], Rows]:
     if isinstance(report, reports.TagReport):
         return TAG_FIELDS, [[group.to_json()[name] for name in TAG_FIELDS] for group in report.groups]
     if isinstance(report, reports.Timeseries):
-        header = [
-            "t",
-            "requests",
-            "cost_cents",
-            "saved_cents",
-            "hits_edge",
-            "hits_origin",
-            "misses",
-            "errors",
-        ]
-        return header, [[point.to_json()[name] for name in header] for point in report.points]
+        return POINT_FIELDS, [[point.to_json()[name] for name in POINT_FIELDS] for point in report.points]
     rows = report.turns if isinstance(report, reports.SessionReport) else report.data
     return REQUEST_FIELDS, [[row.values[name] for name in REQUEST_FIELDS] for row in rows]
 

@@ -16,7 +16,6 @@ known controls are served (the project's defaults if it was never loaded); a war
 loads start failing and once per project that falls back to defaults.
 """
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ import asyncpg
 
 from origin.controls.policy import DEFAULT_CONTROLS, ProjectControls
 from origin.stores import controls
+from origin.stores.inflight import Inflight
 from origin.stores.postgres import Pool
 
 Loader = Callable[[Pool, str, str], Awaitable[ProjectControls]]
@@ -51,7 +51,7 @@ class ControlsCache:
         self._clock = clock
         self._loader = loader
         self._entries: dict[_Key, tuple[float, ProjectControls]] = {}
-        self._inflight: dict[_Key, tuple[float, asyncio.Task[ProjectControls]]] = {}
+        self._loads: Inflight[_Key, ProjectControls] = Inflight(clock=clock)
         self._failing = False
         self._defaulted: set[_Key] = set()
 
@@ -60,28 +60,14 @@ class ControlsCache:
         entry = self._entries.get(key)
         if entry is not None and entry[0] > self._clock():
             return entry[1]
-        inflight = self._inflight.get(key)
-        if inflight is None:
-            inflight = (self._clock(), asyncio.create_task(self._refresh(key)))
-            self._inflight[key] = inflight
-            inflight[1].add_done_callback(lambda done: self._forget_inflight(key, done))
-        started, task = inflight
-        wait = self._load_timeout - (self._clock() - started)
-        if wait > 0:
-            # Shielded: neither a cancelled caller nor the timeout cancels the load others wait on.
-            done, _ = await asyncio.wait({asyncio.shield(task)}, timeout=wait)
-            if done:
-                return task.result()
-        return self._fallback(key, started, TimeoutError(), store=False)
+        try:
+            return await self._loads.run(key, lambda: self._refresh(key), self._load_timeout)
+        except TimeoutError as error:
+            return self._fallback(key, self._clock(), error, store=False)
 
     def invalidate(self, org_id: str, project_id: str) -> None:
         """Forget one project's entry (tests, and callers that just wrote its controls)."""
         self._entries.pop((org_id, project_id), None)
-
-    def _forget_inflight(self, key: _Key, task: "asyncio.Task[ProjectControls]") -> None:
-        inflight = self._inflight.get(key)
-        if inflight is not None and inflight[1] is task:
-            del self._inflight[key]
 
     async def _refresh(self, key: _Key) -> ProjectControls:
         started = self._clock()

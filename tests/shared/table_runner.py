@@ -35,9 +35,14 @@ def request_headers(headers: dict[str, str]) -> dict[str, Any]:
 
 
 def cache_directive(cache_control: str | None, ttl: str | None, default_ttl: int) -> dict[str, Any]:
-    from shared.directive import parse_cache_request
+    from shared import headers as h
+    from shared.request import parse_request_headers
 
-    directive = parse_cache_request(cache_control, ttl).directive(default_ttl)
+    given = {h.CACHE_CONTROL: cache_control, h.CACHE_TTL: ttl}
+    parsed = parse_request_headers({name: value for name, value in given.items() if value is not None})
+    if parsed.error is not None:
+        raise parsed.error
+    directive = parsed.cache.directive(default_ttl)
     return {"read": directive.read, "write": directive.write, "ttl_seconds": directive.ttl_seconds}
 
 
