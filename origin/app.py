@@ -15,10 +15,12 @@ from origin.http.endpoints.internal import ingest_usage
 from origin.http.endpoints.models import list_models
 from origin.http.endpoints.sessions import delete_session
 from origin.http.endpoints.usage import (
+    usage_by_model,
     usage_by_tag,
     usage_requests,
     usage_requests_csv,
     usage_session,
+    usage_sessions,
     usage_summary,
     usage_timeseries,
 )
@@ -65,8 +67,10 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/sessions/{session_id:path}", delete_session, methods=["DELETE"]),
         Route("/v1/usage/summary", usage_summary, methods=["GET"]),
         Route("/v1/usage/by-tag", usage_by_tag, methods=["GET"]),
+        Route("/v1/usage/by-model", usage_by_model, methods=["GET"]),
         Route("/v1/usage/requests", usage_requests, methods=["GET"]),
         Route("/v1/usage/requests.csv", usage_requests_csv, methods=["GET"]),
+        Route("/v1/usage/sessions", usage_sessions, methods=["GET"]),
         Route("/v1/usage/sessions/{session_id:path}", usage_session, methods=["GET"]),
         Route("/v1/usage/timeseries", usage_timeseries, methods=["GET"]),
         Route("/internal/usage", ingest_usage, methods=["POST"]),

@@ -83,7 +83,7 @@ async def _summary(pool: Pool, scope: Scope, params: Params) -> reports.Summary:
     return await reports.summary(pool, scope, parse_window(params))
 
 
-async def _by_tag(pool: Pool, scope: Scope, params: Params) -> reports.TagReport:
+async def _by_tag(pool: Pool, scope: Scope, params: Params) -> reports.GroupReport:
     return await reports.by_tag(pool, scope, parse_window(params), parse_tag_key(params))
 
 

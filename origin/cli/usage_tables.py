@@ -43,7 +43,7 @@ def report_rows(report: Any) -> tuple[Sequence[str], Rows]:
         hit_rate = body.pop("hit_rate")
         flat = {**body, **{f"by_cache_status.{k}": v for k, v in statuses.items()}, "hit_rate": hit_rate}
         return list(flat), [list(flat.values())]
-    if isinstance(report, reports.TagReport):
+    if isinstance(report, reports.GroupReport):
         return TAG_FIELDS, [[group.to_json()[name] for name in TAG_FIELDS] for group in report.groups]
     if isinstance(report, reports.Timeseries):
         return POINT_FIELDS, [[point.to_json()[name] for name in POINT_FIELDS] for point in report.points]

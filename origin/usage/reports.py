@@ -7,7 +7,7 @@ session: its org's projects). ``Window.projects`` can only narrow that set, neve
 """
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -114,7 +114,9 @@ async def summary(pool: Pool, scope: Scope, window: Window) -> Summary:
 
 
 @dataclass(frozen=True, slots=True)
-class TagGroup:
+class Group:
+    """The rows sharing one value of a tag key, or of the model (``None``: rows without one)."""
+
     value: str | None
     requests: int
     cost_cents: Decimal
@@ -134,21 +136,30 @@ class TagGroup:
 
 
 @dataclass(frozen=True, slots=True)
-class TagReport:
+class GroupReport:
     key: str
-    groups: list[TagGroup]
+    groups: list[Group]
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "groups": [group.to_json() for group in self.groups]}
 
 
-async def by_tag(pool: Pool, scope: Scope, window: Window, key: str) -> TagReport:
-    rows = await pool.fetch(query("usage_by_tag"), *_window_args(scope, window), key)
-    groups = [
-        TagGroup(r["value"], r["requests"], r["cost_cents"], r["saved_cents"], r["hits"], r["misses"])
+def _groups(rows: Sequence[Mapping[str, Any]]) -> list[Group]:
+    return [
+        Group(r["value"], r["requests"], r["cost_cents"], r["saved_cents"], r["hits"], r["misses"])
         for r in rows
     ]
-    return TagReport(key, groups)
+
+
+async def by_tag(pool: Pool, scope: Scope, window: Window, key: str) -> GroupReport:
+    """One group per value of tag ``key``; each row counts once, so the groups sum to the summary."""
+    rows = await pool.fetch(query("usage_by_tag"), *_window_args(scope, window), key)
+    return GroupReport(key, _groups(rows))
+
+
+async def by_model(pool: Pool, scope: Scope, window: Window) -> GroupReport:
+    rows = await pool.fetch(query("usage_by_model"), *_window_args(scope, window))
+    return GroupReport("model", _groups(rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +260,47 @@ class SessionReport:
             "cost_cents": cents(self.cost_cents),
             "saved_cents": cents(self.saved_cents),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTotals:
+    session_id: str
+    requests: int
+    cost_cents: Decimal
+    saved_cents: Decimal
+    first_at: datetime
+    last_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "requests": self.requests,
+            "cost_cents": cents(self.cost_cents),
+            "saved_cents": cents(self.saved_cents),
+            "first_at": self.first_at.isoformat(),
+            "last_at": self.last_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionList:
+    data: list[SessionTotals]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"data": [item.to_json() for item in self.data]}
+
+
+async def sessions(pool: Pool, scope: Scope, window: Window, limit: int) -> SessionList:
+    """The sessions with turns in the window, costliest first (their turns in the window only)."""
+    rows = await pool.fetch(query("usage_sessions"), *_window_args(scope, window), limit)
+    return SessionList(
+        [
+            SessionTotals(
+                r["session_id"], r["requests"], r["cost_cents"], r["saved_cents"], r["first_at"], r["last_at"]
+            )
+            for r in rows
+        ]
+    )
 
 
 async def session(pool: Pool, scope: Scope, window: Window, session_id: str) -> SessionReport | None:

@@ -75,6 +75,23 @@ async def usage_by_tag(request: Request) -> JSONResponse:
     return JSONResponse(report.to_json())
 
 
+async def usage_by_model(request: Request) -> JSONResponse:
+    scope = await caller_scope(request)
+    params = _params(request, WINDOW_PARAMS)
+    with _refusals():
+        report = await reports.by_model(_pool(request), scope, parse_window(params))
+    return JSONResponse(report.to_json())
+
+
+async def usage_sessions(request: Request) -> JSONResponse:
+    scope = await caller_scope(request)
+    params = _params(request, WINDOW_PARAMS | {"limit"})
+    with _refusals():
+        window, page = parse_window(params), parse_page(params)
+        report = await reports.sessions(_pool(request), scope, window, page.limit)
+    return JSONResponse(report.to_json())
+
+
 async def usage_requests(request: Request) -> JSONResponse:
     scope = await caller_scope(request)
     params = _params(request, WINDOW_PARAMS | REQUEST_FILTER_PARAMS | PAGE_PARAMS)

@@ -90,3 +90,34 @@ WHERE project_id = ANY($1::uuid[])
     AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity')
 GROUP BY 1
 ORDER BY 1;
+
+-- name: usage_by_model
+SELECT
+    model_used AS value,
+    count(*) AS requests,
+    coalesce(sum(cost_total_cents), 0) AS cost_cents,
+    coalesce(sum(cache_saved_cents), 0) AS saved_cents,
+    count(*) FILTER (WHERE cache_status IN ('hit-exact', 'hit-semantic', 'hit-exact-edge')) AS hits,
+    count(*) FILTER (WHERE cache_status = 'miss') AS misses
+FROM usage_logs
+WHERE project_id = ANY($1::uuid[])
+    AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity')
+GROUP BY 1
+ORDER BY cost_cents DESC, requests DESC, value NULLS LAST;
+
+-- name: usage_sessions
+-- Sessions with a turn in the window, costliest first; the numbers cover their turns in the window.
+SELECT
+    session_id,
+    count(*) AS requests,
+    coalesce(sum(cost_total_cents), 0) AS cost_cents,
+    coalesce(sum(cache_saved_cents), 0) AS saved_cents,
+    min(created_at) AS first_at,
+    max(created_at) AS last_at
+FROM usage_logs
+WHERE project_id = ANY($1::uuid[])
+    AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity')
+    AND session_id IS NOT NULL
+GROUP BY session_id
+ORDER BY cost_cents DESC, last_at DESC, session_id
+LIMIT $4;

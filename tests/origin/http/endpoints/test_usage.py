@@ -147,6 +147,45 @@ async def test_tag_groups_sum_to_the_summary(http: httpx.AsyncClient, tenants: t
             assert group["hits"] == sum(row.cache_status in HITS for row in members)
 
 
+async def test_model_groups_sum_to_the_summary(
+    http: httpx.AsyncClient, tenants: tuple[Tenant, Tenant]
+) -> None:
+    mine = tenants[0]
+    summary = await _json(http, mine.key, "/v1/usage/summary")
+    body = await _json(http, mine.key, "/v1/usage/by-model")
+    assert body["key"] == "model"
+    assert sum(g["requests"] for g in body["groups"]) == summary["requests"]
+    for group in body["groups"]:
+        members = [row for row in _recent(mine) if row.model_used == group["value"]]
+        assert group["requests"] == len(members)
+        assert group["cost_cents"] == _cents(members, "cost_total_cents")
+        assert group["saved_cents"] == _cents(members, "cache_saved_cents")
+    costs = [g["cost_cents"] for g in body["groups"]]
+    assert costs == sorted(costs, reverse=True)
+
+
+async def test_sessions_are_listed_costliest_first(
+    http: httpx.AsyncClient, tenants: tuple[Tenant, Tenant]
+) -> None:
+    mine = tenants[0]
+    body = await _json(http, mine.key, "/v1/usage/sessions")
+    expected = {
+        sid: [row for row in _recent(mine) if row.session_id == sid]
+        for sid in {row.session_id for row in _recent(mine) if row.session_id is not None}
+    }
+    assert {item["session_id"] for item in body["data"]} == set(expected)
+    for item in body["data"]:
+        turns = expected[item["session_id"]]
+        assert item["requests"] == len(turns)
+        assert item["cost_cents"] == _cents(turns, "cost_total_cents")
+        assert datetime.fromisoformat(item["last_at"]) == max(turn.created_at for turn in turns)
+        assert datetime.fromisoformat(item["first_at"]) == min(turn.created_at for turn in turns)
+    costs = [item["cost_cents"] for item in body["data"]]
+    assert costs == sorted(costs, reverse=True)
+    one = await _json(http, mine.key, "/v1/usage/sessions", {"limit": "1"})
+    assert one["data"] == body["data"][:1]
+
+
 def _newest_first(rows: list[UsageRow]) -> list[str]:
     return [r.request_id for r in sorted(rows, key=lambda r: (r.created_at, r.request_id), reverse=True)]
 
