@@ -17,6 +17,7 @@ from origin.http.endpoints.sessions import delete_session
 from origin.http.endpoints.usage import (
     usage_by_model,
     usage_by_tag,
+    usage_request,
     usage_requests,
     usage_requests_csv,
     usage_session,
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/usage/by-model", usage_by_model, methods=["GET"]),
         Route("/v1/usage/requests", usage_requests, methods=["GET"]),
         Route("/v1/usage/requests.csv", usage_requests_csv, methods=["GET"]),
+        Route("/v1/usage/requests/{request_id}", usage_request, methods=["GET"]),
         Route("/v1/usage/sessions", usage_sessions, methods=["GET"]),
         Route("/v1/usage/sessions/{session_id:path}", usage_session, methods=["GET"]),
         Route("/v1/usage/timeseries", usage_timeseries, methods=["GET"]),

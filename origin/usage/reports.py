@@ -197,6 +197,12 @@ class RequestsPage:
         return {"data": [row.to_json() for row in self.data], "next_cursor": self.next_cursor}
 
 
+async def request(pool: Pool, scope: Scope, request_id: str) -> RequestRow | None:
+    """One row by id, or None when it is not in the caller's projects (the same answer as absent)."""
+    row = await pool.fetchrow(query("usage_request"), sorted(scope), request_id)
+    return None if row is None else RequestRow.from_record(row)
+
+
 async def _fetch_requests(
     pool: Pool, scope: Scope, window: Window, filters: RequestFilters, after: Cursor | None, limit: int
 ) -> list[RequestRow]:

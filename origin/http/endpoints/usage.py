@@ -4,6 +4,7 @@ The caller's scope is a set of project ids; today an API key's (its own project)
 session plugs in at ``caller_scope`` with its org's projects.
 """
 
+import uuid
 from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import contextmanager
 
@@ -99,6 +100,21 @@ async def usage_requests(request: Request) -> JSONResponse:
         window, filters, page = parse_window(params), parse_request_filters(params), parse_page(params)
         report = await reports.requests_page(_pool(request), scope, window, filters, page)
     return JSONResponse(report.to_json())
+
+
+async def usage_request(request: Request) -> JSONResponse:
+    scope = await caller_scope(request)
+    _params(request, ())
+    try:
+        request_id = str(uuid.UUID(request.path_params["request_id"]))
+    except ValueError:
+        raise invalid_request(
+            "request id must be a UUID", code="invalid_parameter", param="request_id"
+        ) from None
+    row = await reports.request(_pool(request), scope, request_id)
+    if row is None:
+        raise ApiError(404, "No such request.", code="not_found", param="request_id")
+    return JSONResponse(row.to_json())
 
 
 async def usage_requests_csv(request: Request) -> StreamingResponse:

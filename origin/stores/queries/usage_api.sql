@@ -121,3 +121,11 @@ WHERE project_id = ANY($1::uuid[])
 GROUP BY session_id
 ORDER BY cost_cents DESC, last_at DESC, session_id
 LIMIT $4;
+
+-- name: usage_request
+SELECT
+    request_id, created_at, model_used, provider, cache_status, tokens_in, tokens_out,
+    tokens_cached_in, cost_total_cents, cache_saved_cents, latency_ms, session_id, request_tags,
+    edge_region, success, error_code, task_type, mode
+FROM usage_logs
+WHERE request_id = $2 AND project_id = ANY($1::uuid[]);

@@ -186,6 +186,21 @@ async def test_sessions_are_listed_costliest_first(
     assert one["data"] == body["data"][:1]
 
 
+async def test_one_request_by_id_only_in_its_own_project(
+    http: httpx.AsyncClient, tenants: tuple[Tenant, Tenant]
+) -> None:
+    mine, theirs = tenants
+    edge = mine.rows[-2]  # the edge hit the fixture adds, in session s-1 from FRA
+    body = await _json(http, mine.key, f"/v1/usage/requests/{edge.request_id}")
+    assert list(body) == list(REQUEST_FIELDS)
+    assert body["request_id"] == edge.request_id and body["edge_region"] == "FRA"
+    assert body["cache_status"] == "hit-exact-edge" and body["session_id"] == "s-1"
+    other = await _get(http, theirs.key, f"/v1/usage/requests/{edge.request_id}")
+    assert other.status_code == 404 and other.json()["error"]["param"] == "request_id"
+    bad = await _get(http, mine.key, "/v1/usage/requests/not-a-uuid")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_parameter"
+
+
 def _newest_first(rows: list[UsageRow]) -> list[str]:
     return [r.request_id for r in sorted(rows, key=lambda r: (r.created_at, r.request_id), reverse=True)]
 
