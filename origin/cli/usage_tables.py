@@ -40,8 +40,14 @@ def report_rows(report: Any) -> tuple[Sequence[str], Rows]:
     if isinstance(report, reports.Summary):
         body = report.to_json()
         statuses = body.pop("by_cache_status")
+        saved = body.pop("saved_cents_by_cache_status")
         hit_rate = body.pop("hit_rate")
-        flat = {**body, **{f"by_cache_status.{k}": v for k, v in statuses.items()}, "hit_rate": hit_rate}
+        flat = {
+            **body,
+            **{f"by_cache_status.{k}": v for k, v in statuses.items()},
+            **{f"saved_cents_by_cache_status.{k}": v for k, v in saved.items()},
+            "hit_rate": hit_rate,
+        }
         return list(flat), [list(flat.values())]
     if isinstance(report, reports.GroupReport):
         return TAG_FIELDS, [[group.to_json()[name] for name in TAG_FIELDS] for group in report.groups]

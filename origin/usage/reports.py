@@ -78,6 +78,7 @@ class Summary:
     tokens_out: int
     tokens_cached_in: int
     by_cache_status: dict[str, int]
+    saved_cents_by_cache_status: dict[str, Decimal]
 
     @property
     def hit_rate(self) -> float | None:
@@ -94,6 +95,9 @@ class Summary:
             "tokens_out": self.tokens_out,
             "tokens_cached_in": self.tokens_cached_in,
             "by_cache_status": dict(self.by_cache_status),
+            "saved_cents_by_cache_status": {
+                status: cents(saved) for status, saved in self.saved_cents_by_cache_status.items()
+            },
             "hit_rate": self.hit_rate,
         }
 
@@ -109,8 +113,15 @@ async def summary(pool: Pool, scope: Scope, window: Window) -> Summary:
         tokens_in=row["tokens_in"],
         tokens_out=row["tokens_out"],
         tokens_cached_in=row["tokens_cached_in"],
-        by_cache_status={status: row[status.replace("-", "_")] for status in CACHE_STATUS_ORDER},
+        by_cache_status={status: row[_column(status)] for status in CACHE_STATUS_ORDER},
+        saved_cents_by_cache_status={
+            status: row["saved_" + _column(status)] for status in CACHE_STATUS_ORDER
+        },
     )
+
+
+def _column(cache_status: str) -> str:
+    return cache_status.replace("-", "_")
 
 
 @dataclass(frozen=True, slots=True)

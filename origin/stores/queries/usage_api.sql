@@ -14,7 +14,13 @@ SELECT
     count(*) FILTER (WHERE cache_status = 'hit-exact') AS hit_exact,
     count(*) FILTER (WHERE cache_status = 'hit-semantic') AS hit_semantic,
     count(*) FILTER (WHERE cache_status = 'hit-exact-edge') AS hit_exact_edge,
-    count(*) FILTER (WHERE cache_status = 'bypass') AS bypass
+    count(*) FILTER (WHERE cache_status = 'bypass') AS bypass,
+    coalesce(sum(cache_saved_cents) FILTER (WHERE cache_status = 'miss'), 0) AS saved_miss,
+    coalesce(sum(cache_saved_cents) FILTER (WHERE cache_status = 'hit-exact'), 0) AS saved_hit_exact,
+    coalesce(sum(cache_saved_cents) FILTER (WHERE cache_status = 'hit-semantic'), 0) AS saved_hit_semantic,
+    coalesce(sum(cache_saved_cents) FILTER (WHERE cache_status = 'hit-exact-edge'), 0)
+        AS saved_hit_exact_edge,
+    coalesce(sum(cache_saved_cents) FILTER (WHERE cache_status = 'bypass'), 0) AS saved_bypass
 FROM usage_logs
 WHERE project_id = ANY($1::uuid[])
     AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity');

@@ -92,6 +92,10 @@ async def test_summary_is_the_sum_of_the_rows(pool: postgres.Pool, traffic: tupl
         assert getattr(summary, column) == _total(rows, column)
     statuses = Counter(r["cache_status"] for r in rows)
     assert summary.by_cache_status == {s: statuses[s] for s in reports.CACHE_STATUS_ORDER}
+    assert summary.saved_cents_by_cache_status == {
+        s: _total([r for r in rows if r["cache_status"] == s], "cache_saved_cents")
+        for s in reports.CACHE_STATUS_ORDER
+    }
     assert summary.hit_rate == _rate(rows)
     body = summary.to_json()
     assert body["cost_cents"] == float(_total(rows, "cost_total_cents"))
@@ -104,6 +108,7 @@ async def test_summary_is_the_sum_of_the_rows(pool: postgres.Pool, traffic: tupl
         "tokens_out",
         "tokens_cached_in",
         "by_cache_status",
+        "saved_cents_by_cache_status",
         "hit_rate",
     ]
 

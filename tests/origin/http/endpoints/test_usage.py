@@ -17,6 +17,7 @@ import pytest
 
 from origin.settings import Settings
 from origin.stores import postgres
+from origin.usage.reports import CACHE_STATUS_ORDER as STATUSES
 from origin.usage.reports import REQUEST_FIELDS
 from shared.usage import UsageRow
 from tests.harness import RunningOrigin
@@ -102,9 +103,10 @@ async def test_summary_counts_the_keys_own_rows(
         "tokens_in": sum(row.tokens_in for row in rows),
         "tokens_out": sum(row.tokens_out for row in rows),
         "tokens_cached_in": sum(row.tokens_cached_in for row in rows),
-        "by_cache_status": {
-            status: sum(row.cache_status == status for row in rows)
-            for status in ("miss", "hit-exact", "hit-semantic", "hit-exact-edge", "bypass")
+        "by_cache_status": {status: sum(row.cache_status == status for row in rows) for status in STATUSES},
+        "saved_cents_by_cache_status": {
+            status: _cents([row for row in rows if row.cache_status == status], "cache_saved_cents")
+            for status in STATUSES
         },
         "hit_rate": hits / (hits + misses),
     }
