@@ -21,7 +21,8 @@ from collections.abc import Sequence
 
 import redis.asyncio as redis
 
-from origin.cache.semantic import SemanticCache, unit_vector
+from origin.cache.lsh import unit_vector
+from origin.cache.semantic import SemanticCache
 
 
 def _gaussian(rng: random.Random, dims: int) -> list[float]:

@@ -31,11 +31,8 @@ import hashlib
 import json
 import logging
 import math
-import random
 import struct
-import sys
 import time
-from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -43,10 +40,19 @@ from typing import Any, Final
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from origin.cache.lsh import (
+    VERSION,
+    Hyperplanes,
+    UnitVector,
+    floats,
+    hamming_limit,
+    unit_vector,
+    vector_bytes,
+)
+
 log = logging.getLogger("prism.semantic")
 REDIS_ERRORS: Final = (RedisError, OSError, TimeoutError)
 
-VERSION: Final = "prism-sem-1"
 DEFAULT_SEED: Final = 1234
 DEFAULT_BANDS: Final = 20
 DEFAULT_ROWS: Final = 12
@@ -56,14 +62,10 @@ VECTORS_COMPARED: Final = 64
 ANSWERS_TRIED: Final = 3
 SWEEP_PER_STORE: Final = 64
 STORE_BATCH: Final = 250
-HAMMING_MARGIN: Final = 3.0
 FLOAT32_SLACK: Final = 1e-6  # stored vectors are float32: an identical text scores 1 - 1e-8 or so
 TIMEOUT_SECONDS: Final = 0.3
 
 _RECORD_HEAD: Final = struct.Struct(">QI")  # entry id, expiry in whole seconds; the signature follows
-_SQRT2: Final = math.sqrt(2.0)
-
-UnitVector = tuple[float, ...]
 
 # KEYS: rec, then the query's bucket in every band. ARGV: max candidates, record size. Returns how
 # many ids were considered and their records end to end: one bulk string parses far faster in
@@ -147,57 +149,6 @@ class SemanticHit:
     candidates: int
 
 
-def unit_vector(vector: Sequence[float]) -> UnitVector | None:
-    """The vector scaled to length 1, or None for an empty, zero or non-finite one."""
-    if not vector:
-        return None
-    norm = math.hypot(*vector)
-    if not math.isfinite(norm) or norm == 0.0:
-        return None
-    return tuple(value / norm for value in vector)
-
-
-def hamming_limit(bits: int, threshold: float) -> int:
-    """Signature bits a vector at ``threshold`` cosine differs in, plus a 3-sigma margin.
-
-    Each bit differs with probability ``angle / pi`` (Charikar), independently across hyperplanes;
-    the extra bit absorbs float rounding next to a hyperplane.
-    """
-    p = math.acos(max(-1.0, min(1.0, threshold))) / math.pi
-    return math.ceil(bits * p + HAMMING_MARGIN * math.sqrt(bits * p * (1.0 - p))) + 1
-
-
-class Hyperplanes:
-    """``bands * rows`` seeded random unit hyperplanes in ``dims`` dimensions.
-
-    For unit ``h`` and ``v``, ``h·v > 0`` exactly when ``|h - v| < √2``, and ``math.dist`` loops in
-    C: signing a 1536-dimension vector stays around a millisecond without numpy.
-    """
-
-    def __init__(self, dims: int, *, seed: int, bands: int, rows: int) -> None:
-        rng = random.Random(f"{VERSION}:{seed}:{dims}")
-        planes: list[UnitVector] = []
-        while len(planes) < bands * rows:
-            if (plane := unit_vector([rng.gauss(0.0, 1.0) for _ in range(dims)])) is not None:
-                planes.append(plane)
-        self._planes = planes
-        self.bands = bands
-        self.rows = rows
-        self.signature_bytes = (bands * rows + 7) // 8
-
-    def signature(self, unit: Sequence[float]) -> int:
-        """One bit per hyperplane, band 0 in the highest bits."""
-        bits = 0
-        for plane in self._planes:
-            bits = (bits << 1) | (math.dist(plane, unit) < _SQRT2)
-        return bits
-
-    def codes(self, signature: int) -> list[int]:
-        """The ``rows``-bit code of each band."""
-        mask = (1 << self.rows) - 1
-        return [(signature >> (self.rows * (self.bands - 1 - band))) & mask for band in range(self.bands)]
-
-
 @dataclass(frozen=True, slots=True)
 class ScopeKeys:
     prefix: str
@@ -242,20 +193,6 @@ def _records(blob: bytes, signature_bytes: int) -> Iterable[tuple[int, int, int]
     for offset in range(0, len(blob) - size + 1, size):
         entry_id, expiry = _RECORD_HEAD.unpack_from(blob, offset)
         yield entry_id, expiry, int.from_bytes(blob[offset + _RECORD_HEAD.size : offset + size], "big")
-
-
-def _floats(blob: bytes) -> list[float]:
-    values = array("f", blob)
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values.tolist()
-
-
-def _vector_bytes(unit: UnitVector) -> bytes:
-    values = array("f", unit)
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values.tobytes()
 
 
 def _decode_entry(raw: bytes | str | None) -> dict[str, Any] | None:
@@ -418,7 +355,7 @@ class SemanticCache:
         args: list[bytes | str | int] = [ttl_seconds, len(batch), len(doomed), len(shrink)]
         for entry_id, entry in zip(new_ids, batch, strict=True):
             record = _record(int(entry_id), expiry, entry.signature, planes.signature_bytes)
-            args += [entry_id, record, expiry, _vector_bytes(entry.unit), entry.payload]
+            args += [entry_id, record, expiry, vector_bytes(entry.unit), entry.payload]
             for band, code in enumerate(planes.codes(entry.signature)):
                 grow.setdefault(keys.bucket(band, code), []).append(entry_id)
         for entry_id, record in doomed.items():
@@ -440,7 +377,7 @@ def _ranked(
     for entry_id, blob in zip(ids, blobs, strict=True):
         if not isinstance(blob, bytes) or len(blob) != 4 * len(unit):
             continue
-        distance = math.dist(unit, _floats(blob))
+        distance = math.dist(unit, floats(blob))
         if distance <= limit:
             found.append((max(-1.0, min(1.0, 1.0 - distance * distance / 2.0)), entry_id))
     found.sort(reverse=True)
