@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
+from origin.cli import usage_seed
 from origin.cli.common import CliError, Commands, connect, find_org, find_project
 from origin.cli.usage_tables import print_table, report_rows
 from origin.settings import Settings
@@ -182,3 +183,5 @@ def register(commands: Commands) -> None:
     series.add_argument("--bucket", choices=("minute", "hour", "day"))
     _scope_options(series)
     series.set_defaults(run=_usage_timeseries)
+
+    usage_seed.register(verbs)
