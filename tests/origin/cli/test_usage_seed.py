@@ -4,6 +4,7 @@ import asyncio
 
 from origin.settings import Settings
 from origin.stores import postgres
+from shared.keys import key_hash
 from tests.origin.helpers import run_cli
 from tests.origin.usage.test_rollups import differences
 
@@ -16,7 +17,7 @@ async def test_seed_makes_projects_keys_and_rows(pool: postgres.Pool, base_setti
     assert sorted(keys) == [f"seed-org-{o}/seed-project-{o}-{p}" for o in (1, 2) for p in (1, 2)]
     assert "rows/s" in done.stderr and "ETA" in done.stderr and "3,000/3,000" in done.stderr
     for key in keys.values():
-        assert await postgres.find_key(pool, postgres.key_hash(key, base_settings.key_pepper)) is not None
+        assert await postgres.find_key(pool, key_hash(key, base_settings.key_pepper)) is not None
     ids = [
         str(row["id"]) for row in await pool.fetch("SELECT id FROM projects WHERE name LIKE 'seed-project-%'")
     ]
