@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
-from origin.cli import usage_seed
 from origin.cli.common import CliError, Commands, connect, find_org, find_project
+from origin.cli.usage_seed import register as register_seed
 from origin.cli.usage_tables import print_table, report_rows
 from origin.settings import Settings
 from origin.stores import controls
@@ -184,4 +184,4 @@ def register(commands: Commands) -> None:
     _scope_options(series)
     series.set_defaults(run=_usage_timeseries)
 
-    usage_seed.register(verbs)
+    register_seed(verbs)
