@@ -19,7 +19,7 @@ from types import FrameType
 import aiohttp
 from redis.exceptions import RedisError
 
-from bench import cpu, edge, report, semantic, singleflight
+from bench import cpu, edge, report, semantic, singleflight, usage
 from bench.compare import Comparison
 from bench.load import Load, LoadError, PythonClient, Request, choose
 from bench.result import LoadResult
@@ -133,7 +133,23 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"also measure the semantic cache at {', '.join(f'{n:,}' for n in semantic.LARGE_ENTRIES)}"
         " entries per scope (about 1-2 minutes more)",
     )
+    parser.add_argument(
+        "--usage-rows",
+        type=_sizes,
+        default=usage.SIZES,
+        help="comma-separated row counts of the usage section's databases (default 1000000,10000000)",
+    )
     return parser
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of row counts") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("row counts are positive")
+    return sizes
 
 
 @dataclass(slots=True)
@@ -145,6 +161,7 @@ class Results:
     edge_rows: list[edge.EdgeRow] = field(default_factory=list)
     edge_skipped: str | None = None
     lookups: list[semantic.Measurement] = field(default_factory=list)
+    usage_timings: list[usage.Timing] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -152,6 +169,7 @@ class Results:
             any(row.failures for row in self.rows)
             or any(flight.failed for flight in self.flights)
             or any(row.result.failures for row in self.edge_rows)
+            or any(timing.status != 200 for timing in self.usage_timings)
         )
 
     def print(self) -> None:
@@ -171,6 +189,8 @@ class Results:
                 print(line)
         if self.lookups:
             print(f"\n{semantic.table(self.lookups)}")
+        if self.usage_timings:
+            print(f"\n{usage.table(self.usage_timings)}")
 
 
 def _list() -> None:
@@ -226,6 +246,9 @@ def _run(args: argparse.Namespace, scenarios: list[Scenario], sections: list[str
     if "semantic" in sections:
         sizes = [*semantic.ENTRIES, *(semantic.LARGE_ENTRIES if args.semantic_large else ())]
         results.lookups = semantic.measure(sizes, _progress)
+    if "usage" in sections:
+        with tempfile.TemporaryDirectory(prefix="prism-bench-usage-") as workdir:
+            results.usage_timings = usage.measure(args.usage_rows, Path(workdir), _progress)
 
 
 def main(argv: list[str] | None = None) -> int:

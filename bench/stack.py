@@ -164,13 +164,13 @@ class Service:
         self._log_file.close()
 
 
-def _prism_command() -> list[str]:
+def prism_command() -> list[str]:
     script = Path(sys.executable).with_name("prism")
     return [str(script)] if script.exists() else [sys.executable, "-m", "origin.cli"]
 
 
-def create_key(env: Mapping[str, str], project: str = PROJECT) -> str:
-    command = [*_prism_command(), "keys", "create", "--project", project, "--org", ORG]
+def create_key(env: Mapping[str, str], project: str = PROJECT, org: str = ORG) -> str:
+    command = [*prism_command(), "keys", "create", "--project", project, "--org", org]
     try:
         done = subprocess.run(command, env=dict(env), capture_output=True, text=True, timeout=60, check=False)
     except subprocess.TimeoutExpired:
@@ -204,7 +204,7 @@ def prism_env(workdir: Path, fake_port: int) -> dict[str, str]:
 
 def origin_service(name: str, env: Mapping[str, str], port: int, log: Path) -> Service:
     """``prism serve`` on ``port``; the caller stops it and waits for ``/healthz``."""
-    return Service(name, [*_prism_command(), "serve", "--host", HOST, "--port", str(port)], env, log)
+    return Service(name, [*prism_command(), "serve", "--host", HOST, "--port", str(port)], env, log)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Final
 
 from origin.cli.common import CliError, Commands, connect, find_org, find_project
+from origin.cli.usage_seed import register as register_seed
 from origin.cli.usage_tables import print_table, report_rows
 from origin.settings import Settings
 from origin.stores import controls
@@ -182,3 +183,5 @@ def register(commands: Commands) -> None:
     series.add_argument("--bucket", choices=("minute", "hour", "day"))
     _scope_options(series)
     series.set_defaults(run=_usage_timeseries)
+
+    register_seed(verbs)

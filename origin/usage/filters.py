@@ -30,6 +30,9 @@ MAX_LIMIT: Final = 500
 BUCKETS: Final = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 DEFAULT_BUCKET: Final = "hour"
 MAX_POINTS: Final = 10_000
+# Minutes are summed from the rows (hours and days from the rollups): a day of them is fast at 10M
+# rows; the extra hour lets "since=24h" through whatever the clock did between two reads.
+MAX_MINUTE_WINDOW: Final = timedelta(hours=25)
 _RELATIVE: Final = re.compile(r"(\d{1,9})([mhd])")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days"}
 # An unencoded "+" in a query string arrives as a space: "...T10:00:00 02:00" meant "+02:00".
@@ -192,6 +195,8 @@ def parse_bucket(params: Params, window: Window, *, clock: Clock = _now) -> str:
     end = window.until or clock()
     if (end - bucket_start(window.since, bucket)) // BUCKETS[bucket] >= MAX_POINTS:
         raise FilterError("bucket", f"over {MAX_POINTS} {bucket}s: use a coarser bucket or a shorter window")
+    if bucket == "minute" and end - window.since > MAX_MINUTE_WINDOW:
+        raise FilterError("bucket", "bucket=minute covers at most 25 hours: use hour, or a later since")
     return bucket
 
 

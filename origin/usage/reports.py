@@ -1,4 +1,5 @@
-"""The usage API's reports: typed functions over the pool, every number summed from ``usage_logs``.
+"""The usage API's reports: typed functions over the pool, every number summed from ``usage_logs``
+(whole UTC hours through the rollups of migration 0004, which equal the rows; the rest from the rows).
 
 A caller's ``Scope`` is the set of project ids it may see (an API key: its project; a dashboard
 session: its org's projects). ``Window.projects`` can only narrow that set, never widen it.
@@ -371,8 +372,12 @@ async def timeseries(
     pool: Pool, scope: Scope, window: Window, bucket: str, *, now: datetime | None = None
 ) -> Timeseries:
     """One point per bucket from ``since`` to ``until`` (or now), empty buckets as zeros, so a chart
-    shows a quiet hour as a dip rather than drawing a line across it."""
-    rows = await pool.fetch(query("usage_timeseries"), *_window_args(scope, window), bucket)
+    shows a quiet hour as a dip rather than drawing a line across it. Hours and days come from the
+    rollups, minutes from the rows."""
+    if bucket == "minute":
+        rows = await pool.fetch(query("usage_timeseries_minutes"), *_window_args(scope, window))
+    else:
+        rows = await pool.fetch(query("usage_timeseries"), *_window_args(scope, window), bucket)
     found = {
         row["t"]: Point(
             row["t"],

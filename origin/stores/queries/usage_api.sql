@@ -2,42 +2,41 @@
 -- half-open window [$2, $3); a NULL $3 means "up to now and later".
 
 -- name: usage_summary
+-- The window's rollup cells (usage_cells: whole hours from usage_hourly, the ragged ends from rows).
 SELECT
-    count(*) AS requests,
-    count(*) FILTER (WHERE NOT success) AS errors,
-    coalesce(sum(cost_total_cents), 0) AS cost_cents,
-    coalesce(sum(cache_saved_cents), 0) AS saved_cents,
-    coalesce(sum(tokens_in), 0) AS tokens_in,
-    coalesce(sum(tokens_out), 0) AS tokens_out,
-    coalesce(sum(tokens_cached_in), 0) AS tokens_cached_in,
-    count(*) FILTER (WHERE cache_status = 'miss') AS miss,
-    count(*) FILTER (WHERE cache_status = 'hit-exact') AS hit_exact,
-    count(*) FILTER (WHERE cache_status = 'hit-semantic') AS hit_semantic,
-    count(*) FILTER (WHERE cache_status = 'hit-exact-edge') AS hit_exact_edge,
-    count(*) FILTER (WHERE cache_status = 'bypass') AS bypass,
-    coalesce(sum(cache_saved_cents) FILTER (WHERE cache_status = 'miss'), 0) AS saved_miss,
-    coalesce(sum(cache_saved_cents) FILTER (WHERE cache_status = 'hit-exact'), 0) AS saved_hit_exact,
-    coalesce(sum(cache_saved_cents) FILTER (WHERE cache_status = 'hit-semantic'), 0) AS saved_hit_semantic,
-    coalesce(sum(cache_saved_cents) FILTER (WHERE cache_status = 'hit-exact-edge'), 0)
-        AS saved_hit_exact_edge,
-    coalesce(sum(cache_saved_cents) FILTER (WHERE cache_status = 'bypass'), 0) AS saved_bypass
-FROM usage_logs
-WHERE project_id = ANY($1::uuid[])
-    AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity');
+    coalesce(sum(requests), 0)::bigint AS requests,
+    coalesce(sum(requests) FILTER (WHERE NOT success), 0)::bigint AS errors,
+    coalesce(sum(cost_cents), 0) AS cost_cents,
+    coalesce(sum(saved_cents), 0) AS saved_cents,
+    coalesce(sum(tokens_in), 0)::bigint AS tokens_in,
+    coalesce(sum(tokens_out), 0)::bigint AS tokens_out,
+    coalesce(sum(tokens_cached_in), 0)::bigint AS tokens_cached_in,
+    coalesce(sum(requests) FILTER (WHERE cache_status = 'miss'), 0)::bigint AS miss,
+    coalesce(sum(requests) FILTER (WHERE cache_status = 'hit-exact'), 0)::bigint AS hit_exact,
+    coalesce(sum(requests) FILTER (WHERE cache_status = 'hit-semantic'), 0)::bigint AS hit_semantic,
+    coalesce(sum(requests) FILTER (WHERE cache_status = 'hit-exact-edge'), 0)::bigint AS hit_exact_edge,
+    coalesce(sum(requests) FILTER (WHERE cache_status = 'bypass'), 0)::bigint AS bypass,
+    coalesce(sum(saved_cents) FILTER (WHERE cache_status = 'miss'), 0) AS saved_miss,
+    coalesce(sum(saved_cents) FILTER (WHERE cache_status = 'hit-exact'), 0) AS saved_hit_exact,
+    coalesce(sum(saved_cents) FILTER (WHERE cache_status = 'hit-semantic'), 0) AS saved_hit_semantic,
+    coalesce(sum(saved_cents) FILTER (WHERE cache_status = 'hit-exact-edge'), 0) AS saved_hit_exact_edge,
+    coalesce(sum(saved_cents) FILTER (WHERE cache_status = 'bypass'), 0) AS saved_bypass
+FROM usage_cells($1::uuid[], $2, coalesce($3::timestamptz, 'infinity'));
 
 -- name: usage_by_tag
--- ->> gives each row exactly one value for the key (NULL when absent): groups sum to the summary.
+-- Each row has exactly one value for the key (NULL when absent): groups sum to the summary. The
+-- NULL group of whole hours is usage_hourly minus the key's groups; HAVING drops it when empty.
 SELECT
-    request_tags ->> $4::text AS value,
-    count(*) AS requests,
-    coalesce(sum(cost_total_cents), 0) AS cost_cents,
-    coalesce(sum(cache_saved_cents), 0) AS saved_cents,
-    count(*) FILTER (WHERE cache_status IN ('hit-exact', 'hit-semantic', 'hit-exact-edge')) AS hits,
-    count(*) FILTER (WHERE cache_status = 'miss') AS misses
-FROM usage_logs
-WHERE project_id = ANY($1::uuid[])
-    AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity')
+    value,
+    sum(requests)::bigint AS requests,
+    sum(cost_cents) AS cost_cents,
+    sum(saved_cents) AS saved_cents,
+    coalesce(sum(requests) FILTER (WHERE cache_status IN ('hit-exact', 'hit-semantic', 'hit-exact-edge')), 0)
+        ::bigint AS hits,
+    coalesce(sum(requests) FILTER (WHERE cache_status = 'miss'), 0)::bigint AS misses
+FROM usage_tag_cells($1::uuid[], $2, coalesce($3::timestamptz, 'infinity'), $4::text)
 GROUP BY 1
+HAVING sum(requests) > 0
 ORDER BY cost_cents DESC, requests DESC, value NULLS LAST;
 
 -- name: usage_requests_page
@@ -81,9 +80,25 @@ WHERE project_id = ANY($1::uuid[])
 ORDER BY created_at, request_id;
 
 -- name: usage_timeseries
--- $4 is 'minute', 'hour' or 'day'; buckets are cut in UTC.
+-- $4 is 'hour' or 'day' (whole hours from the rollups); buckets are cut in UTC.
 SELECT
-    date_trunc($4::text, created_at, 'UTC') AS t,
+    date_trunc($4::text, hour, 'UTC') AS t,
+    sum(requests)::bigint AS requests,
+    sum(cost_cents) AS cost_cents,
+    sum(saved_cents) AS saved_cents,
+    coalesce(sum(requests) FILTER (WHERE cache_status = 'hit-exact-edge'), 0)::bigint AS hits_edge,
+    coalesce(sum(requests) FILTER (WHERE cache_status IN ('hit-exact', 'hit-semantic')), 0)::bigint
+        AS hits_origin,
+    coalesce(sum(requests) FILTER (WHERE cache_status = 'miss'), 0)::bigint AS misses,
+    coalesce(sum(requests) FILTER (WHERE NOT success), 0)::bigint AS errors
+FROM usage_cells($1::uuid[], $2, coalesce($3::timestamptz, 'infinity'))
+GROUP BY 1
+ORDER BY 1;
+
+-- name: usage_timeseries_minutes
+-- Minute buckets straight from the rows (the window is bounded by the bucket's point limit).
+SELECT
+    date_trunc('minute', created_at, 'UTC') AS t,
     count(*) AS requests,
     coalesce(sum(cost_total_cents), 0) AS cost_cents,
     coalesce(sum(cache_saved_cents), 0) AS saved_cents,
@@ -100,14 +115,13 @@ ORDER BY 1;
 -- name: usage_by_model
 SELECT
     model_used AS value,
-    count(*) AS requests,
-    coalesce(sum(cost_total_cents), 0) AS cost_cents,
-    coalesce(sum(cache_saved_cents), 0) AS saved_cents,
-    count(*) FILTER (WHERE cache_status IN ('hit-exact', 'hit-semantic', 'hit-exact-edge')) AS hits,
-    count(*) FILTER (WHERE cache_status = 'miss') AS misses
-FROM usage_logs
-WHERE project_id = ANY($1::uuid[])
-    AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity')
+    sum(requests)::bigint AS requests,
+    sum(cost_cents) AS cost_cents,
+    sum(saved_cents) AS saved_cents,
+    coalesce(sum(requests) FILTER (WHERE cache_status IN ('hit-exact', 'hit-semantic', 'hit-exact-edge')), 0)
+        ::bigint AS hits,
+    coalesce(sum(requests) FILTER (WHERE cache_status = 'miss'), 0)::bigint AS misses
+FROM usage_cells($1::uuid[], $2, coalesce($3::timestamptz, 'infinity'))
 GROUP BY 1
 ORDER BY cost_cents DESC, requests DESC, value NULLS LAST;
 
@@ -115,15 +129,12 @@ ORDER BY cost_cents DESC, requests DESC, value NULLS LAST;
 -- Sessions with a turn in the window, costliest first; the numbers cover their turns in the window.
 SELECT
     session_id,
-    count(*) AS requests,
-    coalesce(sum(cost_total_cents), 0) AS cost_cents,
-    coalesce(sum(cache_saved_cents), 0) AS saved_cents,
-    min(created_at) AS first_at,
-    max(created_at) AS last_at
-FROM usage_logs
-WHERE project_id = ANY($1::uuid[])
-    AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity')
-    AND session_id IS NOT NULL
+    sum(requests)::bigint AS requests,
+    sum(cost_cents) AS cost_cents,
+    sum(saved_cents) AS saved_cents,
+    min(first_at) AS first_at,
+    max(last_at) AS last_at
+FROM usage_session_cells($1::uuid[], $2, coalesce($3::timestamptz, 'infinity'))
 GROUP BY session_id
 ORDER BY cost_cents DESC, last_at DESC, session_id
 LIMIT $4;

@@ -144,6 +144,10 @@ def test_buckets() -> None:
     month = Window(since=NOW - timedelta(days=30))
     error = _refused("bucket", lambda: parse_bucket([("bucket", "minute")], month, clock=_clock))
     assert "coarser" in str(error)
+    two_days = Window(since=NOW - timedelta(days=2))
+    error = _refused("bucket", lambda: parse_bucket([("bucket", "minute")], two_days, clock=_clock))
+    assert "25 hours" in str(error)
+    assert parse_bucket([("bucket", "hour")], two_days, clock=_clock) == "hour"
     assert bucket_start(NOW, "minute") == datetime(2025, 3, 10, 12, 30, tzinfo=UTC)
     assert bucket_start(NOW, "hour") == datetime(2025, 3, 10, 12, tzinfo=UTC)
     assert bucket_start(NOW.astimezone(timezone(timedelta(hours=13))), "day") == datetime(
