@@ -13,6 +13,7 @@ export PRISM_PROVIDER_DEMO_ANTHROPIC_API_KEY=${PRISM_PROVIDER_DEMO_ANTHROPIC_API
 export PRISM_ENV=development
 export PRISM_KEY_PEPPER=${PRISM_KEY_PEPPER:-local-demo-pepper-0123456789}
 export PRISM_INGEST_SECRET=${PRISM_INGEST_SECRET:-local-demo-ingest-secret-0123456789}
+export PRISM_DASHBOARD_SECRET=${PRISM_DASHBOARD_SECRET:-local-demo-dashboard-secret-0123456789}
 export PRISM_CF_API_TOKEN=local-kv-token PRISM_CF_ACCOUNT_ID=local-account PRISM_CF_KV_NAMESPACE_ID=local-namespace
 export PRISM_CF_API_BASE_URL=http://127.0.0.1:$kv_port/client/v4
 pids=()

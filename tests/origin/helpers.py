@@ -34,6 +34,7 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         "PRISM_REDIS_URL": settings.redis_url,
         "PRISM_KEY_PEPPER": settings.key_pepper,
         "PRISM_INGEST_SECRET": settings.ingest_secret,
+        "PRISM_DASHBOARD_SECRET": settings.dashboard_secret,
         "PRISM_CF_API_TOKEN": settings.cf_api_token or "",
         "PRISM_CF_ACCOUNT_ID": settings.cf_account_id or "",
         "PRISM_CF_KV_NAMESPACE_ID": settings.cf_kv_namespace_id or "",
