@@ -24,7 +24,7 @@ def client(origin: RunningOrigin, key: str, *, cache: bool = False, **headers: s
     )
 
 
-def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(settings: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """``prism ARGS`` as a process with exactly these settings' stores, Workers KV and config.
 
     Run it in a thread when a fake (Cloudflare, provider) answers from the test's event loop."""
@@ -43,7 +43,12 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     if settings.config_path is not None:
         env["PRISM_CONFIG_PATH"] = str(settings.config_path)
     return subprocess.run(
-        [sys.executable, "-m", "origin.cli", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "origin.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

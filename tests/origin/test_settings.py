@@ -51,7 +51,8 @@ def test_production_is_the_default_and_has_no_default_secrets() -> None:
         ),
         (
             {**SECRETS, "PRISM_DASHBOARD_SECRET": DEV_DASHBOARD_SECRET},
-            "PRISM_DASHBOARD_SECRET is a published development value: generate one with `openssl rand -hex 32`",
+            "PRISM_DASHBOARD_SECRET is a published development value: "
+            "generate one with `openssl rand -hex 32`",
         ),
         (
             {**SECRETS, "PRISM_KEY_PEPPER": DEV_PEPPER},
