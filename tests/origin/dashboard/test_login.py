@@ -103,6 +103,7 @@ async def test_a_tampered_cookie_or_a_removed_user_is_signed_out(
     assert (await http.get("/dashboard")).status_code == 200
     leaver = f"leaver-{world.mine.name}@example.com"
     await users.create_user(pool, org=world.mine.name, email=leaver, password_hash=hash_password(PASSWORD))
+    http.cookies.clear()
     assert (await sign_in(http, leaver)).status_code == 303
     assert (await http.get("/dashboard")).status_code == 200
     assert await users.remove_user(pool, leaver)
