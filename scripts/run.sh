@@ -26,6 +26,10 @@ pids+=($!)
 pids+=($!)
 bash scripts/wait-http.sh "http://127.0.0.1:9100/_fake/requests" 30
 key=$(.venv/bin/prism keys create --project demo --org demo 2>/dev/null | tail -n 1)
+# The dashboard's demo user (a published password: development only). Already there: kept as it is.
+demo_email=demo@example.com demo_password=prism-demo-password
+echo "$demo_password" | .venv/bin/prism users create --org demo --email "$demo_email" --password-stdin \
+  >/dev/null 2>&1 || true
 .venv/bin/prism serve --port "$port" &
 pids+=($!)
 bash scripts/wait-http.sh "http://127.0.0.1:$port/healthz" 30
@@ -50,6 +54,7 @@ $edge_line
   Demo upstream http://127.0.0.1:9100      FAKE PROVIDER: echoes your last message, not a real LLM
   Local KV      http://127.0.0.1:$kv_port      FAKE Cloudflare KV API (the origin publishes, the edge reads)
   Demo key      $key
+  Dashboard     http://127.0.0.1:$port/dashboard   sign in as $demo_email / $demo_password
 
   Ask twice through the edge: the second answer comes from the PoP (X-Prism-Edge-Cache: hit).
 

@@ -165,10 +165,10 @@ def line(
     if not times or max(float(value) for value in series.values) <= 0:
         return _empty(name, title)
     maximum, step = nice_ceiling(max(float(value) for value in series.values))
-    span = (WIDTH - LEFT - RIGHT) / max(1, len(times) - 1)
+    slot = (WIDTH - LEFT - RIGHT) / len(times)
 
     def center(i: int) -> float:
-        return LEFT + span * i if len(times) > 1 else (LEFT + WIDTH - RIGHT) / 2
+        return LEFT + slot * (i + 0.5)
 
     floor = HEIGHT - BOTTOM
     points = [(center(i), floor - _scale(value, maximum)) for i, value in enumerate(series.values)]

@@ -45,7 +45,7 @@ def _timeline_charts(series: Timeseries) -> dict[str, str]:
     return {
         "hit_rate": charts.stacked_columns(
             "hit-rate",
-            "Cache results over time",
+            "Hit rate over time: edge hits, origin hits and misses",
             times,
             [
                 Series("edge hits", [p.hits_edge for p in points], "s-edge"),

@@ -42,7 +42,7 @@ def test_stacked_columns_carry_every_value_and_stack_bottom_up() -> None:
     assert float(miss.get("height", "")) == pytest.approx(4 * float(edge.get("height", "")))
     for mark in marks:
         x, y = float(mark.get("x", "")), float(mark.get("y", ""))
-        assert 0 <= x <= WIDTH and 0 <= y and y + float(mark.get("height", "")) <= HEIGHT
+        assert 0 <= x <= WIDTH and y >= 0 and y + float(mark.get("height", "")) <= HEIGHT
         assert mark.find(f"{SVG}title") is not None
     legend = [t.text for t in root.iter(f"{SVG}text")]
     assert "edge hits" in legend and "misses" in legend
@@ -56,7 +56,7 @@ def test_a_line_has_one_point_per_bucket_higher_for_more() -> None:
     ys = [float(p.get("cy", "")) for p in points]
     assert ys[1] < ys[3] < ys[0] < ys[2]  # SVG's y grows downwards
     xs = [float(p.get("cx", "")) for p in points]
-    assert xs == sorted(xs) and 0 <= xs[0] and xs[-1] <= WIDTH
+    assert xs == sorted(xs) and xs[0] >= 0 and xs[-1] <= WIDTH
 
 
 def test_bars_are_as_long_as_their_values_and_keep_the_full_label() -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,7 +27,7 @@ class Org:
     projects: dict[str, postgres.KeyRecord] = field(default_factory=dict)
     rows: list[UsageRow] = field(default_factory=list)
 
-    def ids(self, project: str) -> dict[str, str]:
+    def ids(self, project: str) -> dict[str, Any]:
         record = self.projects[project]
         return {"org_id": record.org_id, "project_id": record.project_id, "key_id": record.key_id}
 
