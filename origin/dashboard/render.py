@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from origin.usage.reports import hit_rate
+
 TEMPLATES: Final = Path(__file__).with_name("templates")
 STATIC: Final = Path(__file__).with_name("static")
 # Everything is served by the origin itself: no inline script, no third party, no framing (the sign-out
@@ -56,6 +58,7 @@ class Renderer:
             lstrip_blocks=True,
         )
         env.filters.update(money=money, percent=percent, count=count, when=when)
+        env.globals["hit_rate"] = hit_rate
         self._templates = Jinja2Templates(env=env)
 
     def page(
