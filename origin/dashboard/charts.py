@@ -119,6 +119,25 @@ def _scale(value: Number, maximum: float) -> float:
     return (HEIGHT - TOP - BOTTOM) * float(value) / maximum
 
 
+def _center(i: int, count: int) -> float:
+    return LEFT + (WIDTH - LEFT - RIGHT) / count * (i + 0.5)
+
+
+def _time_frame(
+    name: str, title: str, series: Sequence[Series], peak: float, fmt: Format
+) -> tuple[list[str], float]:
+    maximum, step = nice_ceiling(peak)
+    return [*_open(name, title, HEIGHT), *_legend(series), *_y_axis(maximum, step, fmt)], maximum
+
+
+def _time_mark(
+    element: str, geometry: str, item: Series, t: datetime, value: Number, bucket: str, fmt: Format
+) -> str:
+    label = f"{_time_label(t, bucket)} · {item.name}: {fmt(float(value))}"
+    marks = _attrs(data_series=item.name, data_t=t.isoformat(), data_value=value)
+    return f'<{element} class="mark {item.css}" {geometry} {marks}><title>{escape(label)}</title></{element}>'
+
+
 def stacked_columns(
     name: str,
     title: str,
@@ -132,29 +151,19 @@ def stacked_columns(
     totals = [sum(float(item.values[i]) for item in series) for i in range(len(times))]
     if not times or max(totals) <= 0:
         return _empty(name, title)
-    maximum, step = nice_ceiling(max(totals))
-    slot = (WIDTH - LEFT - RIGHT) / len(times)
-    width = max(1.0, slot * 0.8)
-
-    def center(i: int) -> float:
-        return LEFT + slot * (i + 0.5)
-
-    parts = [*_open(name, title, HEIGHT), *_legend(series), *_y_axis(maximum, step, fmt)]
+    parts, maximum = _time_frame(name, title, series, max(totals), fmt)
+    width = max(1.0, (WIDTH - LEFT - RIGHT) / len(times) * 0.8)
     for i, t in enumerate(times):
-        base = float(HEIGHT - BOTTOM)
+        x, base = _center(i, len(times)) - width / 2, float(HEIGHT - BOTTOM)
         for item in series:
             value = item.values[i]
             if value <= 0:
                 continue
             height = _scale(value, maximum)
             base -= height
-            label = f"{_time_label(t, bucket)} · {item.name}: {fmt(float(value))}"
-            marks = _attrs(data_series=item.name, data_t=t.isoformat(), data_value=value)
-            parts.append(
-                f'<rect class="mark {item.css}" x="{center(i) - width / 2:.2f}" y="{base:.2f}" '
-                f'width="{width:.2f}" height="{height:.2f}" {marks}><title>{escape(label)}</title></rect>'
-            )
-    parts += [*_x_axis(times, bucket, center), "</svg>"]
+            geometry = f'x="{x:.2f}" y="{base:.2f}" width="{width:.2f}" height="{height:.2f}"'
+            parts.append(_time_mark("rect", geometry, item, t, value, bucket, fmt))
+    parts += [*_x_axis(times, bucket, lambda i: _center(i, len(times))), "</svg>"]
     return Markup("".join(parts))
 
 
@@ -164,29 +173,20 @@ def line(
     """A line with the area under it shaded, and a point per bucket."""
     if not times or max(float(value) for value in series.values) <= 0:
         return _empty(name, title)
-    maximum, step = nice_ceiling(max(float(value) for value in series.values))
-    slot = (WIDTH - LEFT - RIGHT) / len(times)
-
-    def center(i: int) -> float:
-        return LEFT + slot * (i + 0.5)
-
+    parts, maximum = _time_frame(name, title, [series], max(float(value) for value in series.values), fmt)
     floor = HEIGHT - BOTTOM
-    points = [(center(i), floor - _scale(value, maximum)) for i, value in enumerate(series.values)]
+    points = [
+        (_center(i, len(times)), floor - _scale(value, maximum)) for i, value in enumerate(series.values)
+    ]
     path = " ".join(f"{x:.2f},{y:.2f}" for x, y in points)
-    parts = [*_open(name, title, HEIGHT), *_legend([series]), *_y_axis(maximum, step, fmt)]
     parts.append(
         f'<polygon class="area {series.css}" '
         f'points="{points[0][0]:.2f},{floor} {path} {points[-1][0]:.2f},{floor}"/>'
     )
     parts.append(f'<polyline class="line {series.css}" points="{path}"/>')
     for (x, y), t, value in zip(points, times, series.values, strict=True):
-        label = f"{_time_label(t, bucket)} · {series.name}: {fmt(float(value))}"
-        marks = _attrs(data_series=series.name, data_t=t.isoformat(), data_value=value)
-        parts.append(
-            f'<circle class="mark point {series.css}" cx="{x:.2f}" cy="{y:.2f}" r="3" {marks}>'
-            f"<title>{escape(label)}</title></circle>"
-        )
-    parts += [*_x_axis(times, bucket, center), "</svg>"]
+        parts.append(_time_mark("circle", f'cx="{x:.2f}" cy="{y:.2f}" r="3"', series, t, value, bucket, fmt))
+    parts += [*_x_axis(times, bucket, lambda i: _center(i, len(times))), "</svg>"]
     return Markup("".join(parts))
 
 

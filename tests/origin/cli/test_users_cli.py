@@ -1,5 +1,6 @@
 """``prism users``, run as real processes against the test database."""
 
+import subprocess
 import uuid
 
 import pytest
@@ -13,6 +14,12 @@ pytestmark = pytest.mark.usefixtures("migrated")
 PASSWORD = "correct horse battery"
 
 
+def _create(settings: Settings, org: str, email: str, password: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        settings, "users", "create", "--org", org, "--email", email, "--password-stdin", stdin=password
+    )
+
+
 def _address() -> str:
     return f"ada-{uuid.uuid4().hex[:8]}@example.com"
 
@@ -21,17 +28,7 @@ async def test_create_makes_the_org_and_stores_only_a_slow_hash(
     base_settings: Settings, pool: postgres.Pool
 ) -> None:
     org, address = f"users-{uuid.uuid4().hex[:8]}", _address()
-    created = run_cli(
-        base_settings,
-        "users",
-        "create",
-        "--org",
-        org,
-        "--email",
-        address,
-        "--password-stdin",
-        stdin=PASSWORD + "\n",
-    )
+    created = _create(base_settings, org, address, PASSWORD + "\n")
     assert created.returncode == 0, created.stderr
     assert await controls.find_org(pool, org) is not None
     stored = await users.find_credentials(pool, address.upper())
@@ -43,48 +40,15 @@ async def test_create_makes_the_org_and_stores_only_a_slow_hash(
 
 def test_an_address_is_one_user_whatever_its_case(base_settings: Settings) -> None:
     address = _address()
-    first = run_cli(
-        base_settings,
-        "users",
-        "create",
-        "--org",
-        "users-a",
-        "--email",
-        address,
-        "--password-stdin",
-        stdin=PASSWORD,
-    )
+    first = _create(base_settings, "users-a", address, PASSWORD)
     assert first.returncode == 0, first.stderr
-    again = run_cli(
-        base_settings,
-        "users",
-        "create",
-        "--org",
-        "users-b",
-        "--email",
-        address.upper(),
-        "--password-stdin",
-        stdin=PASSWORD,
-    )
+    again = _create(base_settings, "users-b", address.upper(), PASSWORD)
     assert again.returncode == 1 and "exists already" in again.stderr
 
 
 def test_list_by_org_and_remove(base_settings: Settings) -> None:
     org, address = f"users-{uuid.uuid4().hex[:8]}", _address()
-    assert (
-        run_cli(
-            base_settings,
-            "users",
-            "create",
-            "--org",
-            org,
-            "--email",
-            address,
-            "--password-stdin",
-            stdin=PASSWORD,
-        ).returncode
-        == 0
-    )
+    assert _create(base_settings, org, address, PASSWORD).returncode == 0
     listed = run_cli(base_settings, "users", "list", "--org", org).stdout.splitlines()
     assert len(listed) == 1 and listed[0].startswith(f"{address}\t{org}\t")
     assert address in run_cli(base_settings, "users", "list").stdout
@@ -104,7 +68,5 @@ def test_list_by_org_and_remove(base_settings: Settings) -> None:
 def test_bad_input_is_refused_in_one_line(
     base_settings: Settings, email: str, password: str, code: int, message: str
 ) -> None:
-    result = run_cli(
-        base_settings, "users", "create", "--org", "x", "--email", email, "--password-stdin", stdin=password
-    )
+    result = _create(base_settings, "x", email, password)
     assert result.returncode == code and message in result.stderr and "Traceback" not in result.stderr

@@ -29,15 +29,8 @@ async def test_pages_send_a_visitor_to_sign_in_and_back(http: httpx.AsyncClient,
     page = await http.get("/dashboard/sessions?since=7d")
     assert page.status_code == 303
     assert page.headers["location"] == "/dashboard/login?next=%2Fdashboard%2Fsessions%3Fsince%3D7d"
-    form = await http.get(page.headers["location"])
-    signed = await http.post(
-        "/dashboard/login",
-        data={
-            "email": world.mine.email,
-            "password": PASSWORD,
-            "csrf": csrf_field(form.text),
-            "next": "/dashboard/sessions?since=7d",
-        },
+    signed = await sign_in(
+        http, world.mine.email, form=page.headers["location"], next="/dashboard/sessions?since=7d"
     )
     assert (signed.status_code, signed.headers["location"]) == (303, "/dashboard/sessions?since=7d")
     assert (await http.get("/dashboard/sessions?since=7d")).status_code == 200
@@ -113,13 +106,5 @@ async def test_a_tampered_cookie_or_a_removed_user_is_signed_out(
 async def test_next_never_leaves_the_dashboard(http: httpx.AsyncClient, world: World) -> None:
     form = await http.get("/dashboard/login?next=//evil.example/dashboard")
     assert 'name="next" value="/dashboard"' in form.text
-    signed = await http.post(
-        "/dashboard/login",
-        data={
-            "email": world.mine.email,
-            "password": PASSWORD,
-            "csrf": csrf_field(form.text),
-            "next": "https://evil.example",
-        },
-    )
+    signed = await sign_in(http, world.mine.email, next="https://evil.example")
     assert signed.headers["location"] == "/dashboard"

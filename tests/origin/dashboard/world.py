@@ -103,10 +103,16 @@ def csrf_field(html: str) -> str:
     return found[1]
 
 
-async def sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+async def sign_in(
+    client: httpx.AsyncClient,
+    email: str,
+    password: str = PASSWORD,
+    *,
+    form: str = "/dashboard/login",
+    **fields: str,
+) -> httpx.Response:
     """Sign in as a browser would: get the form (and its pre-session cookie), post it with its token."""
-    form = await client.get("/dashboard/login")
-    assert form.status_code == 200
-    return await client.post(
-        "/dashboard/login", data={"email": email, "password": password, "csrf": csrf_field(form.text)}
-    )
+    page = await client.get(form)
+    assert page.status_code == 200
+    data = {"email": email, "password": password, "csrf": csrf_field(page.text), **fields}
+    return await client.post("/dashboard/login", data=data)
