@@ -7,14 +7,19 @@ BIN := $(VENV)/bin
 export PRISM_DATABASE_URL ?= postgresql://postgres:postgres@127.0.0.1:5432/prism
 export PRISM_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: setup services migrate run test lint bench deploy-edge
+.PHONY: setup chromium services migrate run test lint bench deploy-edge
 
 # The edge's Node tooling (wrangler, Pyodide) and the Workers SDK wheel the local edge installs
 # into Pyodide (the version pinned in package.json's config.workers_runtime_sdk).
 WORKERS_SDK := $(shell sed -n 's/.*"workers_runtime_sdk": *"\([^"]*\)".*/\1/p' package.json)
 SDK_WHEEL := build/wheels/workers_runtime_sdk-$(WORKERS_SDK)-py3-none-any.whl
 
-setup: $(VENV)/.installed node_modules/.installed $(SDK_WHEEL)
+setup: $(VENV)/.installed node_modules/.installed $(SDK_WHEEL) chromium
+
+# The dashboard's browser tests drive Debian's chromium through Playwright (no `playwright install`).
+chromium:
+	@[ -x /usr/bin/chromium ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "setup: chromium could not be installed; the dashboard's browser tests will be skipped"
 
 node_modules/.installed: package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund && touch $@; \

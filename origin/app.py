@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from origin.dashboard.routes import dashboard_routes
 from origin.http.endpoints.chat import chat_completions
 from origin.http.endpoints.health import healthz, metrics, readyz
 from origin.http.endpoints.internal import ingest_usage
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *dashboard_routes(),
     ]
     return Starlette(
         routes=routes,

@@ -17,14 +17,17 @@ DEVELOPMENT = "development"
 PRODUCTION = "production"
 DEV_PEPPER = "dev-pepper-not-for-production"
 DEV_INGEST_SECRET = "dev-ingest-secret-not-for-production"
+DEV_DASHBOARD_SECRET = "dev-dashboard-secret-not-for-production"
 # Every secret this repository publishes (the development defaults, `make run`'s, the placeholders of
 # deploy/prism.env.example): anyone can read them, so production refuses them.
 PUBLISHED_SECRETS = frozenset(
     {
         DEV_PEPPER,
         DEV_INGEST_SECRET,
+        DEV_DASHBOARD_SECRET,
         "local-demo-pepper-0123456789",
         "local-demo-ingest-secret-0123456789",
+        "local-demo-dashboard-secret-0123456789",
         "CHANGE-ME-to-a-long-random-string",
         "CHANGE-ME-to-another-long-random-string",
     }
@@ -41,9 +44,10 @@ class Settings:
     database_url: str = "postgresql://postgres:postgres@127.0.0.1:5432/prism"
     redis_url: str = "redis://127.0.0.1:6379/0"
     env: str = PRODUCTION
-    # No default: production needs both; development mode fills in DEV_PEPPER and DEV_INGEST_SECRET.
+    # No default: production needs all three; development mode fills in the DEV_* values.
     key_pepper: str = field(default="", repr=False)
     ingest_secret: str = field(default="", repr=False)
+    dashboard_secret: str = field(default="", repr=False)  # signs dashboard session cookies
     host: str = "127.0.0.1"
     port: int = 8080
     config_path: Path | None = None
@@ -80,6 +84,7 @@ class Settings:
         if values.get("env") == DEVELOPMENT:
             values.setdefault("key_pepper", DEV_PEPPER)
             values.setdefault("ingest_secret", DEV_INGEST_SECRET)
+            values.setdefault("dashboard_secret", DEV_DASHBOARD_SECRET)
         settings = cls(**values)
         settings.validate()
         return settings
@@ -91,6 +96,7 @@ class Settings:
             raise SettingsError(f"PRISM_ENV must be {PRODUCTION!r} (the default) or {DEVELOPMENT!r}")
         _require_secret("PRISM_KEY_PEPPER", self.key_pepper, development=self.development)
         _require_secret("PRISM_INGEST_SECRET", self.ingest_secret, development=self.development)
+        _require_secret("PRISM_DASHBOARD_SECRET", self.dashboard_secret, development=self.development)
         if not 0 < self.port < 65536:
             raise SettingsError(f"PRISM_PORT must be between 1 and 65535, got {self.port}")
         if self.max_body_bytes < 1024:
@@ -164,6 +170,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "redis_url": str,
     "key_pepper": str,
     "ingest_secret": str,
+    "dashboard_secret": str,
     "host": str,
     "port": int,
     "config_path": Path,

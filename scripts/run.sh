@@ -13,6 +13,7 @@ export PRISM_PROVIDER_DEMO_ANTHROPIC_API_KEY=${PRISM_PROVIDER_DEMO_ANTHROPIC_API
 export PRISM_ENV=development
 export PRISM_KEY_PEPPER=${PRISM_KEY_PEPPER:-local-demo-pepper-0123456789}
 export PRISM_INGEST_SECRET=${PRISM_INGEST_SECRET:-local-demo-ingest-secret-0123456789}
+export PRISM_DASHBOARD_SECRET=${PRISM_DASHBOARD_SECRET:-local-demo-dashboard-secret-0123456789}
 export PRISM_CF_API_TOKEN=local-kv-token PRISM_CF_ACCOUNT_ID=local-account PRISM_CF_KV_NAMESPACE_ID=local-namespace
 export PRISM_CF_API_BASE_URL=http://127.0.0.1:$kv_port/client/v4
 pids=()
@@ -25,6 +26,10 @@ pids+=($!)
 pids+=($!)
 bash scripts/wait-http.sh "http://127.0.0.1:9100/_fake/requests" 30
 key=$(.venv/bin/prism keys create --project demo --org demo 2>/dev/null | tail -n 1)
+# The dashboard's demo user (a published password: development only). Already there: kept as it is.
+demo_email=demo@example.com demo_password=prism-demo-password
+echo "$demo_password" | .venv/bin/prism users create --org demo --email "$demo_email" --password-stdin \
+  >/dev/null 2>&1 || true
 .venv/bin/prism serve --port "$port" &
 pids+=($!)
 bash scripts/wait-http.sh "http://127.0.0.1:$port/healthz" 30
@@ -49,6 +54,7 @@ $edge_line
   Demo upstream http://127.0.0.1:9100      FAKE PROVIDER: echoes your last message, not a real LLM
   Local KV      http://127.0.0.1:$kv_port      FAKE Cloudflare KV API (the origin publishes, the edge reads)
   Demo key      $key
+  Dashboard     http://127.0.0.1:$port/dashboard   sign in as $demo_email / $demo_password
 
   Ask twice through the edge: the second answer comes from the PoP (X-Prism-Edge-Cache: hit).
 

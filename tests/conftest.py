@@ -38,6 +38,7 @@ def base_settings(redis_server: TempRedis) -> Settings:
     secrets = {
         "PRISM_KEY_PEPPER": "test-pepper-0123456789",
         "PRISM_INGEST_SECRET": "test-ingest-secret-0123456789",
+        "PRISM_DASHBOARD_SECRET": "test-dashboard-secret-0123456789",
     }
     defaults = Settings.from_env({**os.environ, **secrets})
     return replace(

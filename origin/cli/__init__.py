@@ -1,4 +1,4 @@
-"""``prism``: serve, migrate, manage keys, policies, project settings and budgets, read usage."""
+"""``prism``: serve, migrate, manage keys, policies, project settings, budgets and users, read usage."""
 
 import argparse
 import asyncio
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from origin.cli import keys, policy, project, service, usage
+from origin.cli import keys, policy, project, service, usage, users
 from origin.cli.common import CliError, Command
 from origin.settings import Settings, SettingsError
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy.register(commands)
     project.register(commands)
     usage.register(commands)
+    users.register(commands)
     return parser
 
 

@@ -24,7 +24,7 @@ def client(origin: RunningOrigin, key: str, *, cache: bool = False, **headers: s
     )
 
 
-def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(settings: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """``prism ARGS`` as a process with exactly these settings' stores, Workers KV and config.
 
     Run it in a thread when a fake (Cloudflare, provider) answers from the test's event loop."""
@@ -34,6 +34,7 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         "PRISM_REDIS_URL": settings.redis_url,
         "PRISM_KEY_PEPPER": settings.key_pepper,
         "PRISM_INGEST_SECRET": settings.ingest_secret,
+        "PRISM_DASHBOARD_SECRET": settings.dashboard_secret,
         "PRISM_CF_API_TOKEN": settings.cf_api_token or "",
         "PRISM_CF_ACCOUNT_ID": settings.cf_account_id or "",
         "PRISM_CF_KV_NAMESPACE_ID": settings.cf_kv_namespace_id or "",
@@ -42,7 +43,12 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     if settings.config_path is not None:
         env["PRISM_CONFIG_PATH"] = str(settings.config_path)
     return subprocess.run(
-        [sys.executable, "-m", "origin.cli", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "origin.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -34,6 +34,10 @@ def test_env_example_cannot_start_until_its_secrets_are_filled_in() -> None:
         Settings.from_env(example)
     with pytest.raises(SettingsError, match=r"^PRISM_INGEST_SECRET is not set: generate one with"):
         Settings.from_env({**example, "PRISM_KEY_PEPPER": "0123456789abcdef0123"})
+    with pytest.raises(SettingsError, match=r"^PRISM_DASHBOARD_SECRET is not set: generate one with"):
+        Settings.from_env(
+            {**example, "PRISM_KEY_PEPPER": "0123456789abcdef0123", "PRISM_INGEST_SECRET": "fedcba9876543210"}
+        )
 
 
 def test_asgi_entry_builds_the_app(monkeypatch: pytest.MonkeyPatch) -> None:

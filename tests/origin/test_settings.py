@@ -2,9 +2,16 @@ from pathlib import Path
 
 import pytest
 
-from origin.settings import DEV_INGEST_SECRET, DEV_PEPPER, PUBLISHED_SECRETS, Settings, SettingsError
+from origin.settings import (
+    DEV_DASHBOARD_SECRET,
+    DEV_INGEST_SECRET,
+    DEV_PEPPER,
+    PUBLISHED_SECRETS,
+    Settings,
+    SettingsError,
+)
 
-SECRETS = {"PRISM_KEY_PEPPER": "p" * 20, "PRISM_INGEST_SECRET": "i" * 20}
+SECRETS = {"PRISM_KEY_PEPPER": "p" * 20, "PRISM_INGEST_SECRET": "i" * 20, "PRISM_DASHBOARD_SECRET": "d" * 20}
 
 
 def test_development_defaults_work_against_local_services() -> None:
@@ -13,13 +20,15 @@ def test_development_defaults_work_against_local_services() -> None:
     assert settings.port == 8080 and settings.max_body_bytes == 4 * 1024 * 1024
     assert settings.development
     assert (settings.key_pepper, settings.ingest_secret) == (DEV_PEPPER, DEV_INGEST_SECRET)
+    assert settings.dashboard_secret == DEV_DASHBOARD_SECRET
 
 
 def test_production_is_the_default_and_has_no_default_secrets() -> None:
     settings = Settings.from_env(SECRETS)
     assert not settings.development
     assert (settings.key_pepper, settings.ingest_secret) == ("p" * 20, "i" * 20)
-    assert "p" * 20 not in repr(settings) and "i" * 20 not in repr(settings)
+    assert settings.dashboard_secret == "d" * 20
+    assert all(secret * 20 not in repr(settings) for secret in "pid")
 
 
 @pytest.mark.parametrize(
@@ -34,6 +43,16 @@ def test_production_is_the_default_and_has_no_default_secrets() -> None:
             {"PRISM_KEY_PEPPER": "p" * 20, "PRISM_INGEST_SECRET": ""},
             "PRISM_INGEST_SECRET is not set: generate one with `openssl rand -hex 32` "
             "(or set PRISM_ENV=development locally)",
+        ),
+        (
+            {**SECRETS, "PRISM_DASHBOARD_SECRET": ""},
+            "PRISM_DASHBOARD_SECRET is not set: generate one with `openssl rand -hex 32` "
+            "(or set PRISM_ENV=development locally)",
+        ),
+        (
+            {**SECRETS, "PRISM_DASHBOARD_SECRET": DEV_DASHBOARD_SECRET},
+            "PRISM_DASHBOARD_SECRET is a published development value: "
+            "generate one with `openssl rand -hex 32`",
         ),
         (
             {**SECRETS, "PRISM_KEY_PEPPER": DEV_PEPPER},

@@ -1,7 +1,7 @@
 """``GET /v1/usage/...``: the usage reports for the projects the caller may see.
 
-The caller's scope is a set of project ids; today an API key's (its own project). A dashboard
-session plugs in at ``caller_scope`` with its org's projects.
+The caller's scope is a set of project ids: an API key's own project, or, for a request without an
+``Authorization`` header that carries a dashboard session cookie, every project of the user's org.
 """
 
 import uuid
@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
+from origin.dashboard.auth import signed_in
 from origin.http.errors import ApiError, invalid_request
 from origin.state import AppState
 from origin.stores.postgres import Pool
@@ -34,7 +35,10 @@ from origin.usage.reports import REQUEST_FIELDS, Scope
 
 async def caller_scope(request: Request) -> Scope:
     state: AppState = request.app.state.prism
-    key = await state.auth.authenticate(request.headers.get("authorization"))
+    header = request.headers.get("authorization")
+    if header is None and (viewer := await signed_in(request)) is not None:
+        return viewer.member.scope
+    key = await state.auth.authenticate(header)
     return frozenset({key.project_id})
 
 

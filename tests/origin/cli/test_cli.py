@@ -20,6 +20,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
         "PRISM_REDIS_URL": settings.redis_url,
         "PRISM_KEY_PEPPER": settings.key_pepper,
         "PRISM_INGEST_SECRET": settings.ingest_secret,
+        "PRISM_DASHBOARD_SECRET": settings.dashboard_secret,
         "PRISM_SPOOL_DIR": tempfile.mkdtemp(prefix="prism-spool-"),
         **extra,
     }

@@ -22,6 +22,7 @@ def _prism(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         "PRISM_REDIS_URL": settings.redis_url,
         "PRISM_KEY_PEPPER": settings.key_pepper,
         "PRISM_INGEST_SECRET": settings.ingest_secret,
+        "PRISM_DASHBOARD_SECRET": settings.dashboard_secret,
     }
     return subprocess.run(
         [sys.executable, "-m", "origin.cli", *args], env=env, capture_output=True, text=True, timeout=60
