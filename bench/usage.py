@@ -10,6 +10,7 @@ sends (``auth``), and ``measure`` takes one header set per name (a signed-in coo
 """
 
 import asyncio
+import re
 import statistics
 import subprocess
 import time
@@ -70,7 +71,21 @@ CALLS: Final = (
         "/v1/usage/requests.csv?since={window}&tag=feature:export&cache_status=hit-exact-edge",
         ("24h",),
     ),
+    # A signed-in user of the busiest org: the API over all its projects, then the dashboard's pages.
+    Call("org summary", "/v1/usage/summary?since={window}", ("30d", "90d"), auth="dashboard"),
+    Call("org by-tag feature", "/v1/usage/by-tag?key=feature&since={window}", ("90d",), auth="dashboard"),
+    Call("org sessions list", "/v1/usage/sessions?since={window}", ("30d", "90d"), auth="dashboard"),
+    Call("page overview", "/dashboard?since={window}", ALL_WINDOWS, auth="dashboard"),
+    Call("page requests", "/dashboard/requests?since={window}", ("30d",), auth="dashboard"),
+    Call(
+        "page requests tag", "/dashboard/requests?since={window}&tag=feature:translate", ("90d",), "dashboard"
+    ),
+    Call("page request", "/dashboard/requests/{request_id}", ("-",), auth="dashboard"),
+    Call("page features", "/dashboard/features?key=feature&since={window}", ("30d", "90d"), "dashboard"),
+    Call("page sessions", "/dashboard/sessions?since={window}", ("30d", "90d"), auth="dashboard"),
+    Call("page session", "/dashboard/sessions/{session}?since={window}", ("90d",), auth="dashboard"),
 )
+DASHBOARD_USER: Final = ("bench@prism.invalid", "bench-dashboard-password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +142,41 @@ def _prism(env: Mapping[str, str], *args: str, stdout: Any = subprocess.DEVNULL)
         raise StackError(f"prism {' '.join(args)} exited {done.returncode}")
 
 
+def ensure_dashboard_user(env: Mapping[str, str]) -> None:
+    """The busiest org's bench user, with a known password (made again on every run)."""
+    email, password = DASHBOARD_USER
+    subprocess.run(
+        [*prism_command(), "users", "remove", "--email", email],
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    create = [*prism_command(), "users", "create", "--org", BUSIEST[0], "--email", email, "--password-stdin"]
+    done = subprocess.run(
+        create, env=dict(env), input=password, text=True, stdout=subprocess.DEVNULL, check=False
+    )
+    if done.returncode != 0:
+        raise StackError(f"prism users create exited {done.returncode}")
+
+
+async def _signed_in(base: str) -> dict[str, str]:
+    """The Cookie header of a dashboard session, got as a browser gets it: the form, then its post."""
+    email, password = DASHBOARD_USER
+    # unsafe: aiohttp keeps no cookies for an IP address host otherwise.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(f"{base}/dashboard/login") as form:
+            found = re.search(r'name="csrf" value="([^"]+)"', await form.text())
+        if found is None:
+            raise StackError("the dashboard's sign-in form has no CSRF field")
+        data = {"email": email, "password": password, "csrf": found[1]}
+        async with http.post(f"{base}/dashboard/login", data=data, allow_redirects=False) as response:
+            cookie = response.cookies.get("prism_session")
+            if response.status != 303 or cookie is None:
+                raise StackError(f"dashboard sign-in answered {response.status}")
+        return {"Cookie": f"prism_session={cookie.value}"}
+
+
 def ensure_seeded(
     env: dict[str, str], rows: int, workdir: Path, progress: Callable[[str], None]
 ) -> dict[str, str]:
@@ -135,7 +185,8 @@ def ensure_seeded(
     admin = _with_database(env["PRISM_DATABASE_URL"], "postgres")
     env = {**env, "PRISM_DATABASE_URL": _with_database(env["PRISM_DATABASE_URL"], name)}
     if asyncio.run(_mark(admin, name)) == seed_mark(rows):
-        progress(f"  usage: {name} already holds {rows:,} seeded rows; reused")
+        progress(f"  usage: {name} already holds {rows:,} seeded rows; reused (migrated to this checkout)")
+        _prism(env, "migrate")
         return env
     progress(f"  usage: seeding {name} with {rows:,} rows (progress below)")
     asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'))
@@ -218,6 +269,7 @@ def measure(
     for rows in sizes:
         env = ensure_seeded(base_env, rows, workdir, progress)
         key = create_key(env, project=BUSIEST[1], org=BUSIEST[0])
+        ensure_dashboard_user(env)
         port = free_port()
         origin = origin_service("prism serve (usage)", env, port, workdir / f"usage-{rows}.log")
         try:
@@ -225,8 +277,9 @@ def measure(
             progress(
                 f"  usage: timing {sum(len(c.windows) for c in calls)} calls x {REPEAT} at {rows:,} rows"
             )
-            headers = {"key": {"Authorization": f"Bearer {key}"}}
-            timings += asyncio.run(_measure_calls(f"http://{HOST}:{port}", headers, rows, calls))
+            base = f"http://{HOST}:{port}"
+            headers = {"key": {"Authorization": f"Bearer {key}"}, "dashboard": asyncio.run(_signed_in(base))}
+            timings += asyncio.run(_measure_calls(base, headers, rows, calls))
         finally:
             origin.stop()
     return timings
