@@ -84,6 +84,15 @@ class Page:
         """``path`` in the same project and time range."""
         return href(path, [*self.window_pairs, *pairs])
 
+    def link_in_project(self, path: str, project_id: str) -> str:
+        """``path`` in the same time range, narrowed to one project (a session belongs to one)."""
+        pairs = [(k, v) for k, v in self.window_pairs if k != "project"]
+        return href(path, [*pairs, ("project", project_id)])
+
+    def project_name(self, project_id: str) -> str:
+        names = {project.project_id: project.name for project in self.viewer.member.projects}
+        return names.get(project_id, project_id)
+
     def render(self, template: str, *, title: str, status: int = 200, **values: Any) -> Response:
         return self.renderer.page(self.request, template, {**self.chrome(title), **values}, status=status)
 
@@ -97,6 +106,8 @@ class Page:
             "title": title,
             "viewer": self.viewer,
             "link": self.link,
+            "link_in_project": self.link_in_project,
+            "project_name": self.project_name,
             "nav": [
                 {"label": label, "href": self.link(target), "current": path == target}
                 for label, target in NAV

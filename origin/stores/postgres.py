@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 import asyncpg
 
@@ -41,8 +41,18 @@ class KeyListing:
     revoked_at: datetime | None
 
 
+# The usage reports take windows from an hour to 90 days and one project or a whole org: a plan made
+# for each call's own parameters (custom) is 2-5x faster than the generic one Postgres otherwise
+# settles on after five calls, for well under a millisecond of planning. JIT compiling pays off for
+# long analytic scans, not for these short queries whose row estimates can be far too high (a 30-day
+# sessions list spent 20 ms of 77 ms on it).
+SERVER_SETTINGS: Final = {"jit": "off", "plan_cache_mode": "force_custom_plan"}
+
+
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
-    pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size)
+    pool = await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, server_settings=SERVER_SETTINGS
+    )
     assert pool is not None
     return pool
 

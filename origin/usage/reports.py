@@ -282,7 +282,10 @@ class SessionReport:
 
 @dataclass(frozen=True, slots=True)
 class SessionTotals:
+    """One session of one project (ids are the client's: two projects' "conv-1" are two sessions)."""
+
     session_id: str
+    project_id: str
     requests: int
     cost_cents: Decimal
     saved_cents: Decimal
@@ -292,6 +295,7 @@ class SessionTotals:
     def to_json(self) -> dict[str, Any]:
         return {
             "session_id": self.session_id,
+            "project_id": self.project_id,
             "requests": self.requests,
             "cost_cents": cents(self.cost_cents),
             "saved_cents": cents(self.saved_cents),
@@ -314,7 +318,13 @@ async def sessions(pool: Pool, scope: Scope, window: Window, limit: int) -> Sess
     return SessionList(
         [
             SessionTotals(
-                r["session_id"], r["requests"], r["cost_cents"], r["saved_cents"], r["first_at"], r["last_at"]
+                r["session_id"],
+                str(r["project_id"]),
+                r["requests"],
+                r["cost_cents"],
+                r["saved_cents"],
+                r["first_at"],
+                r["last_at"],
             )
             for r in rows
         ]

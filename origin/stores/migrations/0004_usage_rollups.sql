@@ -1,13 +1,16 @@
--- Hourly rollups of usage_logs, kept equal to the rows by a trigger in the inserting transaction.
+-- Rollups of usage_logs, kept equal to the rows by a trigger in the inserting transaction.
 --
--- Each rollup row sums the usage rows of one UTC hour that share its key. The trigger is
--- statement-level over the transition table: only rows actually inserted are in new_rows, so a
--- replayed batch (ON CONFLICT (request_id) DO NOTHING) adds nothing. Upserts run in key order so
--- that concurrent writers take row locks in the same order and cannot deadlock.
+-- usage_rollups and usage_tag_rollups sum the usage rows that share their key within one UTC hour
+-- (span 'hour') and, again, within one UTC day (span 'day'): a 90-day report reads 90 day rows per
+-- key instead of 2,160 hour rows, and the hours at its ends. usage_sessions sums each session's rows.
+-- The trigger is statement-level over the transition table: only rows actually inserted are in
+-- new_rows, so a replayed batch (ON CONFLICT (request_id) DO NOTHING) adds nothing. Upserts run in key
+-- order so that concurrent writers take row locks in the same order and cannot deadlock.
 
-CREATE TABLE usage_hourly (
+CREATE TABLE usage_rollups (
     project_id        uuid NOT NULL,
-    hour              timestamptz NOT NULL,
+    span              text NOT NULL CHECK (span IN ('hour', 'day')),
+    start             timestamptz NOT NULL,
     model_used        text,
     cache_status      text NOT NULL,
     success           boolean NOT NULL,
@@ -17,46 +20,53 @@ CREATE TABLE usage_hourly (
     tokens_in         bigint NOT NULL,
     tokens_out        bigint NOT NULL,
     tokens_cached_in  bigint NOT NULL,
-    CONSTRAINT usage_hourly_key UNIQUE NULLS NOT DISTINCT (project_id, hour, model_used, cache_status, success)
+    CONSTRAINT usage_rollups_key
+        UNIQUE NULLS NOT DISTINCT (project_id, span, start, model_used, cache_status, success)
 );
 
--- One row per (usage row, tag key): the groups of one key never count a row twice. Rows without
--- the key are not here; their group is usage_hourly minus the key's groups.
-CREATE TABLE usage_hourly_tags (
+-- One row per (usage row, tag key) and span: the groups of one key never count a row twice. Rows
+-- without the key are not here; their group is usage_rollups minus the key's groups.
+CREATE TABLE usage_tag_rollups (
     project_id    uuid NOT NULL,
     tag_key       text NOT NULL,
-    hour          timestamptz NOT NULL,
+    span          text NOT NULL CHECK (span IN ('hour', 'day')),
+    start         timestamptz NOT NULL,
     tag_value     text NOT NULL,
     cache_status  text NOT NULL,
     requests      bigint NOT NULL,
     cost_cents    numeric NOT NULL,
     saved_cents   numeric NOT NULL,
-    PRIMARY KEY (project_id, tag_key, hour, tag_value, cache_status)
+    PRIMARY KEY (project_id, tag_key, span, start, tag_value, cache_status)
 );
 
-CREATE TABLE usage_session_hourly (
+-- A session's totals over all its turns, per project (session ids are the client's, so two projects'
+-- "conv-1" are two sessions). A window that holds all of a session's turns reads them here; only the
+-- few sessions that straddle an end of the window are summed from their rows.
+CREATE TABLE usage_sessions (
     project_id   uuid NOT NULL,
-    hour         timestamptz NOT NULL,
     session_id   text NOT NULL,
     requests     bigint NOT NULL,
     cost_cents   numeric NOT NULL,
     saved_cents  numeric NOT NULL,
     first_at     timestamptz NOT NULL,
     last_at      timestamptz NOT NULL,
-    PRIMARY KEY (project_id, hour, session_id)
+    PRIMARY KEY (project_id, session_id)
 );
+CREATE INDEX usage_sessions_first ON usage_sessions (project_id, first_at) INCLUDE (last_at);
+CREATE INDEX usage_sessions_last ON usage_sessions (project_id, last_at) INCLUDE (first_at);
+CREATE INDEX usage_sessions_cost ON usage_sessions (project_id, cost_cents DESC, last_at DESC, session_id);
 
 CREATE FUNCTION usage_rollup_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO usage_hourly AS r
+    INSERT INTO usage_rollups AS r
     SELECT
-        project_id, date_trunc('hour', created_at, 'UTC'), model_used, cache_status, success, count(*),
-        sum(cost_total_cents), sum(cache_saved_cents), sum(tokens_in), sum(tokens_out),
+        project_id, spans.span, date_trunc(spans.span, created_at, 'UTC'), model_used, cache_status, success,
+        count(*), sum(cost_total_cents), sum(cache_saved_cents), sum(tokens_in), sum(tokens_out),
         sum(tokens_cached_in)
-    FROM new_rows
-    GROUP BY 1, 2, 3, 4, 5
-    ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT ON CONSTRAINT usage_hourly_key DO UPDATE SET
+    FROM new_rows CROSS JOIN (VALUES ('day'), ('hour')) AS spans (span)
+    GROUP BY 1, 2, 3, 4, 5, 6
+    ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT ON CONSTRAINT usage_rollups_key DO UPDATE SET
         requests = r.requests + excluded.requests,
         cost_cents = r.cost_cents + excluded.cost_cents,
         saved_cents = r.saved_cents + excluded.saved_cents,
@@ -64,28 +74,30 @@ BEGIN
         tokens_out = r.tokens_out + excluded.tokens_out,
         tokens_cached_in = r.tokens_cached_in + excluded.tokens_cached_in;
 
-    INSERT INTO usage_hourly_tags AS r
+    INSERT INTO usage_tag_rollups AS r
     SELECT
-        project_id, tag.key, date_trunc('hour', created_at, 'UTC'), tag.value, cache_status, count(*),
-        sum(cost_total_cents), sum(cache_saved_cents)
-    FROM new_rows CROSS JOIN LATERAL jsonb_each_text(request_tags) AS tag
+        project_id, tag.key, spans.span, date_trunc(spans.span, created_at, 'UTC'), tag.value, cache_status,
+        count(*), sum(cost_total_cents), sum(cache_saved_cents)
+    FROM new_rows
+    CROSS JOIN LATERAL jsonb_each_text(request_tags) AS tag
+    CROSS JOIN (VALUES ('day'), ('hour')) AS spans (span)
     WHERE jsonb_typeof(request_tags) = 'object'
-    GROUP BY 1, 2, 3, 4, 5
-    ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (project_id, tag_key, hour, tag_value, cache_status) DO UPDATE SET
+    GROUP BY 1, 2, 3, 4, 5, 6
+    ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (project_id, tag_key, span, start, tag_value, cache_status) DO UPDATE SET
         requests = r.requests + excluded.requests,
         cost_cents = r.cost_cents + excluded.cost_cents,
         saved_cents = r.saved_cents + excluded.saved_cents;
 
-    INSERT INTO usage_session_hourly AS r
+    INSERT INTO usage_sessions AS r
     SELECT
-        project_id, date_trunc('hour', created_at, 'UTC'), session_id, count(*), sum(cost_total_cents),
-        sum(cache_saved_cents), min(created_at), max(created_at)
+        project_id, session_id, count(*), sum(cost_total_cents), sum(cache_saved_cents), min(created_at),
+        max(created_at)
     FROM new_rows
     WHERE session_id IS NOT NULL
-    GROUP BY 1, 2, 3
-    ORDER BY 1, 2, 3
-    ON CONFLICT (project_id, hour, session_id) DO UPDATE SET
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (project_id, session_id) DO UPDATE SET
         requests = r.requests + excluded.requests,
         cost_cents = r.cost_cents + excluded.cost_cents,
         saved_cents = r.saved_cents + excluded.saved_cents,
@@ -115,17 +127,42 @@ RETURNS TABLE (lo timestamptz, hi timestamptz) LANGUAGE sql IMMUTABLE AS $$
         date_trunc('hour', until, 'UTC')
 $$;
 
--- usage_hourly's cells for a window: the rollup rows of its whole hours and the ragged rows summed
--- per hour the same way. Sums over these equal sums over the window's rows.
-CREATE FUNCTION usage_cells(projects uuid[], since timestamptz, until timestamptz)
+-- Which rollup rows cover the window's whole hours [lo, hi): with coarsest 'day', its whole UTC days
+-- [dlo, dhi) as day rows and the hours around them as hour rows; with 'hour', hour rows only (an
+-- hourly timeseries). The pieces never overlap; an empty one matches nothing.
+CREATE FUNCTION usage_window_spans(since timestamptz, until timestamptz, coarsest text)
+RETURNS TABLE (span text, lo timestamptz, hi timestamptz) LANGUAGE sql IMMUTABLE AS $$
+    WITH days AS (
+        SELECT w.lo, w.hi, d.dlo, d.dhi, coarsest = 'day' AND d.dlo < d.dhi AS used
+        FROM usage_window_hours(since, until) AS w,
+        LATERAL (
+            SELECT
+                date_trunc('day', w.lo, 'UTC') + CASE
+                    WHEN date_trunc('day', w.lo, 'UTC') = w.lo THEN interval '0' ELSE interval '1 day'
+                END AS dlo,
+                date_trunc('day', w.hi, 'UTC') AS dhi
+        ) AS d
+    )
+    SELECT 'day', dlo, dhi FROM days WHERE used
+    UNION ALL
+    SELECT 'hour', lo, CASE WHEN used THEN dlo ELSE hi END FROM days
+    UNION ALL
+    SELECT 'hour', dhi, hi FROM days WHERE used
+$$;
+
+-- usage_rollups' cells for a window: the rollup rows of its whole days and hours (starting at
+-- ``start``) and the ragged rows summed per hour the same way. Sums over these equal sums over the
+-- window's rows; grouping them by hour needs coarsest 'hour'.
+CREATE FUNCTION usage_cells(projects uuid[], since timestamptz, until timestamptz, coarsest text)
 RETURNS TABLE (
-    hour timestamptz, model_used text, cache_status text, success boolean, requests bigint,
+    start timestamptz, model_used text, cache_status text, success boolean, requests bigint,
     cost_cents numeric, saved_cents numeric, tokens_in bigint, tokens_out bigint, tokens_cached_in bigint
 ) LANGUAGE sql STABLE AS $$
-    SELECT r.hour, r.model_used, r.cache_status, r.success, r.requests, r.cost_cents, r.saved_cents,
+    SELECT r.start, r.model_used, r.cache_status, r.success, r.requests, r.cost_cents, r.saved_cents,
         r.tokens_in, r.tokens_out, r.tokens_cached_in
-    FROM usage_window_hours(since, until) AS w, usage_hourly AS r
-    WHERE r.project_id = ANY(projects) AND r.hour >= w.lo AND r.hour < w.hi
+    FROM usage_window_spans(since, until, coarsest) AS p
+    JOIN usage_rollups AS r ON r.span = p.span AND r.start >= p.lo AND r.start < p.hi
+    WHERE r.project_id = ANY(projects)
     UNION ALL
     SELECT date_trunc('hour', u.created_at, 'UTC'), u.model_used, u.cache_status, u.success, count(*),
         sum(u.cost_total_cents), sum(u.cache_saved_cents), sum(u.tokens_in), sum(u.tokens_out),
@@ -138,22 +175,25 @@ RETURNS TABLE (
     GROUP BY 1, 2, 3, 4
 $$;
 
--- Per tag value of one key: rollup groups of whole hours, minus them from usage_hourly for the
--- rows without the key (value NULL), and the ragged rows grouped by their value.
+-- Per tag value of one key: the rollup groups of the whole days and hours, minus them from
+-- usage_rollups for the rows without the key (value NULL), and the ragged rows grouped by value.
 CREATE FUNCTION usage_tag_cells(projects uuid[], since timestamptz, until timestamptz, key text)
 RETURNS TABLE (value text, cache_status text, requests bigint, cost_cents numeric, saved_cents numeric)
 LANGUAGE sql STABLE AS $$
     SELECT t.tag_value, t.cache_status, t.requests, t.cost_cents, t.saved_cents
-    FROM usage_window_hours(since, until) AS w, usage_hourly_tags AS t
-    WHERE t.project_id = ANY(projects) AND t.tag_key = key AND t.hour >= w.lo AND t.hour < w.hi
+    FROM usage_window_spans(since, until, 'day') AS p
+    JOIN usage_tag_rollups AS t ON t.span = p.span AND t.start >= p.lo AND t.start < p.hi
+    WHERE t.project_id = ANY(projects) AND t.tag_key = key
     UNION ALL
     SELECT NULL, t.cache_status, -t.requests, -t.cost_cents, -t.saved_cents
-    FROM usage_window_hours(since, until) AS w, usage_hourly_tags AS t
-    WHERE t.project_id = ANY(projects) AND t.tag_key = key AND t.hour >= w.lo AND t.hour < w.hi
+    FROM usage_window_spans(since, until, 'day') AS p
+    JOIN usage_tag_rollups AS t ON t.span = p.span AND t.start >= p.lo AND t.start < p.hi
+    WHERE t.project_id = ANY(projects) AND t.tag_key = key
     UNION ALL
     SELECT NULL, r.cache_status, r.requests, r.cost_cents, r.saved_cents
-    FROM usage_window_hours(since, until) AS w, usage_hourly AS r
-    WHERE r.project_id = ANY(projects) AND r.hour >= w.lo AND r.hour < w.hi
+    FROM usage_window_spans(since, until, 'day') AS p
+    JOIN usage_rollups AS r ON r.span = p.span AND r.start >= p.lo AND r.start < p.hi
+    WHERE r.project_id = ANY(projects)
     UNION ALL
     SELECT u.request_tags ->> key, u.cache_status, count(*), sum(u.cost_total_cents),
         sum(u.cache_saved_cents)
@@ -163,23 +203,4 @@ LANGUAGE sql STABLE AS $$
         OR (u.created_at >= greatest(w.hi, w.lo) AND u.created_at < until)
     )
     GROUP BY 1, 2
-$$;
-
-CREATE FUNCTION usage_session_cells(projects uuid[], since timestamptz, until timestamptz)
-RETURNS TABLE (
-    session_id text, requests bigint, cost_cents numeric, saved_cents numeric, first_at timestamptz,
-    last_at timestamptz
-) LANGUAGE sql STABLE AS $$
-    SELECT s.session_id, s.requests, s.cost_cents, s.saved_cents, s.first_at, s.last_at
-    FROM usage_window_hours(since, until) AS w, usage_session_hourly AS s
-    WHERE s.project_id = ANY(projects) AND s.hour >= w.lo AND s.hour < w.hi
-    UNION ALL
-    SELECT u.session_id, count(*), sum(u.cost_total_cents), sum(u.cache_saved_cents), min(u.created_at),
-        max(u.created_at)
-    FROM usage_window_hours(since, until) AS w, usage_logs AS u
-    WHERE u.project_id = ANY(projects) AND u.session_id IS NOT NULL AND (
-        (u.created_at >= since AND u.created_at < least(w.lo, until))
-        OR (u.created_at >= greatest(w.hi, w.lo) AND u.created_at < until)
-    )
-    GROUP BY 1
 $$;

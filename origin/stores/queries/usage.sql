@@ -5,7 +5,10 @@ SELECT * FROM usage_logs WHERE request_id = $1;
 SELECT count(*) FROM usage_logs;
 
 -- name: insert_usage_rows
--- One array per column, in shared.usage.COLUMNS order; a replayed row is a no-op.
+-- One array per column, in shared.usage.COLUMNS order; a replayed row is a no-op. Rows go in in
+-- request_id order (column 4): two writers offered the same rows (a replay beside the original, two
+-- origins) then wait on each other's ids in one order and cannot deadlock, nor can the rollup
+-- trigger's upserts behind them, which run in key order.
 INSERT INTO usage_logs (
     org_id, project_id, key_id, request_id, created_at, mode, task_type, model_used, provider,
     tokens_in, tokens_out, tokens_cached_in, cost_provider_cents, cost_total_cents, latency_ms,
@@ -18,4 +21,5 @@ SELECT * FROM unnest(
     $14::numeric[], $15::integer[], $16::boolean[], $17::boolean[], $18::integer[], $19::text[],
     $20::text[], $21::jsonb[], $22::text[], $23::numeric[], $24::text[]
 )
+ORDER BY 4
 ON CONFLICT (request_id) DO NOTHING;

@@ -2,7 +2,8 @@
 -- half-open window [$2, $3); a NULL $3 means "up to now and later".
 
 -- name: usage_summary
--- The window's rollup cells (usage_cells: whole hours from usage_hourly, the ragged ends from rows).
+-- The window's rollup cells (usage_cells: whole days and hours from usage_rollups, the ragged ends
+-- from the rows).
 SELECT
     coalesce(sum(requests), 0)::bigint AS requests,
     coalesce(sum(requests) FILTER (WHERE NOT success), 0)::bigint AS errors,
@@ -21,11 +22,11 @@ SELECT
     coalesce(sum(saved_cents) FILTER (WHERE cache_status = 'hit-semantic'), 0) AS saved_hit_semantic,
     coalesce(sum(saved_cents) FILTER (WHERE cache_status = 'hit-exact-edge'), 0) AS saved_hit_exact_edge,
     coalesce(sum(saved_cents) FILTER (WHERE cache_status = 'bypass'), 0) AS saved_bypass
-FROM usage_cells($1::uuid[], $2, coalesce($3::timestamptz, 'infinity'));
+FROM usage_cells($1::uuid[], $2, coalesce($3::timestamptz, 'infinity'), 'day');
 
 -- name: usage_by_tag
 -- Each row has exactly one value for the key (NULL when absent): groups sum to the summary. The
--- NULL group of whole hours is usage_hourly minus the key's groups; HAVING drops it when empty.
+-- NULL group of whole days and hours is usage_rollups minus the key's groups; HAVING drops it when empty.
 SELECT
     value,
     sum(requests)::bigint AS requests,
@@ -82,7 +83,7 @@ ORDER BY created_at, request_id;
 -- name: usage_timeseries
 -- $4 is 'hour' or 'day' (whole hours from the rollups); buckets are cut in UTC.
 SELECT
-    date_trunc($4::text, hour, 'UTC') AS t,
+    date_trunc($4::text, start, 'UTC') AS t,
     sum(requests)::bigint AS requests,
     sum(cost_cents) AS cost_cents,
     sum(saved_cents) AS saved_cents,
@@ -91,7 +92,7 @@ SELECT
         AS hits_origin,
     coalesce(sum(requests) FILTER (WHERE cache_status = 'miss'), 0)::bigint AS misses,
     coalesce(sum(requests) FILTER (WHERE NOT success), 0)::bigint AS errors
-FROM usage_cells($1::uuid[], $2, coalesce($3::timestamptz, 'infinity'))
+FROM usage_cells($1::uuid[], $2, coalesce($3::timestamptz, 'infinity'), $4::text)
 GROUP BY 1
 ORDER BY 1;
 
@@ -121,22 +122,52 @@ SELECT
     coalesce(sum(requests) FILTER (WHERE cache_status IN ('hit-exact', 'hit-semantic', 'hit-exact-edge')), 0)
         ::bigint AS hits,
     coalesce(sum(requests) FILTER (WHERE cache_status = 'miss'), 0)::bigint AS misses
-FROM usage_cells($1::uuid[], $2, coalesce($3::timestamptz, 'infinity'))
+FROM usage_cells($1::uuid[], $2, coalesce($3::timestamptz, 'infinity'), 'day')
 GROUP BY 1
 ORDER BY cost_cents DESC, requests DESC, value NULLS LAST;
 
 -- name: usage_sessions
--- Sessions with a turn in the window, costliest first; the numbers cover their turns in the window.
-SELECT
-    session_id,
-    sum(requests)::bigint AS requests,
-    sum(cost_cents) AS cost_cents,
-    sum(saved_cents) AS saved_cents,
-    min(first_at) AS first_at,
-    max(last_at) AS last_at
-FROM usage_session_cells($1::uuid[], $2, coalesce($3::timestamptz, 'infinity'))
-GROUP BY session_id
-ORDER BY cost_cents DESC, last_at DESC, session_id
+-- Sessions (per project) with a turn in the window, costliest first, counting their turns in the
+-- window. A session with every turn inside the window is its usage_sessions row as it stands; the
+-- sessions that straddle an end of the window (a turn before $2 or from $3 on) are summed from their
+-- rows in the window. Sessions are short next to windows, so the straddlers are few.
+WITH straddling AS (
+    SELECT project_id, session_id
+    FROM usage_sessions
+    WHERE project_id = ANY($1::uuid[]) AND last_at >= $2 AND first_at < $2
+        AND first_at < coalesce($3::timestamptz, 'infinity')
+    UNION ALL
+    SELECT project_id, session_id
+    FROM usage_sessions
+    WHERE $3::timestamptz IS NOT NULL AND project_id = ANY($1::uuid[])
+        AND first_at >= $2 AND first_at < $3 AND last_at >= $3
+), candidates AS (
+    (
+        SELECT project_id, session_id, requests, cost_cents, saved_cents, first_at, last_at
+        FROM usage_sessions
+        WHERE project_id = ANY($1::uuid[])
+            AND first_at >= $2 AND last_at < coalesce($3::timestamptz, 'infinity')
+        ORDER BY cost_cents DESC, last_at DESC, session_id, project_id
+        LIMIT $4
+    )
+    UNION ALL
+    -- LATERAL: each straddler's rows through the session index, never a scan of the window's rows.
+    SELECT s.project_id, s.session_id, turns.*
+    FROM straddling AS s
+    CROSS JOIN LATERAL (
+        SELECT
+            count(*) AS requests, sum(u.cost_total_cents) AS cost_cents,
+            sum(u.cache_saved_cents) AS saved_cents, min(u.created_at) AS first_at,
+            max(u.created_at) AS last_at
+        FROM usage_logs AS u
+        WHERE u.session_id = s.session_id AND u.project_id = s.project_id
+            AND u.created_at >= $2 AND u.created_at < coalesce($3::timestamptz, 'infinity')
+    ) AS turns
+    WHERE turns.requests > 0
+)
+SELECT project_id, session_id, requests, cost_cents, saved_cents, first_at, last_at
+FROM candidates
+ORDER BY cost_cents DESC, last_at DESC, session_id, project_id
 LIMIT $4;
 
 -- name: usage_request

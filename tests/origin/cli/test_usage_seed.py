@@ -31,5 +31,5 @@ async def test_seed_makes_projects_keys_and_rows(pool: postgres.Pool, base_setti
     assert again.returncode == 0, again.stderr
     assert await pool.fetchval(count, ids) == 3000  # the same seed makes the same request ids
     assert await differences(pool) == dict.fromkeys(
-        ["usage_hourly", "usage_hourly_tags", "usage_session_hourly"], 0
+        ["usage_rollups", "usage_tag_rollups", "usage_sessions"], 0
     )

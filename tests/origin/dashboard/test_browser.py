@@ -4,6 +4,7 @@ Every number read off a page (tile values, chart marks' data attributes) is chec
 written. Each page's full-page screenshot lands in test-artifacts/.
 """
 
+import re
 import shutil
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -147,7 +148,8 @@ async def test_a_session_shows_its_turns_in_order(page: Page, world: World) -> N
     assert world.session_id in await _values(page, "tr[data-session]", "data-session")
     await _shot(page, "sessions")
     await page.click(f"a:text-is('{world.session_id}')")
-    await page.wait_for_url(f"**/dashboard/sessions/{world.session_id}")
+    web = world.mine.projects["web"].project_id
+    await page.wait_for_url(re.compile(rf"/dashboard/sessions/{world.session_id}\?project={web}$"))
     costs = await _values(page, "tbody tr[data-request-id]", "data-cost")
     assert [Decimal(c) for c in costs] == [Decimal("0.25") * (i + 1) for i in range(TURNS)]
     statuses = await _values(page, "tbody tr[data-request-id]", "data-cache-status")

@@ -33,3 +33,8 @@ async def test_same_project_name_reuses_project_and_org(pool: postgres.Pool) -> 
     assert other_org.project_id != first.project_id
     listed = {item.prefix for item in await postgres.list_keys(pool)}
     assert {first.prefix, second.prefix, other_org.prefix} <= listed
+
+
+async def test_pool_connections_plan_each_call_and_skip_jit(pool: postgres.Pool) -> None:
+    assert await pool.fetchval("SHOW jit") == "off"
+    assert await pool.fetchval("SHOW plan_cache_mode") == "force_custom_plan"

@@ -88,16 +88,19 @@ def by_tag(rows: list[Row], key: str) -> list[reports.Group]:
 def sessions(rows: list[Row], limit: int) -> list[reports.SessionTotals]:
     found = [
         reports.SessionTotals(
-            name,
+            session_id,
+            project_id,
             len(members),
             _cents(members, "cost_total_cents"),
             _cents(members, "cache_saved_cents"),
             min(r["created_at"] for r in members),
             max(r["created_at"] for r in members),
         )
-        for name, members in _grouped([r for r in rows if r["session_id"]], lambda r: r["session_id"]).items()
+        for (project_id, session_id), members in _grouped(
+            [r for r in rows if r["session_id"]], lambda r: (r["project_id"], r["session_id"])
+        ).items()
     ]
-    found.sort(key=lambda s: s.session_id)
+    found.sort(key=lambda s: (s.session_id, s.project_id))
     found.sort(key=lambda s: s.last_at, reverse=True)
     found.sort(key=lambda s: s.cost_cents, reverse=True)
     return found[:limit]
