@@ -1,7 +1,6 @@
 """The dashboard's pages: parse the query, call the usage reports, render. Nothing is summed here."""
 
 import asyncio
-import uuid
 from collections.abc import Sequence
 from typing import Final
 
@@ -16,10 +15,11 @@ from origin.usage import reports
 from origin.usage.filters import (
     PAGE_PARAMS,
     REQUEST_FILTER_PARAMS,
-    FilterError,
     parse_bucket,
     parse_page,
     parse_request_filters,
+    parse_request_id,
+    parse_session_id,
     parse_tag_key,
 )
 from origin.usage.reports import Group, Timeseries
@@ -114,11 +114,7 @@ def routes(renderer: Renderer) -> list[BaseRoute]:
 
     @page(renderer, ())
     async def request_detail(view: Page) -> Response:
-        text = view.request.path_params["request_id"]
-        try:
-            request_id = str(uuid.UUID(text))
-        except ValueError:
-            raise FilterError("request_id", "a request id is a UUID") from None
+        request_id = parse_request_id(view.request.path_params["request_id"])
         row = await reports.request(view.pool, view.scope, request_id)
         if row is None:
             raise NotFound()
@@ -150,11 +146,7 @@ def routes(renderer: Renderer) -> list[BaseRoute]:
 
     @page(renderer, ())
     async def session_detail(view: Page) -> Response:
-        try:
-            session_id = parse_request_filters([("session", view.request.path_params["session_id"])]).session
-        except FilterError as error:
-            raise FilterError("session_id", str(error)) from None
-        assert session_id is not None
+        session_id = parse_session_id(view.request.path_params["session_id"])
         report = await reports.session(view.pool, view.scope, view.window, session_id)
         if report is None:
             raise NotFound()

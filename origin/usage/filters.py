@@ -144,15 +144,34 @@ def parse_window(params: Params, *, clock: Clock = _now) -> Window:
     return Window(since, until, frozenset(_uuid(value, "project") for value in projects) or None)
 
 
-def parse_request_filters(params: Params) -> RequestFilters:
-    session_text = _single(params, "session")
+def _session(text: str | None, param: str, name: str) -> str | None:
     try:
-        session = parse_session(session_text)
+        session = parse_session(text)
     except InvalidHeader:
-        message = f"session must be at most {SESSION_MAX_LENGTH} printable ASCII characters without spaces"
-        raise FilterError("session", message) from None
-    if session_text is not None and session is None:
-        raise FilterError("session", "session cannot be empty")
+        message = f"{name} must be at most {SESSION_MAX_LENGTH} printable ASCII characters without spaces"
+        raise FilterError(param, message) from None
+    if text is not None and session is None:
+        raise FilterError(param, f"{name} cannot be empty")
+    return session
+
+
+def parse_session_id(text: str) -> str:
+    """A session id from a path (``/sessions/{id}``), checked like the ``session`` filter."""
+    session = _session(text, "session_id", "session id")
+    assert session is not None
+    return session
+
+
+def parse_request_id(text: str) -> str:
+    """A request id from a path (``/requests/{id}``), in its canonical UUID form."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise FilterError("request_id", "request id must be a UUID") from None
+
+
+def parse_request_filters(params: Params) -> RequestFilters:
+    session = _session(_single(params, "session"), "session", "session")
     cache_status = _single(params, "cache_status")
     if cache_status is not None and cache_status not in CACHE_STATUSES:
         raise FilterError("cache_status", f"cache_status must be one of {', '.join(sorted(CACHE_STATUSES))}")

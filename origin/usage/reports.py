@@ -1,5 +1,6 @@
 """The usage API's reports: typed functions over the pool, every number summed from ``usage_logs``
-(whole UTC hours through the rollups of migration 0004, which equal the rows; the rest from the rows).
+(whole UTC days and hours through the rollups of migration 0004, which equal the rows; the ragged
+ends of a window, minutes, pages and single rows from the rows).
 
 A caller's ``Scope`` is the set of project ids it may see (an API key: its project; a dashboard
 session: its org's projects). ``Window.projects`` can only narrow that set, never widen it.

@@ -4,7 +4,6 @@ The caller's scope is a set of project ids: an API key's own project, or, for a 
 ``Authorization`` header that carries a dashboard session cookie, every project of the user's org.
 """
 
-import uuid
 from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import contextmanager
 
@@ -27,6 +26,8 @@ from origin.usage.filters import (
     parse_bucket,
     parse_page,
     parse_request_filters,
+    parse_request_id,
+    parse_session_id,
     parse_tag_key,
     parse_window,
 )
@@ -109,12 +110,8 @@ async def usage_requests(request: Request) -> JSONResponse:
 async def usage_request(request: Request) -> JSONResponse:
     scope = await caller_scope(request)
     _params(request, ())
-    try:
-        request_id = str(uuid.UUID(request.path_params["request_id"]))
-    except ValueError:
-        raise invalid_request(
-            "request id must be a UUID", code="invalid_parameter", param="request_id"
-        ) from None
+    with _refusals():
+        request_id = parse_request_id(request.path_params["request_id"])
     row = await reports.request(_pool(request), scope, request_id)
     if row is None:
         raise ApiError(404, "No such request.", code="not_found", param="request_id")
@@ -147,19 +144,11 @@ async def usage_session(request: Request) -> JSONResponse:
     params = _params(request, WINDOW_PARAMS)
     with _refusals():
         window = parse_window(params)
-        report = await reports.session(_pool(request), scope, window, _session_id(request))
+        session_id = parse_session_id(request.path_params["session_id"])
+        report = await reports.session(_pool(request), scope, window, session_id)
     if report is None:
         raise ApiError(404, "No such session in this window.", code="not_found", param="session_id")
     return JSONResponse(report.to_json())
-
-
-def _session_id(request: Request) -> str:
-    try:
-        session = parse_request_filters([("session", request.path_params["session_id"])]).session
-    except FilterError as error:
-        raise FilterError("session_id", str(error).replace("session", "session id", 1)) from None
-    assert session is not None
-    return session
 
 
 async def usage_timeseries(request: Request) -> JSONResponse:

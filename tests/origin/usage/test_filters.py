@@ -18,6 +18,8 @@ from origin.usage.filters import (
     parse_bucket,
     parse_page,
     parse_request_filters,
+    parse_request_id,
+    parse_session_id,
     parse_tag_key,
     parse_time,
     parse_window,
@@ -159,3 +161,12 @@ def test_unknown_parameters_are_refused() -> None:
     check_known([("since", "1d")], {"since"})
     error = _refused("sesion", check_known, [("sesion", "x")], {"since", "session"})
     assert "session" in str(error)
+
+
+def test_path_ids_are_checked_like_their_filters() -> None:
+    assert parse_session_id("conv-42") == "conv-42"
+    assert "session id" in str(_refused("session_id", parse_session_id, "has space"))
+    assert "session id" in str(_refused("session_id", parse_session_id, "x" * 500))
+    request_id = "0F8FAD5B-D9CB-469F-A165-70867728950E"
+    assert parse_request_id(request_id) == request_id.lower()
+    assert "UUID" in str(_refused("request_id", parse_request_id, "not-a-uuid"))
