@@ -52,6 +52,7 @@ FEATURES: Final = (
 )
 TEAMS: Final = ("growth", "core", "platform", "data", "mobile")
 ENVS: Final = ("prod", "staging", "dev")
+ID_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "prism:usage-seed")
 ENV_WEIGHTS: Final = (0.8, 0.15, 0.05)
 REGIONS: Final = ("SIN", "FRA", "SFO", "IAD", "LHR", "NRT", "GRU", "SYD")
 STATUSES: Final = (MISS, HIT_EXACT, HIT_SEMANTIC, HIT_EXACT_EDGE, BYPASS)
@@ -93,6 +94,14 @@ class RowMaker:
         self._team_weights = _zipf(len(TEAMS))
         self._model_weights = [m.weight for m in MODELS]
         self._sessions = 0
+        self._seed = seed
+        self._made = 0
+
+    def _next_request_id(self) -> str:
+        # The n-th row of a seed has the same id whatever ``end`` is (its times and, near ``end``, its
+        # sessions differ from run to run), so a re-run inserts nothing the first run made.
+        self._made += 1
+        return str(uuid.uuid5(ID_NAMESPACE, f"{self._seed}:{self._made}"))
 
     def _tags(self) -> dict[str, str] | None:
         rng = self._rng
@@ -132,7 +141,7 @@ class RowMaker:
             org_id=project.org_id,
             project_id=project.project_id,
             key_id=project.key_id,
-            request_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            request_id=self._next_request_id(),
             created_at=at,
             mode=rng.choice(MODES),
             task_type=rng.choice(TASKS),

@@ -23,6 +23,16 @@ def test_hours_get_every_row_with_busy_afternoons_and_quiet_nights() -> None:
     assert hour_weight(utc(2025, 6, 21, 15)) < hour_weight(utc(2025, 6, 20, 15))  # a Saturday
 
 
+def test_a_seed_names_its_rows_the_same_whenever_it_runs() -> None:
+    later = [
+        row
+        for hour in generate(PROJECTS, 4000, end=END + timedelta(minutes=47), days=3, seed=3)
+        for row in hour
+    ]
+    assert [r.request_id for r in later] == [r.request_id for r in _rows(4000)]
+    assert {r.request_id for r in _rows(4000, seed=4)}.isdisjoint(r.request_id for r in later)
+
+
 def test_rows_are_realistic_and_repeatable() -> None:
     rows = _rows(4000)
     assert len(rows) == 4000 and [r.request_id for r in rows] == [r.request_id for r in _rows(4000)]
