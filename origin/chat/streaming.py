@@ -73,32 +73,43 @@ async def relay(
     last: JSON = {}
     usage_sent = False
     finish_seen = False
+    # What one upstream read brought goes to the client as one write (one ASGI message, one send).
+    relayed: list[bytes] = []
     try:
-        async for event in opened.stream.events():
-            for chunk in translator.feed(event):
-                last = chunk
-                assembler.add(chunk)
-                text.append(_content_of(chunk))
-                finish_seen = finish_seen or any(c.get("finish_reason") for c in chunk.get("choices") or ())
-                if include_usage:
-                    usage_sent = usage_sent or bool(chunk.get("usage"))
-                    yield sse_event(chunk)
-                elif (relayed := _strip_usage(chunk)) is not None:
-                    yield sse_event(relayed)
+        async for batch in opened.stream.batches():
+            for event in batch:
+                for chunk in translator.feed(event):
+                    last = chunk
+                    assembler.add(chunk)
+                    text.append(_content_of(chunk))
+                    finish_seen = finish_seen or any(
+                        c.get("finish_reason") for c in chunk.get("choices") or ()
+                    )
+                    if include_usage:
+                        usage_sent = usage_sent or bool(chunk.get("usage"))
+                        relayed.append(sse_event(chunk))
+                    elif (kept := _strip_usage(chunk)) is not None:
+                        relayed.append(sse_event(kept))
+                if translator.finished:
+                    break
             if translator.finished:
                 break
+            if relayed:
+                yield b"".join(relayed)
+                relayed.clear()
         if not (translator.finished or finish_seen):
             raise UpstreamFailure("protocol", "the upstream stream ended before the answer was complete")
         if include_usage and not usage_sent:
-            yield sse_event(_usage_chunk(last, translator.usage))
+            relayed.append(sse_event(_usage_chunk(last, translator.usage)))
         if on_complete is not None and assembler.complete:
             await on_complete(assembler.completion(translator.usage), translator.usage)
-        yield DONE
+        yield b"".join(relayed) + DONE
     except (UpstreamFailure, UpstreamStreamError, ValueError) as error:
         message = getattr(error, "message", None) or str(error) or "the upstream stream failed"
         ledger.fail(502, "upstream_stream_error")
         log.warning("stream failed after the first byte", extra={"request_id": ledger.request_id})
-        yield sse_event(
+        # The chunks the failing read brought before the failure still reach the client, first.
+        yield b"".join(relayed) + sse_event(
             {
                 "error": {
                     "message": message,

@@ -49,30 +49,41 @@ class UpstreamFailure(Exception):
 
 
 class UpstreamStream:
-    """An upstream SSE answer whose first event has already arrived."""
+    """An upstream SSE answer whose first events have already arrived."""
 
     def __init__(
         self,
         response: aiohttp.ClientResponse,
         decoder: SSEDecoder,
-        first: SSEEvent,
+        first: list[SSEEvent],
         idle: float,
         provider: str,
     ) -> None:
         self._response = response
         self._decoder = decoder
-        self.first_event = first
+        self._first = first
         self._idle = idle
         self._provider = provider
 
-    async def events(self) -> AsyncIterator[SSEEvent]:
-        """Every event, the first one included; raises ``UpstreamFailure`` on a stall or a cut."""
-        yield self.first_event
+    @property
+    def first_event(self) -> SSEEvent:
+        return self._first[0]
+
+    async def batches(self) -> AsyncIterator[list[SSEEvent]]:
+        """The events as they arrive: each batch holds those one network read completed (the first
+        batch those that opened the stream). Raises ``UpstreamFailure`` on a stall or a cut."""
+        yield self._first
         while True:
-            event = await _next_event(self._response, self._decoder, self._idle, self._provider)
-            if event is None:
+            batch = await _next_events(self._response, self._decoder, self._idle, self._provider)
+            if not batch:
                 return
-            yield event
+            yield batch
+
+    async def events(self) -> AsyncIterator[SSEEvent]:
+        """Every event, one at a time."""
+        async for batch in self.batches():
+            for event in batch:
+                yield event
 
     def close(self) -> None:
         """Drop the upstream connection (also when the client went away mid-stream)."""
@@ -153,8 +164,8 @@ class Upstream:
                     raw = await response.read()
                     raise _status_failure(provider, response, _json_or_none(raw), describe)
                 decoder = SSEDecoder()
-                first = await _next_event(response, decoder, self._timeouts.first_byte, provider)
-            if first is None:
+                first = await _next_events(response, decoder, self._timeouts.first_byte, provider)
+            if not first:
                 raise UpstreamFailure("protocol", f"provider {provider} closed the stream before any event")
         except BaseException as error:
             if response is not None:
@@ -168,26 +179,26 @@ class Upstream:
         return UpstreamStream(response, decoder, first, self._timeouts.idle, provider)
 
 
-async def _next_event(
+async def _next_events(
     response: aiohttp.ClientResponse, decoder: SSEDecoder, idle: float, provider: str
-) -> SSEEvent | None:
+) -> list[SSEEvent]:
+    """The events the next reads complete (reading on until there is one); empty at the end."""
     while True:
         try:
             async with asyncio.timeout(idle):
-                line = await response.content.readline()
+                piece = await response.content.readany()
         except TimeoutError:
             raise UpstreamFailure(
                 "timeout", f"provider {provider}'s stream stalled for more than {idle}s"
             ) from None
         except aiohttp.ClientError as error:
             raise _logged("protocol", f"provider {provider} broke the stream", error) from None
-        if not line:
-            if not response.content.is_eof():
-                continue
-            return decoder.close()
-        event = decoder.feed(line)
-        if event is not None:
-            return event
+        if not piece:
+            tail = decoder.close()
+            return [tail] if tail is not None else []
+        events = decoder.feed(piece)
+        if events:
+            return events
 
 
 def _json_or_none(raw: bytes) -> Any:

@@ -1,12 +1,13 @@
+from origin.providers.base import SSEEvent
 from origin.providers.sse import SSEDecoder
 from shared.replay import sse_event
 
 
-def _decode(raw: bytes) -> list[tuple[str | None, str]]:
+def _decode(*pieces: bytes) -> list[tuple[str | None, str]]:
     decoder = SSEDecoder()
-    events = [decoder.feed(line) for line in raw.splitlines(keepends=True)]
-    events.append(decoder.close())
-    return [(e.event, e.data) for e in events if e is not None]
+    events = [event for piece in pieces for event in decoder.feed(piece)]
+    tail = decoder.close()
+    return [(e.event, e.data) for e in [*events, *([tail] if tail else [])]]
 
 
 def test_data_event_and_multiline() -> None:
@@ -16,6 +17,21 @@ def test_data_event_and_multiline() -> None:
 
 def test_crlf_and_unterminated_last_event() -> None:
     assert _decode(b"data:no-space\r\n\r\ndata: tail") == [(None, "no-space"), (None, "tail")]
+
+
+def test_events_split_anywhere_across_pieces_decode_the_same() -> None:
+    raw = 'data: {"x":"é"}\r\n\r\nevent: ping\ndata: 1\n\n'.encode()
+    whole = _decode(raw)
+    assert whole == [(None, '{"x":"é"}'), ("ping", "1")]
+    for cut in range(1, len(raw)):  # a cut inside the two bytes of "é" included
+        assert _decode(raw[:cut], raw[cut:]) == whole
+    assert _decode(*(raw[i : i + 1] for i in range(len(raw)))) == whole
+
+
+def test_one_piece_can_complete_several_events() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\n\ndata: b") == [SSEEvent(data="a")]
+    assert decoder.feed(b"\n\n") == [SSEEvent(data="b")]
 
 
 def test_encode_round_trip() -> None:
