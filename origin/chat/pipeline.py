@@ -61,7 +61,7 @@ class _Store:
     route_head: str
     publish: bool  # may the answer leave the region (Workers KV, served by the edge)?
     write: bool  # False: the request only holds the single-flight lock (e.g. a TTL of 0)
-    generation: str = ""  # the controls the answer is made under; the edge serves it only under them
+    controls: ProjectControls  # what the answer is made under: the edge serves it only under them
     lock: str | None = None
     probe: Probe | None = None
 
@@ -218,8 +218,8 @@ class ChatPipeline:
             ttl_seconds=directive.ttl_seconds,
             route_head=route.candidates[0].name,
             publish=chat.controls.settings.edge_cache == "global",
+            controls=chat.controls,
             write=directive.write,
-            generation=controls_generation(chat.controls, self._config_digest),
         )
         if directive.read:
             begun = await self._flights.begin(fp)
@@ -293,7 +293,8 @@ class ChatPipeline:
         if store.probe is not None and self._semantic is not None:
             await self._semantic.store(store.probe, entry, store.ttl_seconds)
         if store.publish and self._kv is not None:
-            self._kv.publish_cache(store.fp, entry.for_edge(store.generation), store.ttl_seconds)
+            generation = controls_generation(store.controls, self._config_digest)
+            self._kv.publish_cache(store.fp, entry.for_edge(generation), store.ttl_seconds)
 
     def _store_releaser(self, store: _Store) -> Finalizer:
         """Drop the lock unless ``_put`` already did (when the answer was stored)."""
