@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PRISM_DATABASE_URL ?= postgresql://postgres:postgres@127.0.0.1:5432/prism
 export PRISM_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: setup chromium services migrate run test lint bench deploy-edge
+.PHONY: setup chromium services migrate run test lint bench bench-peers deploy-edge
 
 # The edge's Node tooling (wrangler, Pyodide) and the Workers SDK wheel the local edge installs
 # into Pyodide (the version pinned in package.json's config.workers_runtime_sdk).
@@ -61,6 +61,13 @@ bench: migrate
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
 		|| echo "bench: wrk could not be installed; the Python load generator will be used"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# LiteLLM's proxy for the bench's side-by-side, in a venv of its own: a peer measured, not a dependency.
+PEERS := .venv-peers
+bench-peers:
+	@[ -x $(PEERS)/bin/python ] || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PEERS)/bin/pip install --quiet --disable-pip-version-check 'litellm[proxy]'
 
 # Deploy the Worker (edge/ + shared/ only; see wrangler.toml). Needs `npx wrangler login` (or
 # CLOUDFLARE_API_TOKEN) and the secrets KEY_PEPPER and INGEST_SECRET set once with `wrangler secret put`.

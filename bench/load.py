@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.client import CACHE_HEADER, SEQUENCE_MARK
+from bench.pinning import LOAD_CORE, pinned
 from bench.result import LoadResult
 
 _WRK_MARK = "BENCH_RESULT "
@@ -139,7 +140,7 @@ class Wrk:
             f"--script={self.script(request)}",
             request.url,
         ]
-        done = _run(command, seconds)
+        done = _run(pinned(command, LOAD_CORE), seconds)
         for line in done.stdout.splitlines():
             if line.startswith(_WRK_MARK):
                 return LoadResult.from_json(line[len(_WRK_MARK) :])
@@ -161,7 +162,7 @@ class PythonClient:
             f"--connections={connections}",
             f"--duration={seconds}",
         ]
-        done = _run(command, seconds)
+        done = _run(pinned(command, LOAD_CORE), seconds)
         lines = done.stdout.strip().splitlines()
         if done.returncode != 0 or not lines:
             raise LoadError(f"bench.client exited {done.returncode}: {done.stderr.strip()[-500:]}")

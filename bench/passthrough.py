@@ -55,7 +55,11 @@ def build_app(upstream: str) -> Starlette:
 
         return StreamingResponse(chunks(), status_code=answer.status, headers={"content-type": media_type})
 
-    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])], lifespan=lifespan)
+    async def healthz(request: Request) -> Response:
+        return Response(b"ok")
+
+    routes = [Route("/v1/chat/completions", completions, methods=["POST"]), Route("/healthz", healthz)]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def main() -> None:

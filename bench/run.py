@@ -19,7 +19,7 @@ from types import FrameType
 import aiohttp
 from redis.exceptions import RedisError
 
-from bench import cpu, edge, report, semantic, singleflight, usage
+from bench import cpu, edge, pinning, report, semantic, sidebyside, singleflight, usage
 from bench.compare import Comparison
 from bench.load import Load, LoadError, PythonClient, Request, choose
 from bench.result import LoadResult
@@ -162,6 +162,7 @@ class Results:
     edge_skipped: str | None = None
     lookups: list[semantic.Measurement] = field(default_factory=list)
     usage_timings: list[usage.Timing] = field(default_factory=list)
+    side_by_side: list[sidebyside.SideBySide] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -178,6 +179,14 @@ class Results:
             print(f"\n{report.LEGEND}\n")
             for line in [*report.target_lines(TARGETS, self.rows), *report.notes(self.rows)]:
                 print(line)
+        if self.side_by_side:
+            print()
+            for row in self.side_by_side:
+                print(f"{sidebyside.table(row)}\n")
+            print(f"{sidebyside.LEGEND}\n")
+            for row in self.side_by_side:
+                for line in [*sidebyside.target_lines(row), *sidebyside.notes(row)]:
+                    print(line)
         if self.flights:
             print(f"\n{singleflight.table(self.flights)}\n")
             print("\n".join(singleflight.summary(self.flights)))
@@ -207,6 +216,8 @@ def _run_on_stack(
         for scenario in scenarios:
             for connections in scenario.connections:
                 results.rows.append(compare(load, stack, scenario, connections, plan))
+        bench = sidebyside.Bench(load, stack, plan.warmup, plan.duration, _progress)
+        results.side_by_side = sidebyside.measure(bench, scenarios, results.rows, workdir)
         if "singleflight" in sections:
             _progress(f"  single-flight: N = {', '.join(map(str, singleflight.SIZES))}")
             results.flights = singleflight.measure(stack)
@@ -234,7 +245,7 @@ def _run(args: argparse.Namespace, scenarios: list[Scenario], sections: list[str
             "Prism bench: the fake provider on 127.0.0.1, called directly vs through one `prism serve`"
             f" worker (tree {_revision()})\nload: {load.name}; warm-up {plan.warmup:g} s +"
             f" {plan.duration:g} s measured per run; {os.cpu_count()} CPUs; 1-min load average before:"
-            f" {os.getloadavg()[0]:.2f}\n",
+            f" {os.getloadavg()[0]:.2f}; {pinning.describe()}\n",
             flush=True,
         )
         try:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from bench.pinning import LOAD_CORE, SERVER_CORE, pinned
+
 HOST = "127.0.0.1"
 PROVIDER = "bench-fake"
 MODEL = "bench-model"
@@ -202,9 +204,12 @@ def prism_env(workdir: Path, fake_port: int) -> dict[str, str]:
     return env
 
 
-def origin_service(name: str, env: Mapping[str, str], port: int, log: Path) -> Service:
-    """``prism serve`` on ``port``; the caller stops it and waits for ``/healthz``."""
-    return Service(name, [*prism_command(), "serve", "--host", HOST, "--port", str(port)], env, log)
+def origin_service(
+    name: str, env: Mapping[str, str], port: int, log: Path, *, core: int | None = None
+) -> Service:
+    """``prism serve`` on ``port``, on ``core`` alone if given; the caller stops it and waits for it."""
+    command = [*prism_command(), "serve", "--host", HOST, "--port", str(port)]
+    return Service(name, command if core is None else pinned(command, core), env, log)
 
 
 @contextmanager
@@ -215,12 +220,15 @@ def running_stack(workdir: Path) -> Iterator[Stack]:
     with ExitStack() as services:
         fake = Service(
             "fake provider",
-            [sys.executable, "-m", "tests.fakes.provider", "--host", HOST, "--port", str(fake_port)],
+            pinned(
+                [sys.executable, "-m", "tests.fakes.provider", "--host", HOST, "--port", str(fake_port)],
+                LOAD_CORE,
+            ),
             env,
             workdir / "fake.log",
         )
         services.callback(fake.stop)
-        prism = origin_service("prism serve", env, prism_port, workdir / "prism.log")
+        prism = origin_service("prism serve", env, prism_port, workdir / "prism.log", core=SERVER_CORE)
         services.callback(prism.stop)
         fake_base = f"http://{HOST}:{fake_port}"
         fake.wait_ready(f"{fake_base}/_fake/requests")

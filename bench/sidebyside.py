@@ -1,0 +1,208 @@
+"""Issue 11's side-by-side: the miss scenarios through the bare passthrough, Prism and the peers.
+
+The upstream-alone and Prism figures are the scenario's own rows; the passthrough and each peer are
+then started one at a time, on the server core, and measured with the same requests at 1 and 32
+connections. Prism's figures are read as ratios over the passthrough (what the gateway itself costs)
+and over Portkey's; the targets print ``met`` or ``MISSED`` and never fail the run.
+"""
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from bench import peers
+from bench.compare import Comparison
+from bench.load import Load, Request
+from bench.result import LoadResult
+from bench.scenarios import Scenario
+from bench.stack import Stack, StackError
+
+SCENARIOS: Final = ("chat", "chat-stream")
+LATENCY_CONNECTIONS: Final = 1
+THROUGHPUT_CONNECTIONS: Final = 32
+PASSTHROUGH_SHARE: Final = 0.8
+ADDED_P50_MS: Final = 0.3
+OVER_PORTKEY: Final = 2.0
+COLUMNS: Final = ("upstream", "passthrough", "prism", "portkey", "litellm")
+PEER_LABELS: Final = {"portkey": "Portkey", "litellm": "LiteLLM"}
+LEGEND: Final = (
+    "upstream = the fake alone; prism row 'ratio' = its req/s over the passthrough's, portkey's ="
+    " Prism's req/s over Portkey's;\n'added' = p50 over the passthrough's p50. Each server ran alone"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """One server's two runs: latency at 1 connection, throughput at 32."""
+
+    at_1: LoadResult
+    at_32: LoadResult
+
+    @property
+    def rps(self) -> float:
+        return self.at_32.rps
+
+    @property
+    def p50_ms(self) -> float:
+        return self.at_1.p50_ms
+
+    @property
+    def failures(self) -> int:
+        return self.at_1.failures + self.at_32.failures
+
+
+@dataclass(frozen=True, slots=True)
+class SideBySide:
+    scenario: str
+    summary: str
+    figures: Mapping[str, Figures]
+    # A peer that was not measured, and why.
+    skipped: Mapping[str, str] = field(default_factory=dict)
+
+    def ratio(self, over: str, system: str = "prism") -> float | None:
+        mine, theirs = self.figures.get(system), self.figures.get(over)
+        if mine is None or theirs is None or not theirs.rps:
+            return None
+        return mine.rps / theirs.rps
+
+    def added_p50_ms(self, system: str = "prism") -> float | None:
+        mine, floor = self.figures.get(system), self.figures.get("passthrough")
+        return None if mine is None or floor is None else mine.p50_ms - floor.p50_ms
+
+
+def _cell(value: float | None, shown: str) -> str:
+    return f"{'-' if value is None else shown:>12}"
+
+
+def table(row: SideBySide) -> str:
+    def line(label: str, value: Callable[[str], tuple[float | None, str]]) -> str:
+        return f"{label:<20}" + "".join(_cell(*value(column)) for column in COLUMNS)
+
+    def rps(column: str) -> tuple[float | None, str]:
+        figures = row.figures.get(column)
+        return (None, "") if figures is None else (figures.rps, f"{figures.rps:,.0f}")
+
+    def ratio(column: str) -> tuple[float | None, str]:
+        value = {"prism": row.ratio("passthrough"), "portkey": row.ratio("portkey")}.get(column)
+        return value, f"{value or 0:.2f}x"
+
+    def p50(column: str) -> tuple[float | None, str]:
+        figures = row.figures.get(column)
+        return (None, "") if figures is None else (figures.p50_ms, f"{figures.p50_ms:.2f}")
+
+    def added(column: str) -> tuple[float | None, str]:
+        value = None if column in ("upstream", "passthrough") else row.added_p50_ms(column)
+        return value, f"{value or 0:+.2f}"
+
+    lines = [
+        f"{row.scenario}: {row.summary}",
+        f"{'':<20}" + "".join(f"{column:>12}" for column in COLUMNS),
+        line(f"req/s @{THROUGHPUT_CONNECTIONS}", rps),
+        line("  ratio", ratio),
+        line(f"p50 ms @{LATENCY_CONNECTIONS}", p50),
+        line("  added", added),
+    ]
+    lines.extend(f"{PEER_LABELS.get(name, name)}: {reason}" for name, reason in row.skipped.items())
+    return "\n".join(lines)
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def target_lines(row: SideBySide) -> list[str]:
+    lines: list[str] = []
+    share = row.ratio("passthrough")
+    if share is not None:
+        lines.append(
+            f"{row.scenario}: Prism req/s @{THROUGHPUT_CONNECTIONS} = {share:.2f}x the passthrough's"
+            f" (target ≥ {PASSTHROUGH_SHARE:g}x) {_verdict(share >= PASSTHROUGH_SHARE)}"
+        )
+    added = row.added_p50_ms()
+    if added is not None and row.scenario == "chat":
+        lines.append(
+            f"{row.scenario}: Prism p50 @{LATENCY_CONNECTIONS} = {added:+.2f} ms over the passthrough's"
+            f" (target ≤ {ADDED_P50_MS:g} ms) {_verdict(added <= ADDED_P50_MS)}"
+        )
+    over_portkey = row.ratio("portkey")
+    if over_portkey is not None:
+        lines.append(
+            f"{row.scenario}: Prism req/s @{THROUGHPUT_CONNECTIONS} = {over_portkey:.2f}x Portkey's"
+            f" (target ≥ {OVER_PORTKEY:g}x) {_verdict(over_portkey >= OVER_PORTKEY)}"
+        )
+    elif "portkey" in row.skipped:
+        lines.append(f"{row.scenario}: Prism ≥ {OVER_PORTKEY:g}x Portkey: not measured")
+    return lines
+
+
+def notes(row: SideBySide) -> list[str]:
+    return [
+        f"FAILED: {row.scenario} via {name}: {figures.failures:,} failed requests"
+        for name, figures in row.figures.items()
+        if figures.failures
+    ]
+
+
+def from_rows(scenario: Scenario, rows: Iterable[Comparison]) -> dict[str, Figures] | None:
+    """The upstream-alone and Prism figures the scenario's rows already hold, if both counts ran."""
+    found = {row.connections: row for row in rows if row.scenario == scenario.name}
+    low, high = found.get(LATENCY_CONNECTIONS), found.get(THROUGHPUT_CONNECTIONS)
+    if low is None or high is None:
+        return None
+    return {"upstream": Figures(low.direct, high.direct), "prism": Figures(low.prism, high.prism)}
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    load: Load
+    stack: Stack
+    warmup: float
+    duration: float
+    progress: Callable[[str], None]
+
+    def figures(self, scenario: Scenario, gateway: peers.Gateway) -> Figures:
+        request = Request(gateway.url, scenario.body, gateway.headers, unique=scenario.unique)
+        runs: list[LoadResult] = []
+        for connections in (LATENCY_CONNECTIONS, THROUGHPUT_CONNECTIONS):
+            with self.stack.fake_kept_small():
+                if self.warmup > 0:
+                    self.load.run(request, connections=connections, seconds=self.warmup)
+                runs.append(self.load.run(request, connections=connections, seconds=self.duration))
+        measured = Figures(*runs)
+        self.progress(
+            f"  {scenario.name} via {gateway.name}: {measured.rps:,.0f} req/s @{THROUGHPUT_CONNECTIONS},"
+            f" p50 {measured.p50_ms:.2f} ms @{LATENCY_CONNECTIONS}"
+        )
+        return measured
+
+
+def measure(
+    bench: Bench, scenarios: Sequence[Scenario], rows: Sequence[Comparison], workdir: Path
+) -> list[SideBySide]:
+    known = {scenario.name: from_rows(scenario, rows) for scenario in scenarios if scenario.name in SCENARIOS}
+    chosen = [scenario for scenario in scenarios if known.get(scenario.name)]
+    if not chosen:
+        return []
+    upstream, env = bench.stack.fake_base, bench.stack.env
+    measured: dict[str, dict[str, Figures]] = {
+        scenario.name: dict(known[scenario.name] or {}) for scenario in chosen
+    }
+    skipped: dict[str, str] = {}
+    launches: dict[str, peers.Launch | str] = {"passthrough": peers.passthrough(upstream, env)}
+    launches.update(peers.launches(upstream, env, workdir))
+    for name, launch in launches.items():
+        if isinstance(launch, str):
+            skipped[name] = launch
+            bench.progress(f"  {PEER_LABELS.get(name, name)}: {launch}")
+            continue
+        try:
+            with peers.started(launch, workdir) as gateway:
+                for scenario in chosen:
+                    measured[scenario.name][name] = bench.figures(scenario, gateway)
+        except StackError as error:
+            skipped[name] = f"did not start: {error}"
+            bench.progress(f"  {PEER_LABELS.get(name, name)}: {skipped[name]}")
+    return [
+        SideBySide(scenario.name, scenario.summary, measured[scenario.name], skipped) for scenario in chosen
+    ]

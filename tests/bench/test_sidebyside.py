@@ -1,0 +1,66 @@
+"""The side-by-side table and its target lines, computed from given numbers."""
+
+from bench.compare import Comparison
+from bench.result import LoadResult
+from bench.scenarios import SCENARIOS
+from bench.sidebyside import Figures, SideBySide, from_rows, table, target_lines
+
+
+def figures(rps: float, p50_ms: float) -> Figures:
+    return Figures(LoadResult(100, 1.0, p50_ms, p50_ms * 2), LoadResult(round(rps * 4), 4.0, 9.0, 20.0))
+
+
+def side_by_side(
+    scenario: str, prism: tuple[float, float], portkey: tuple[float, float] | None
+) -> SideBySide:
+    measured = {
+        "upstream": figures(9000, 0.2),
+        "passthrough": figures(2000, 1.0),
+        "prism": figures(*prism),
+    }
+    if portkey is not None:
+        measured["portkey"] = figures(*portkey)
+    skipped = {"litellm": "not installed (make bench-peers)"}
+    if portkey is None:
+        skipped["portkey"] = "node is not installed"
+    return SideBySide(scenario, "a summary", measured, skipped)
+
+
+def test_targets_met_are_said_so_with_the_ratios_over_the_passthrough_and_portkey() -> None:
+    lines = target_lines(side_by_side("chat", prism=(1700, 1.2), portkey=(800, 3.0)))
+    assert lines == [
+        "chat: Prism req/s @32 = 0.85x the passthrough's (target ≥ 0.8x) met",
+        "chat: Prism p50 @1 = +0.20 ms over the passthrough's (target ≤ 0.3 ms) met",
+        "chat: Prism req/s @32 = 2.12x Portkey's (target ≥ 2x) met",
+    ]
+
+
+def test_missed_targets_print_missed_and_streaming_has_no_latency_target() -> None:
+    lines = target_lines(side_by_side("chat-stream", prism=(1200, 2.0), portkey=(700, 3.0)))
+    assert lines == [
+        "chat-stream: Prism req/s @32 = 0.60x the passthrough's (target ≥ 0.8x) MISSED",
+        "chat-stream: Prism req/s @32 = 1.71x Portkey's (target ≥ 2x) MISSED",
+    ]
+
+
+def test_a_peer_not_measured_has_dashes_and_its_reason() -> None:
+    row = side_by_side("chat", prism=(1700, 1.2), portkey=None)
+    printed = table(row).splitlines()
+    assert printed[1].split() == ["upstream", "passthrough", "prism", "portkey", "litellm"]
+    assert printed[2].split() == ["req/s", "@32", "9,000", "2,000", "1,700", "-", "-"]
+    assert printed[3].split() == ["ratio", "-", "-", "0.85x", "-", "-"]
+    assert printed[5].split() == ["added", "-", "-", "+0.20", "-", "-"]
+    assert "LiteLLM: not installed (make bench-peers)" in printed
+    assert "Portkey: node is not installed" in printed
+    assert target_lines(row)[-1] == "chat: Prism ≥ 2x Portkey: not measured"
+
+
+def test_upstream_and_prism_come_from_the_scenarios_rows_at_1_and_32() -> None:
+    chat = next(scenario for scenario in SCENARIOS if scenario.name == "chat")
+    low, high = figures(100, 0.5), figures(100, 0.9)
+    rows = [Comparison("chat", 1, low.at_1, high.at_1), Comparison("chat", 32, low.at_32, high.at_32)]
+    assert from_rows(chat, rows) == {
+        "upstream": Figures(low.at_1, low.at_32),
+        "prism": Figures(high.at_1, high.at_32),
+    }
+    assert from_rows(chat, rows[:1]) is None
