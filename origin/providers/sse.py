@@ -8,12 +8,18 @@ class SSEDecoder:
     pieces completed (each ends at a blank line). A line split across two pieces waits for its end."""
 
     def __init__(self) -> None:
-        self._partial = b""
+        self._pending: list[bytes] = []  # the pieces of a line whose end has not arrived yet
         self._data: list[str] = []
         self._event: str | None = None
 
     def feed(self, piece: bytes) -> list[SSEEvent]:
-        *lines, self._partial = (self._partial + piece).split(b"\n")
+        if b"\n" not in piece:  # kept as pieces: a long line in small reads is not copied each time
+            self._pending.append(piece)
+            return []
+        *lines, rest = piece.split(b"\n")
+        if self._pending:
+            lines[0] = b"".join([*self._pending, lines[0]])
+        self._pending = [rest] if rest else []
         events: list[SSEEvent] = []
         for raw in lines:
             event = self._line(raw.decode("utf-8").removesuffix("\r"))
@@ -23,8 +29,8 @@ class SSEDecoder:
 
     def close(self) -> SSEEvent | None:
         """An event left without its closing blank line."""
-        if self._partial:
-            partial, self._partial = self._partial, b""
+        if self._pending:
+            partial, self._pending = b"".join(self._pending), []
             self._line(partial.decode("utf-8").removesuffix("\r"))
         return self._dispatch()
 
