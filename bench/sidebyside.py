@@ -180,14 +180,15 @@ class Bench:
 def measure(
     bench: Bench, scenarios: Sequence[Scenario], rows: Sequence[Comparison], workdir: Path
 ) -> list[SideBySide]:
-    known = {scenario.name: from_rows(scenario, rows) for scenario in scenarios if scenario.name in SCENARIOS}
-    chosen = [scenario for scenario in scenarios if known.get(scenario.name)]
+    measured = {
+        scenario.name: figures
+        for scenario in scenarios
+        if scenario.name in SCENARIOS and (figures := from_rows(scenario, rows))
+    }
+    chosen = [scenario for scenario in scenarios if scenario.name in measured]
     if not chosen:
         return []
     upstream, env = bench.stack.fake_base, bench.stack.env
-    measured: dict[str, dict[str, Figures]] = {
-        scenario.name: dict(known[scenario.name] or {}) for scenario in chosen
-    }
     skipped: dict[str, str] = {}
     launches: dict[str, peers.Launch | str] = {"passthrough": peers.passthrough(upstream, env)}
     launches.update(peers.launches(upstream, env, workdir))
