@@ -32,6 +32,7 @@ from origin.stores import postgres
 from origin.stores.inflight import Inflight
 from origin.stores.kv import KVPublisher
 from origin.stores.postgres import KeyRecord
+from origin.stores.redis_pool import WaitingConnectionPool
 from origin.usage.deadletters import DeadLetterSweeper, envelope_ingest
 from origin.usage.sink import UsageSink
 from origin.usage.spool import Spool
@@ -76,13 +77,11 @@ class AppState:
         config = load_config(settings.config_path, settings.provider_api_keys)
         # min_size=0: the origin starts (and spools usage) even while Postgres is down.
         pool = await postgres.create_pool(settings.database_url, min_size=0, max_size=10)
-        # A blocking pool: past its size requests wait for a connection instead of failing. The socket
-        # timeout is only a backstop: each caller's own deadline decides (a loop busy with a burst can
-        # hold a reply past 1 s, which must not read as Redis being down).
-        redis_pool = redis.BlockingConnectionPool.from_url(
+        # The socket timeout is only a backstop: each caller's own deadline decides (a loop busy with a
+        # burst can hold a reply past 1 s, which must not read as Redis being down).
+        redis_pool = WaitingConnectionPool.from_url(
             settings.redis_url,
             max_connections=256,
-            timeout=2.0,
             socket_timeout=LIMITS_DEADLINE_SECONDS,
             socket_connect_timeout=1.0,
             health_check_interval=10,

@@ -59,7 +59,7 @@ class _Store:
     fp: str
     ttl_seconds: int
     route_head: str
-    publish: bool  # may the answer leave the region (Workers KV, served by the edge)?
+    publish: bool  # to Workers KV for the edge: KV is on and the project lets answers leave the region
     write: bool  # False: the request only holds the single-flight lock (e.g. a TTL of 0)
     controls: ProjectControls  # what the answer is made under: the edge serves it only under them
     lock: str | None = None
@@ -217,7 +217,9 @@ class ChatPipeline:
             fp=fp,
             ttl_seconds=directive.ttl_seconds,
             route_head=route.candidates[0].name,
-            publish=chat.controls.settings.edge_cache == "global",
+            publish=self._kv is not None
+            and self._kv.enabled
+            and chat.controls.settings.edge_cache == "global",
             controls=chat.controls,
             write=directive.write,
         )
