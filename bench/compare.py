@@ -2,24 +2,27 @@
 
 from dataclasses import dataclass
 
-from bench.result import LoadResult
+from bench.result import Runs
+from bench.usagerows import UsageCount
 
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
     scenario: str
     connections: int
-    direct: LoadResult
-    prism: LoadResult
+    direct: Runs
+    prism: Runs
     # Whether the scenario means Prism to answer from its cache.
     expect_hits: bool = False
-    # CPU time the origin process used during the measured run via Prism.
+    # CPU time the origin process used during the measured runs via Prism.
     prism_cpu_seconds: float = 0.0
     # CPU used by processes outside the bench during the measured runs (the larger of the two), in cores.
     others_cores: float = 0.0
     # Time to first byte, measured by the Python client (streaming scenarios only).
-    direct_ttfb: LoadResult | None = None
-    prism_ttfb: LoadResult | None = None
+    direct_ttfb: Runs | None = None
+    prism_ttfb: Runs | None = None
+    # Prism's usage rows against its requests (the time-to-first-byte probe's included).
+    usage: UsageCount | None = None
 
     @property
     def ratio(self) -> float:

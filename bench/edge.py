@@ -30,7 +30,7 @@ from bench import cpu
 from bench.compare import Comparison
 from bench.load import Load, Request
 from bench.report import ms_cell
-from bench.result import LoadResult
+from bench.result import LoadResult, Runs
 from bench.scenarios import HIT_TTL, PROMPT, SHORT_LIVED
 from bench.stack import (
     HOST,
@@ -87,7 +87,7 @@ class EdgeRow:
     handoffs_pending: int
     handoffs_failed: int
     # The origin alone on the same request shape, from the main table (None when that row did not run).
-    reference: LoadResult | None = None
+    reference: Runs | None = None
 
     def per_request_us(self, seconds: float) -> float:
         return seconds * 1e6 / self.result.requests if self.result.requests else 0.0

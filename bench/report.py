@@ -114,4 +114,6 @@ def notes(rows: Sequence[Comparison]) -> list[str]:
         if row.expect_hits and hits < answers:
             lines.append(f"note: {where}: only {hits:,} of {answers:,} answers were cache hits")
         lines.extend(_failures(row))
+        if row.usage is not None and not row.usage.matches:
+            lines.append(f"FAILED: {where} via prism: {row.usage.describe()}")
     return lines

@@ -2,8 +2,8 @@
 sections (single-flight, the edge, the semantic cache at scale); print a report.
 
 Targets are reported, never enforced: the exit status is 0 unless something failed to start, the load
-generator failed, or a request failed (non-2xx answer or socket error). What was measured before a
-failure is still printed.
+generator failed, a request failed (non-2xx answer or socket error), or Prism's usage rows did not
+match its requests. What was measured before a failure is still printed.
 """
 
 import argparse
@@ -19,12 +19,13 @@ from types import FrameType
 import aiohttp
 from redis.exceptions import RedisError
 
-from bench import cpu, edge, pinning, report, semantic, sidebyside, singleflight, usage
+from bench import edge, pinning, repeated, report, semantic, sidebyside, singleflight, usage
 from bench.compare import Comparison
 from bench.load import Load, LoadError, PythonClient, Request, choose
-from bench.result import LoadResult
+from bench.result import Runs
 from bench.scenarios import SCENARIOS, SECTIONS, TARGETS, Scenario, select
 from bench.stack import Endpoint, Stack, StackError, log_tail, running_stack
+from bench.usagerows import UsageRows
 
 _TTFB_WARMUP = 0.5
 
@@ -45,50 +46,43 @@ class Plan:
     warmup: float
     duration: float
     ttfb_seconds: float
+    repeats: int = 1
+
+    @property
+    def runs(self) -> repeated.Plan:
+        return repeated.Plan(self.warmup, self.duration, self.repeats)
 
 
-@dataclass(frozen=True, slots=True)
-class Measured:
-    result: LoadResult
-    prism_cpu_seconds: float
-    others_cores: float
-
-
-def _measure(load: Load, stack: Stack, request: Request, connections: int, plan: Plan) -> Measured:
-    """One warm-up run (thrown away), then the measured one, with the CPU used during it."""
-    with stack.fake_kept_small():
-        if plan.warmup > 0:
-            load.run(request, connections=connections, seconds=plan.warmup)
-        pids = (stack.prism_pid, stack.fake_pid)
-        before, prism_before = cpu.Snapshot.take(pids), cpu.process_seconds(stack.prism_pid)
-        result = load.run(request, connections=connections, seconds=plan.duration)
-        prism_cpu = cpu.process_seconds(stack.prism_pid) - prism_before
-        return Measured(result, prism_cpu, cpu.others_cores(before, cpu.Snapshot.take(pids)))
-
-
-def compare(load: Load, stack: Stack, scenario: Scenario, connections: int, plan: Plan) -> Comparison:
+def compare(
+    load: Load, stack: Stack, scenario: Scenario, connections: int, plan: Plan, usage: UsageRows
+) -> Comparison:
     direct_request = _request(scenario, stack.direct, via_prism=False)
     prism_request = _request(scenario, stack.prism, via_prism=True)
-    direct = _measure(load, stack, direct_request, connections, plan)
-    prism = _measure(load, stack, prism_request, connections, plan)
-    direct_ttfb: LoadResult | None = None
-    prism_ttfb: LoadResult | None = None
+    rows_before = usage.count()
+    direct = repeated.measure(load, stack, direct_request, connections, plan.runs, stack.fake_pid)
+    prism = repeated.measure(load, stack, prism_request, connections, plan.runs, stack.prism_pid)
+    via_prism = [prism]
+    direct_ttfb: Runs | None = None
+    prism_ttfb: Runs | None = None
     if scenario.stream and isinstance(load, PythonClient):
-        direct_ttfb, prism_ttfb = direct.result, prism.result
+        direct_ttfb, prism_ttfb = direct.runs, prism.runs
     elif scenario.stream and plan.ttfb_seconds > 0:
-        probe_plan = Plan(_TTFB_WARMUP, plan.ttfb_seconds, 0)
-        direct_ttfb = _measure(PythonClient(), stack, direct_request, connections, probe_plan).result
-        prism_ttfb = _measure(PythonClient(), stack, prism_request, connections, probe_plan).result
+        client, probe = PythonClient(), repeated.Plan(_TTFB_WARMUP, plan.ttfb_seconds)
+        direct_ttfb = repeated.measure(client, stack, direct_request, connections, probe, stack.fake_pid).runs
+        prism_probe = repeated.measure(client, stack, prism_request, connections, probe, stack.prism_pid)
+        prism_ttfb = prism_probe.runs
+        via_prism.append(prism_probe)
     row = Comparison(
         scenario.name,
         connections,
-        direct.result,
-        prism.result,
+        direct.runs,
+        prism.runs,
         expect_hits=scenario.expect_hits,
-        prism_cpu_seconds=prism.prism_cpu_seconds,
+        prism_cpu_seconds=prism.server_cpu_seconds,
         others_cores=max(direct.others_cores, prism.others_cores),
         direct_ttfb=direct_ttfb,
         prism_ttfb=prism_ttfb,
+        usage=usage.written_since(rows_before, via_prism),
     )
     _progress(
         f"  {scenario.name} @{connections}: direct {row.direct.rps:,.0f} req/s,"
@@ -118,8 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario", action="append", default=[], help="run only these scenarios or sections (repeatable)"
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios and sections and exit")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up before each run")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=1.0,
+        help="seconds of warm-up before each system's runs at each connection count",
+    )
     parser.add_argument("--duration", type=float, default=4.0, help="measured seconds per run")
+    parser.add_argument(
+        "--repeats",
+        type=_positive,
+        default=3,
+        help="measured runs per system and connection count, after one warm-up; figures are their medians",
+    )
     parser.add_argument(
         "--ttfb-seconds",
         type=float,
@@ -140,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated row counts of the usage section's databases (default 1000000,10000000)",
     )
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -168,6 +183,7 @@ class Results:
     def failed(self) -> bool:
         return (
             any(row.failures for row in self.rows)
+            or any(row.usage is not None and not row.usage.matches for row in self.rows)
             or any(flight.failed for flight in self.flights)
             or any(row.result.failures for row in self.edge_rows)
             or any(timing.status != 200 for timing in self.usage_timings)
@@ -187,6 +203,8 @@ class Results:
             for row in self.side_by_side:
                 for line in [*sidebyside.target_lines(row), *sidebyside.notes(row)]:
                     print(line)
+            for line in sidebyside.hit_target_lines(self.side_by_side, self.rows):
+                print(line)
         if self.flights:
             print(f"\n{singleflight.table(self.flights)}\n")
             print("\n".join(singleflight.summary(self.flights)))
@@ -213,10 +231,11 @@ def _run_on_stack(
     load: Load, workdir: Path, scenarios: list[Scenario], sections: list[str], plan: Plan, results: Results
 ) -> None:
     with running_stack(workdir) as stack:
+        usage_rows = UsageRows.of(stack)
         for scenario in scenarios:
             for connections in scenario.connections:
-                results.rows.append(compare(load, stack, scenario, connections, plan))
-        bench = sidebyside.Bench(load, stack, plan.warmup, plan.duration, _progress)
+                results.rows.append(compare(load, stack, scenario, connections, plan, usage_rows))
+        bench = sidebyside.Bench(load, stack, plan.runs, _progress)
         results.side_by_side = sidebyside.measure(bench, scenarios, results.rows, workdir)
         if "singleflight" in sections:
             _progress(f"  single-flight: N = {', '.join(map(str, singleflight.SIZES))}")
@@ -238,13 +257,14 @@ def _run_on_stack(
 
 
 def _run(args: argparse.Namespace, scenarios: list[Scenario], sections: list[str], results: Results) -> None:
-    plan = Plan(args.warmup, args.duration, args.ttfb_seconds)
+    plan = Plan(args.warmup, args.duration, args.ttfb_seconds, args.repeats)
     with tempfile.TemporaryDirectory(prefix="prism-bench-") as workdir:
         load = choose(args.generator, Path(workdir))
         print(
             "Prism bench: the fake provider on 127.0.0.1, called directly vs through one `prism serve`"
-            f" worker (tree {_revision()})\nload: {load.name}; warm-up {plan.warmup:g} s +"
-            f" {plan.duration:g} s measured per run; {os.cpu_count()} CPUs; 1-min load average before:"
+            f" worker (tree {_revision()})\nload: {load.name}; warm-up {plan.warmup:g} s, then"
+            f" {plan.repeats} measured runs of {plan.duration:g} s (figures: their medians); {os.cpu_count()}"
+            " CPUs; 1-min load average before:"
             f" {os.getloadavg()[0]:.2f}; {pinning.describe()}\n",
             flush=True,
         )

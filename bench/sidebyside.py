@@ -2,8 +2,10 @@
 
 The upstream-alone and Prism figures are the scenario's own rows; the passthrough and each peer are
 then started one at a time, on the server core, and measured with the same requests at 1 and 32
-connections. Prism's figures are read as ratios over the passthrough (what the gateway itself costs)
-and over Portkey's; the targets print ``met`` or ``MISSED`` and never fail the run.
+connections, the same way (``bench.repeated``: a warm-up, then the medians of N runs). Prism's
+figures are read as ratios over the passthrough (what the gateway itself costs) and over Portkey's;
+the targets print ``met`` or ``MISSED`` and never fail the run. Only Prism writes usage rows: its
+column counts them against its requests, the others show ``-``.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -11,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from bench import peers
+from bench import peers, repeated
 from bench.compare import Comparison
 from bench.load import Load, Request
-from bench.result import LoadResult
+from bench.result import Runs
 from bench.scenarios import Scenario
 from bench.stack import Stack, StackError
+from bench.usagerows import UsageCount
 
 SCENARIOS: Final = ("chat", "chat-stream")
 LATENCY_CONNECTIONS: Final = 1
@@ -24,20 +27,27 @@ THROUGHPUT_CONNECTIONS: Final = 32
 PASSTHROUGH_SHARE: Final = 0.8
 ADDED_P50_MS: Final = 0.3
 OVER_PORTKEY: Final = 2.0
+# An exact-cache hit against the passthrough's miss: a hit must be cheaper than any proxying.
+HIT_OVER_PASSTHROUGH: Final = 1.5
+HIT_SCENARIO: Final = "cache-hit"
 COLUMNS: Final = ("upstream", "passthrough", "prism", "portkey", "litellm")
 PEER_LABELS: Final = {"portkey": "Portkey", "litellm": "LiteLLM"}
 LEGEND: Final = (
     "upstream = the fake alone; prism row 'ratio' = its req/s over the passthrough's, portkey's ="
-    " Prism's req/s over Portkey's;\n'added' = p50 over the passthrough's p50. Each server ran alone"
+    " Prism's req/s over Portkey's;\n'added' = p50 over the passthrough's p50; usage rows = the rows"
+    " Postgres got for Prism's key during all its\nruns (warm-ups and probes included) for the requests"
+    " answered: up to one more per connection and run (cut off\nas a run ends) is expected, fewer is a"
+    " row lost. Each server ran alone"
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Figures:
-    """One server's two runs: latency at 1 connection, throughput at 32."""
+    """One server's runs: latency at 1 connection, throughput at 32; its usage rows if it writes any."""
 
-    at_1: LoadResult
-    at_32: LoadResult
+    at_1: Runs
+    at_32: Runs
+    usage: UsageCount | None = None
 
     @property
     def rps(self) -> float:
@@ -56,6 +66,7 @@ class Figures:
 class SideBySide:
     scenario: str
     summary: str
+    repeats: int
     figures: Mapping[str, Figures]
     # A peer that was not measured, and why.
     skipped: Mapping[str, str] = field(default_factory=dict)
@@ -95,13 +106,27 @@ def table(row: SideBySide) -> str:
         value = None if column in ("upstream", "passthrough") else row.added_p50_ms(column)
         return value, f"{value or 0:+.2f}"
 
+    def usage(column: str) -> UsageCount | None:
+        figures = row.figures.get(column)
+        return None if figures is None else figures.usage
+
+    def usage_rows(column: str) -> tuple[float | None, str]:
+        count = usage(column)
+        return (None, "") if count is None else (count.rows, f"{count.rows:,}")
+
+    def answered(column: str) -> tuple[float | None, str]:
+        count = usage(column)
+        return (None, "") if count is None else (count.answered, f"{count.answered:,}")
+
     lines = [
-        f"{row.scenario}: {row.summary}",
+        f"{row.scenario}: {row.summary} (median of {row.repeats} runs)",
         f"{'':<20}" + "".join(f"{column:>12}" for column in COLUMNS),
         line(f"req/s @{THROUGHPUT_CONNECTIONS}", rps),
         line("  ratio", ratio),
         line(f"p50 ms @{LATENCY_CONNECTIONS}", p50),
         line("  added", added),
+        line("usage rows", usage_rows),
+        line("  requests answered", answered),
     ]
     lines.extend(f"{PEER_LABELS.get(name, name)}: {reason}" for name, reason in row.skipped.items())
     return "\n".join(lines)
@@ -136,6 +161,23 @@ def target_lines(row: SideBySide) -> list[str]:
     return lines
 
 
+def hit_target_lines(side_by_side: Sequence[SideBySide], rows: Sequence[Comparison]) -> list[str]:
+    """Issue 11's exact-cache hit target: Prism's hits/s at 32 over the passthrough's chat req/s."""
+    hit = next(
+        (row for row in rows if (row.scenario, row.connections) == (HIT_SCENARIO, THROUGHPUT_CONNECTIONS)),
+        None,
+    )
+    miss = next((row for row in side_by_side if row.scenario == "chat"), None)
+    floor = None if miss is None else miss.figures.get("passthrough")
+    if hit is None or floor is None or not floor.rps:
+        return []
+    share = hit.prism.rps / floor.rps
+    return [
+        f"{HIT_SCENARIO}: Prism hits/s @{THROUGHPUT_CONNECTIONS} = {share:.2f}x the passthrough's chat req/s"
+        f" (target ≥ {HIT_OVER_PASSTHROUGH:g}x) {_verdict(share >= HIT_OVER_PASSTHROUGH)}"
+    ]
+
+
 def notes(row: SideBySide) -> list[str]:
     return [
         f"FAILED: {row.scenario} via {name}: {figures.failures:,} failed requests"
@@ -150,26 +192,24 @@ def from_rows(scenario: Scenario, rows: Iterable[Comparison]) -> dict[str, Figur
     low, high = found.get(LATENCY_CONNECTIONS), found.get(THROUGHPUT_CONNECTIONS)
     if low is None or high is None:
         return None
-    return {"upstream": Figures(low.direct, high.direct), "prism": Figures(low.prism, high.prism)}
+    usage = None if low.usage is None or high.usage is None else low.usage + high.usage
+    return {"upstream": Figures(low.direct, high.direct), "prism": Figures(low.prism, high.prism, usage)}
 
 
 @dataclass(frozen=True, slots=True)
 class Bench:
     load: Load
     stack: Stack
-    warmup: float
-    duration: float
+    plan: repeated.Plan
     progress: Callable[[str], None]
 
     def figures(self, scenario: Scenario, gateway: peers.Gateway) -> Figures:
         request = Request(gateway.url, scenario.body, gateway.headers, unique=scenario.unique)
-        runs: list[LoadResult] = []
-        for connections in (LATENCY_CONNECTIONS, THROUGHPUT_CONNECTIONS):
-            with self.stack.fake_kept_small():
-                if self.warmup > 0:
-                    self.load.run(request, connections=connections, seconds=self.warmup)
-                runs.append(self.load.run(request, connections=connections, seconds=self.duration))
-        measured = Figures(*runs)
+        low, high = (
+            repeated.measure(self.load, self.stack, request, connections, self.plan, gateway.pid).runs
+            for connections in (LATENCY_CONNECTIONS, THROUGHPUT_CONNECTIONS)
+        )
+        measured = Figures(low, high)
         self.progress(
             f"  {scenario.name} via {gateway.name}: {measured.rps:,.0f} req/s @{THROUGHPUT_CONNECTIONS},"
             f" p50 {measured.p50_ms:.2f} ms @{LATENCY_CONNECTIONS}"
@@ -205,5 +245,6 @@ def measure(
             skipped[name] = f"did not start: {error}"
             bench.progress(f"  {PEER_LABELS.get(name, name)}: {skipped[name]}")
     return [
-        SideBySide(scenario.name, scenario.summary, measured[scenario.name], skipped) for scenario in chosen
+        SideBySide(scenario.name, scenario.summary, bench.plan.repeats, measured[scenario.name], skipped)
+        for scenario in chosen
     ]

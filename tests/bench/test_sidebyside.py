@@ -1,13 +1,19 @@
 """The side-by-side table and its target lines, computed from given numbers."""
 
 from bench.compare import Comparison
-from bench.result import LoadResult
+from bench.result import LoadResult, Runs
 from bench.scenarios import SCENARIOS
-from bench.sidebyside import Figures, SideBySide, from_rows, table, target_lines
+from bench.sidebyside import Figures, SideBySide, from_rows, hit_target_lines, table, target_lines
+from bench.usagerows import UsageCount
 
 
-def figures(rps: float, p50_ms: float) -> Figures:
-    return Figures(LoadResult(100, 1.0, p50_ms, p50_ms * 2), LoadResult(round(rps * 4), 4.0, 9.0, 20.0))
+def runs(*results: LoadResult) -> Runs:
+    return Runs(results)
+
+
+def figures(rps: float, p50_ms: float, usage: UsageCount | None = None) -> Figures:
+    at_1, at_32 = LoadResult(100, 1.0, p50_ms, p50_ms * 2), LoadResult(round(rps * 4), 4.0, 9.0, 20.0)
+    return Figures(runs(at_1), runs(at_32), usage)
 
 
 def side_by_side(
@@ -16,14 +22,14 @@ def side_by_side(
     measured = {
         "upstream": figures(9000, 0.2),
         "passthrough": figures(2000, 1.0),
-        "prism": figures(*prism),
+        "prism": figures(*prism, usage=UsageCount(rows=6_832, answered=6_900, unanswered_at_most=99)),
     }
     if portkey is not None:
         measured["portkey"] = figures(*portkey)
     skipped = {"litellm": "not installed (make bench-peers)"}
     if portkey is None:
         skipped["portkey"] = "node is not installed"
-    return SideBySide(scenario, "a summary", measured, skipped)
+    return SideBySide(scenario, "a summary", 3, measured, skipped)
 
 
 def test_targets_met_are_said_so_with_the_ratios_over_the_passthrough_and_portkey() -> None:
@@ -46,6 +52,7 @@ def test_missed_targets_print_missed_and_streaming_has_no_latency_target() -> No
 def test_a_peer_not_measured_has_dashes_and_its_reason() -> None:
     row = side_by_side("chat", prism=(1700, 1.2), portkey=None)
     printed = table(row).splitlines()
+    assert printed[0] == "chat: a summary (median of 3 runs)"
     assert printed[1].split() == ["upstream", "passthrough", "prism", "portkey", "litellm"]
     assert printed[2].split() == ["req/s", "@32", "9,000", "2,000", "1,700", "-", "-"]
     assert printed[3].split() == ["ratio", "-", "-", "0.85x", "-", "-"]
@@ -55,12 +62,44 @@ def test_a_peer_not_measured_has_dashes_and_its_reason() -> None:
     assert target_lines(row)[-1] == "chat: Prism ≥ 2x Portkey: not measured"
 
 
-def test_upstream_and_prism_come_from_the_scenarios_rows_at_1_and_32() -> None:
+def test_only_prism_has_usage_rows_the_others_a_dash() -> None:
+    printed = table(side_by_side("chat", prism=(1700, 1.2), portkey=(800, 3.0))).splitlines()
+    assert printed[6].split() == ["usage", "rows", "-", "-", "6,832", "-", "-"]
+    assert printed[7].split() == ["requests", "answered", "-", "-", "6,900", "-", "-"]
+
+
+def test_upstream_and_prism_come_from_the_scenarios_rows_at_1_and_32_with_prisms_usage_summed() -> None:
     chat = next(scenario for scenario in SCENARIOS if scenario.name == "chat")
     low, high = figures(100, 0.5), figures(100, 0.9)
-    rows = [Comparison("chat", 1, low.at_1, high.at_1), Comparison("chat", 32, low.at_32, high.at_32)]
+    rows = [
+        Comparison("chat", 1, low.at_1, high.at_1, usage=UsageCount(110, 100, 10)),
+        Comparison("chat", 32, low.at_32, high.at_32, usage=UsageCount(400, 400, 64)),
+    ]
     assert from_rows(chat, rows) == {
         "upstream": Figures(low.at_1, low.at_32),
-        "prism": Figures(high.at_1, high.at_32),
+        "prism": Figures(high.at_1, high.at_32, UsageCount(510, 500, 74)),
     }
     assert from_rows(chat, rows[:1]) is None
+
+
+def hit_row(rps: float, connections: int = 32) -> Comparison:
+    answered = runs(LoadResult(round(rps * 4), 4.0, 1.0, 2.0))
+    return Comparison("cache-hit", connections, answered, answered, expect_hits=True)
+
+
+def test_the_exact_cache_hit_target_is_over_the_passthroughs_miss_req_s() -> None:
+    chat = [side_by_side("chat", prism=(1700, 1.2), portkey=None)]
+    assert hit_target_lines(chat, [hit_row(3500)]) == [
+        "cache-hit: Prism hits/s @32 = 1.75x the passthrough's chat req/s (target ≥ 1.5x) met"
+    ]
+    assert hit_target_lines(chat, [hit_row(2000)]) == [
+        "cache-hit: Prism hits/s @32 = 1.00x the passthrough's chat req/s (target ≥ 1.5x) MISSED"
+    ]
+
+
+def test_no_hit_target_without_the_hit_at_32_or_the_passthroughs_chat() -> None:
+    chat = [side_by_side("chat", prism=(1700, 1.2), portkey=None)]
+    stream_only = [side_by_side("chat-stream", prism=(1700, 1.2), portkey=None)]
+    assert hit_target_lines(chat, [hit_row(3500, connections=1)]) == []
+    assert hit_target_lines(stream_only, [hit_row(3500)]) == []
+    assert hit_target_lines([], [hit_row(3500)]) == []
