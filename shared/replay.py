@@ -53,10 +53,13 @@ def replay_chunks(completion: dict[str, Any], *, include_usage: bool) -> list[di
     return chunks
 
 
+def sse_data(data: bytes) -> bytes:
+    """One SSE event carrying ``data``, JSON already encoded."""
+    return b"data: " + data + b"\n\n"
+
+
 def sse_event(payload: Any) -> bytes:
-    return (
-        b"data: " + json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n\n"
-    )
+    return sse_data(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
 def replay_sse(completion: dict[str, Any], *, include_usage: bool) -> bytes:

@@ -1,11 +1,11 @@
 """The exact cache: answers in Redis under ``shared.fingerprint`` keys (project-scoped by construction)."""
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
@@ -70,14 +70,14 @@ class CacheEntry:
             generation=generation,
         )
 
-    def to_json(self) -> str:
+    def to_json(self) -> bytes:
         # Shallow on purpose: dataclasses.asdict would deep-copy the whole response first.
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        return json.dumps(fields, separators=(",", ":"))
+        return orjson.dumps(fields)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> "CacheEntry":
-        data: dict[str, Any] = json.loads(raw)
+        data: dict[str, Any] = orjson.loads(raw)
         return cls(**data)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response
 
 from origin.cache.exact import CacheEntry, ExactCache
 from origin.cache.memory import SessionMemory, memory_applies, with_history
@@ -19,7 +19,7 @@ from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Finalizer, Ledger
 from origin.chat.request import ChatRequest, Incoming
 from origin.chat.routing import AUTO, Route, plan_route
-from origin.chat.streaming import SettlingStreamingResponse, relay, replay
+from origin.chat.streaming import SettlingStreamingResponse, relay
 from origin.chat.tokens import estimate_prompt_tokens
 from origin.config import GatewayConfig, config_digest
 from origin.controls.admission import Admission, output_cap, policy_denied
@@ -28,6 +28,7 @@ from origin.controls.cache import ControlsCache
 from origin.controls.generation import controls_generation
 from origin.controls.policy import ProjectControls
 from origin.http.errors import ApiError, internal_error, refused_body, refused_header
+from origin.http.responses import JSONResponse
 from origin.ops.metrics import Metrics
 from origin.providers.base import JSON, ModelConfig, Usage
 from origin.providers.dispatch import Dispatcher
@@ -39,7 +40,7 @@ from shared.classify import classify
 from shared.directive import NO_CACHE, CacheDirective
 from shared.errors import InvalidBody
 from shared.fingerprint import fingerprint
-from shared.replay import fresh_identity
+from shared.replay import fresh_identity, replay_sse
 from shared.request import parse_request_headers
 from shared.usage import BYPASS, CACHE_PROVIDER, HIT_EXACT, HIT_SEMANTIC, MISS, UsageRow
 
@@ -274,8 +275,9 @@ class ChatPipeline:
         completion = fresh_identity(entry.response)
         headers = {**answer_headers(ledger, entry.model, CACHE_PROVIDER, status), **(extra or {})}
         if chat.stream:
-            stream = replay(completion, include_usage=chat.include_usage)
-            return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+            # The whole replay is one write: nothing to stream, no client to watch.
+            body = replay_sse(completion, include_usage=chat.include_usage)
+            return Response(body, media_type="text/event-stream", headers=headers)
         return JSONResponse(completion, headers=headers)
 
     async def _put(self, store: _Store, response: JSON, model: ModelConfig, usage: Usage) -> None:

@@ -5,6 +5,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -14,9 +15,13 @@ from origin.chat.tokens import estimate_tokens
 from origin.providers.base import JSON, UpstreamStreamError, Usage
 from origin.providers.dispatch import Answered, OpenStream
 from origin.providers.upstream import UpstreamFailure
-from shared.replay import DONE, replay_sse, sse_event
+from shared.replay import DONE, sse_data
 
 log = logging.getLogger("prism.stream")
+
+
+def _event(payload: JSON) -> bytes:
+    return sse_data(orjson.dumps(payload))
 
 
 def _strip_usage(chunk: JSON) -> JSON | None:
@@ -87,9 +92,9 @@ async def relay(
                     )
                     if include_usage:
                         usage_sent = usage_sent or bool(chunk.get("usage"))
-                        relayed.append(sse_event(chunk))
+                        relayed.append(_event(chunk))
                     elif (kept := _strip_usage(chunk)) is not None:
-                        relayed.append(sse_event(kept))
+                        relayed.append(_event(kept))
                 if translator.finished:
                     break
             if translator.finished:
@@ -100,7 +105,7 @@ async def relay(
         if not (translator.finished or finish_seen):
             raise UpstreamFailure("protocol", "the upstream stream ended before the answer was complete")
         if include_usage and not usage_sent:
-            relayed.append(sse_event(_usage_chunk(last, translator.usage)))
+            relayed.append(_event(_usage_chunk(last, translator.usage)))
         if on_complete is not None and assembler.complete:
             await on_complete(assembler.completion(translator.usage), translator.usage)
         yield b"".join(relayed) + DONE
@@ -109,7 +114,7 @@ async def relay(
         ledger.fail(502, "upstream_stream_error")
         log.warning("stream failed after the first byte", extra={"request_id": ledger.request_id})
         # The chunks the failing read brought before the failure still reach the client, first.
-        yield b"".join(relayed) + sse_event(
+        yield b"".join(relayed) + _event(
             {
                 "error": {
                     "message": message,
@@ -140,13 +145,13 @@ def _seen_usage(reported: Usage, text: str, prompt_tokens: int) -> Usage:
     )
 
 
-async def replay(completion: JSON, *, include_usage: bool) -> AsyncIterator[bytes]:
-    """A cached answer as a proper SSE stream."""
-    yield replay_sse(completion, include_usage=include_usage)
-
-
 class SettlingStreamingResponse(StreamingResponse):
-    """Settles the ledger even when the client vanished before the body iterator ever started."""
+    """Stops the stream when the client leaves, and settles the ledger even when the client vanished
+    before the body iterator ever started.
+
+    Starlette's own disconnect watch runs the stream and the watcher in an anyio task group, 6% of a
+    streamed miss's CPU; here the stream stays in the request's task and only the watcher is one.
+    """
 
     def __init__(
         self, content: Any, *, ledger: Ledger, on_abandon: Callable[[], None], **kwargs: Any
@@ -156,10 +161,25 @@ class SettlingStreamingResponse(StreamingResponse):
         self._on_abandon = on_abandon
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streaming = asyncio.current_task()
+        assert streaming is not None
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, streaming))
         try:
-            await super().__call__(scope, receive, send)
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            # The watcher runs only while this task waits inside the try, so its cancel lands here.
+            left = watcher.done() and not watcher.cancelled() and watcher.exception() is None
+            if not left or streaming.uncancel() > 0:  # cancelled for another reason too
+                raise
         finally:
+            watcher.cancel()
             if not self._ledger.settled:
                 self._on_abandon()
                 self._ledger.fail(499, "client_disconnected")
                 self._ledger.settle()
+
+
+async def _cancel_on_disconnect(receive: Receive, streaming: "asyncio.Task[Any]") -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    streaming.cancel()

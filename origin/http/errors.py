@@ -4,8 +4,7 @@ import logging
 import traceback
 from typing import Any, Final
 
-from starlette.responses import JSONResponse
-
+from origin.http.responses import JSONResponse
 from shared.errors import InvalidBody, InvalidHeader, error_body, error_type
 
 log = logging.getLogger("prism.errors")

@@ -1,10 +1,11 @@
 """Structured JSON logs, one object per line, with the request id when there is one."""
 
-import json
 import logging
 import sys
 from datetime import UTC, datetime
 from typing import Final
+
+import orjson
 
 _STANDARD: Final = frozenset(vars(logging.makeLogRecord({})))
 
@@ -20,7 +21,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({key: value for key, value in vars(record).items() if key not in _STANDARD})
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
-        return json.dumps(entry, default=str)
+        return orjson.dumps(entry, default=str).decode()
 
 
 def configure_logging(level: str) -> None:

@@ -1,8 +1,9 @@
 """OpenAI and every OpenAI-compatible API (vLLM, Ollama, Groq, Together, DeepSeek, ...)."""
 
-import json
 import math
 from typing import Any, Final
+
+import orjson
 
 from origin.providers.base import (
     JSON,
@@ -37,7 +38,7 @@ class OpenAIStreamTranslator:
         if event.data.strip() == "[DONE]":
             self.finished = True
             return []
-        chunk = json.loads(event.data)
+        chunk = orjson.loads(event.data)
         if not isinstance(chunk, dict):
             return []
         if "error" in chunk:

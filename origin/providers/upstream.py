@@ -1,13 +1,13 @@
 """Sending requests to providers: one shared aiohttp session per provider, per-attempt timeouts."""
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
+import orjson
 
 if TYPE_CHECKING:  # origin.config reads the embeddings config, whose client sends through here
     from origin.config import Timeouts
@@ -117,7 +117,7 @@ class Upstream:
         url = self._providers[provider].base_url + request.path
         try:
             return await self._session(provider).post(
-                url, data=json.dumps(request.body).encode("utf-8"), headers=dict(request.headers)
+                url, data=orjson.dumps(request.body), headers=dict(request.headers)
             )
         except aiohttp.ClientConnectionError as error:
             # Retried like a refused connect (kind), but said as it happened: reset after connecting.
@@ -203,7 +203,7 @@ async def _next_events(
 
 def _json_or_none(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return orjson.loads(raw)
     except ValueError:
         return None
 

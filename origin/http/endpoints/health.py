@@ -4,8 +4,9 @@ import asyncio
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from origin.http.responses import JSONResponse
 from origin.state import AppState
 
 

@@ -3,10 +3,10 @@
 import time
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from origin.http.body import read_limited
 from origin.http.errors import ApiError, invalid_request
+from origin.http.responses import JSONResponse
 from origin.state import AppState
 from origin.usage.envelopes import (
     EnvelopeKeyMismatch,

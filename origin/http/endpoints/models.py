@@ -1,9 +1,9 @@
 """``GET /v1/models``: the models (and aliases) the key may use."""
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from origin.chat.routing import AUTO
+from origin.http.responses import JSONResponse
 from origin.state import AppState
 
 

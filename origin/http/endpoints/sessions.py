@@ -1,10 +1,10 @@
 """``DELETE /v1/sessions/{id}``: erase a session's memory (scoped to the key's project)."""
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from origin.cache.exact import REDIS_ERRORS
 from origin.http.errors import ApiError, invalid_request
+from origin.http.responses import JSONResponse
 from origin.state import AppState
 from shared.errors import InvalidHeader
 from shared.session import parse_session

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import contextmanager
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import StreamingResponse
 
 from origin.dashboard.auth import signed_in
 from origin.http.errors import ApiError, invalid_request
+from origin.http.responses import JSONResponse
 from origin.state import AppState
 from origin.stores.postgres import Pool
 from origin.usage import reports
