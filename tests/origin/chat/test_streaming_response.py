@@ -2,7 +2,7 @@
 cancellation still cancels, and the row is settled either way."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 from origin.chat.ledger import Ledger
@@ -18,14 +18,14 @@ class Client:
     """The ASGI server side: what the app sent, and a disconnect to deliver when the test says."""
 
     def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[MutableMapping[str, Any]] = []
         self.leave = asyncio.Event()
 
     async def receive(self) -> dict[str, Any]:
         await self.leave.wait()
         return {"type": "http.disconnect"}
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: MutableMapping[str, Any]) -> None:
         self.sent.append(message)
 
     @property
@@ -52,51 +52,61 @@ class Body:
         yield b"data: [DONE]\n\n"
 
 
-def _response(body: Body, rows: list[UsageRow], abandoned: list[bool]) -> SettlingStreamingResponse:
-    ledger = Ledger(KEY, rows.append, lambda coroutine: coroutine.close())
-    return SettlingStreamingResponse(
-        body(), ledger=ledger, on_abandon=lambda: abandoned.append(True), media_type="text/event-stream"
-    )
+class Exchange:
+    def __init__(self) -> None:
+        self.client, self.body = Client(), Body()
+        self.rows: list[UsageRow] = []
+        self.abandoned: list[bool] = []
+
+    async def respond(self) -> None:
+        ledger = Ledger(KEY, self.rows.append, lambda coroutine: coroutine.close())
+        response = SettlingStreamingResponse(
+            self.body(),
+            ledger=ledger,
+            on_abandon=lambda: self.abandoned.append(True),
+            media_type="text/event-stream",
+        )
+        await response(SCOPE, self.client.receive, self.client.send)
 
 
 async def test_a_client_that_leaves_ends_the_stream_without_an_error_and_settles_the_row() -> None:
-    client, body, rows, abandoned = Client(), Body(), [], []
-    call = asyncio.ensure_future(_response(body, rows, abandoned)(SCOPE, client.receive, client.send))
-    await body.first_sent.wait()
+    exchange = Exchange()
+    call = asyncio.ensure_future(exchange.respond())
+    await exchange.body.first_sent.wait()
 
-    client.leave.set()
+    exchange.client.leave.set()
     async with asyncio.timeout(1):
         await call  # returns: the server is not told the app failed
 
-    assert body.cancelled
-    assert client.bodies == [b"data: one\n\n"]
-    assert [(row.status_code, row.error_code) for row in rows] == [(499, "client_disconnected")]
-    assert abandoned == [True]
+    assert exchange.body.cancelled
+    assert exchange.client.bodies == [b"data: one\n\n"]
+    assert [(row.status_code, row.error_code) for row in exchange.rows] == [(499, "client_disconnected")]
+    assert exchange.abandoned == [True]
 
 
 async def test_a_cancellation_from_the_server_still_cancels_the_request() -> None:
-    client, body, rows, abandoned = Client(), Body(), [], []
-    call = asyncio.ensure_future(_response(body, rows, abandoned)(SCOPE, client.receive, client.send))
-    await body.first_sent.wait()
+    exchange = Exchange()
+    call = asyncio.ensure_future(exchange.respond())
+    await exchange.body.first_sent.wait()
 
     call.cancel()
     async with asyncio.timeout(1):
         await asyncio.wait([call])
 
     assert call.cancelled()
-    assert body.cancelled
-    assert [row.status_code for row in rows] == [499]
+    assert exchange.body.cancelled
+    assert [row.status_code for row in exchange.rows] == [499]
 
 
 async def test_a_finished_stream_leaves_no_watcher_behind() -> None:
-    client, body, rows, abandoned = Client(), Body(), [], []
-    body.finish.set()
+    exchange = Exchange()
+    exchange.body.finish.set()
     before = asyncio.all_tasks()
 
     async with asyncio.timeout(1):
-        await _response(body, rows, abandoned)(SCOPE, client.receive, client.send)
+        await exchange.respond()
     await asyncio.sleep(0)
 
-    assert client.bodies == [b"data: one\n\n", b"data: [DONE]\n\n", b""]
+    assert exchange.client.bodies == [b"data: one\n\n", b"data: [DONE]\n\n", b""]
     assert asyncio.all_tasks() == before
-    assert not body.cancelled
+    assert not exchange.body.cancelled
