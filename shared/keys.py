@@ -1,6 +1,5 @@
 """Prism API keys: format, parsing and hashing. Keys are only ever stored as hashes."""
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -40,7 +39,7 @@ def display_prefix(key: str) -> str:
 
 def key_hash(key: str, pepper: str) -> str:
     """Hex HMAC-SHA256 of the key under the server-side pepper."""
-    return hmac.new(pepper.encode("utf-8"), key.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(pepper.encode("utf-8"), key.encode("utf-8"), "sha256").hex()
 
 
 def secrets_equal(left: str, right: str) -> bool:

@@ -9,7 +9,8 @@ from origin.providers.base import JSON, ModelConfig, Usage
 from origin.stores.postgres import KeyRecord
 from shared.usage import UsageRow
 
-Finalizer = Callable[[UsageRow], Coroutine[Any, Any, None]]
+# The work to do once the row is settled, or None when there is none (no task is started then).
+Finalizer = Callable[[UsageRow], Coroutine[Any, Any, None] | None]
 
 
 class Ledger:
@@ -72,4 +73,5 @@ class Ledger:
         self.row.latency_ms = int((time.monotonic() - self._started) * 1000)
         self._submit(self.row)
         for finalizer in self._finalizers:
-            self._spawn(finalizer(self.row))
+            if (work := finalizer(self.row)) is not None:
+                self._spawn(work)

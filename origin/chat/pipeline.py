@@ -6,7 +6,7 @@ route → session memory → caches → budget → dispatch → response (the ro
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -303,9 +303,8 @@ class ChatPipeline:
     def _store_releaser(self, store: _Store) -> Finalizer:
         """Drop the lock unless ``_put`` already did (when the answer was stored)."""
 
-        async def release(row: UsageRow) -> None:
-            if store.lock is not None:
-                await self._flights.release(store.fp, store.lock)
+        def release(row: UsageRow) -> Coroutine[Any, Any, None] | None:
+            return None if store.lock is None else self._flights.release(store.fp, store.lock)
 
         return release
 

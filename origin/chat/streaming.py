@@ -20,6 +20,10 @@ from shared.replay import DONE, sse_data
 log = logging.getLogger("prism.stream")
 
 
+class LastChunk(bytes):
+    """A stream's final yield: sent with the end of the body, one ASGI message instead of two."""
+
+
 def _event(payload: JSON) -> bytes:
     return sse_data(orjson.dumps(payload))
 
@@ -108,21 +112,24 @@ async def relay(
             relayed.append(_event(_usage_chunk(last, translator.usage)))
         if on_complete is not None and assembler.complete:
             await on_complete(assembler.completion(translator.usage), translator.usage)
-        yield b"".join(relayed) + DONE
+        yield LastChunk(b"".join(relayed) + DONE)
     except (UpstreamFailure, UpstreamStreamError, ValueError) as error:
         message = getattr(error, "message", None) or str(error) or "the upstream stream failed"
         ledger.fail(502, "upstream_stream_error")
         log.warning("stream failed after the first byte", extra={"request_id": ledger.request_id})
         # The chunks the failing read brought before the failure still reach the client, first.
-        yield b"".join(relayed) + _event(
-            {
-                "error": {
-                    "message": message,
-                    "type": "upstream_error",
-                    "code": "upstream_stream_error",
-                    "param": None,
+        yield LastChunk(
+            b"".join(relayed)
+            + _event(
+                {
+                    "error": {
+                        "message": message,
+                        "type": "upstream_error",
+                        "code": "upstream_stream_error",
+                        "param": None,
+                    }
                 }
-            }
+            )
         )
     except (asyncio.CancelledError, GeneratorExit):
         ledger.fail(499, "client_disconnected")
@@ -159,6 +166,17 @@ class SettlingStreamingResponse(StreamingResponse):
         super().__init__(content, **kwargs)
         self._ledger = ledger
         self._on_abandon = on_abandon
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        last: bytes | memoryview = b""
+        async for chunk in self.body_iterator:
+            body = chunk.encode(self.charset) if isinstance(chunk, str) else chunk
+            if isinstance(chunk, LastChunk):
+                last = body  # sent once the iterator has ended (and settled the row)
+            else:
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": last, "more_body": False})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         streaming = asyncio.current_task()

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 from origin.chat.ledger import Ledger
-from origin.chat.streaming import SettlingStreamingResponse
+from origin.chat.streaming import LastChunk, SettlingStreamingResponse
 from origin.stores.postgres import KeyRecord
 from shared.usage import UsageRow
 
@@ -40,6 +40,7 @@ class Body:
         self.first_sent = asyncio.Event()
         self.finish = asyncio.Event()
         self.cancelled = False
+        self.last = bytes
 
     async def __call__(self) -> AsyncIterator[bytes]:
         yield b"data: one\n\n"
@@ -49,7 +50,7 @@ class Body:
         except asyncio.CancelledError:
             self.cancelled = True
             raise
-        yield b"data: [DONE]\n\n"
+        yield self.last(b"data: [DONE]\n\n")
 
 
 class Exchange:
@@ -110,3 +111,16 @@ async def test_a_finished_stream_leaves_no_watcher_behind() -> None:
     assert exchange.client.bodies == [b"data: one\n\n", b"data: [DONE]\n\n", b""]
     assert asyncio.all_tasks() == before
     assert not exchange.body.cancelled
+
+
+async def test_the_last_chunk_goes_out_with_the_end_of_the_body() -> None:
+    exchange = Exchange()
+    exchange.body.finish.set()
+    exchange.body.last = LastChunk
+
+    async with asyncio.timeout(1):
+        await exchange.respond()
+
+    ends = [message.get("more_body", False) for message in exchange.client.sent[1:]]
+    assert exchange.client.bodies == [b"data: one\n\n", b"data: [DONE]\n\n"]
+    assert ends == [True, False]
