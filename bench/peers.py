@@ -24,6 +24,8 @@ LITELLM: Final = REPO_ROOT / ".venv-peers" / "bin" / "litellm"
 # The fake wants an API key; every server here passes this one on.
 UPSTREAM_KEY: Final = "Bearer bench"
 _KEPT_ENV: Final = frozenset({"PATH", "HOME", "LANG", "TMPDIR"})
+# LiteLLM's proxy refuses to start without a master key; requests through it carry this one.
+LITELLM_KEY: Final = "sk-prism-bench"
 
 _LITELLM_CONFIG = """\
 # Written by bench/peers.py: one OpenAI-compatible model, the fake provider.
@@ -118,7 +120,9 @@ def litellm(upstream: str, env: Mapping[str, str], workdir: Path) -> Launch:
         "--num_workers",
         "1",
     ]
-    return Launch("litellm", command, port, "/health/liveliness", _own_env(env))
+    own = {**_own_env(env), "LITELLM_MASTER_KEY": LITELLM_KEY}
+    headers = {"Authorization": f"Bearer {LITELLM_KEY}"}
+    return Launch("litellm", command, port, "/health/liveliness", own, headers)
 
 
 def launches(upstream: str, env: Mapping[str, str], workdir: Path) -> dict[str, Launch | str]:

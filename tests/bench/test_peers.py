@@ -43,3 +43,10 @@ def test_litellm_absent_from_venv_peers_is_reported_not_installed(
 ) -> None:
     monkeypatch.setattr(peers, "LITELLM", tmp_path / ".venv-peers" / "bin" / "litellm")
     assert peers.launches("http://127.0.0.1:9", {}, tmp_path)["litellm"] == "not installed (make bench-peers)"
+
+
+@pytest.mark.skipif(peers.litellm_missing() is not None, reason=f"LiteLLM: {peers.litellm_missing()}")
+async def test_litellm_relays_a_chat_completion_from_the_fake(tmp_path: Path) -> None:
+    async with FakeProvider(seed=3) as fake:
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
+        await relays_json_and_streams(peers.litellm(fake.url, env, tmp_path), tmp_path, fake)
