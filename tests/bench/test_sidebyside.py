@@ -38,6 +38,7 @@ def test_targets_met_are_said_so_with_the_ratios_over_the_passthrough_and_portke
         "chat: Prism req/s @32 = 0.85x the passthrough's (target ≥ 0.8x) met",
         "chat: Prism p50 @1 = +0.20 ms over the passthrough's (target ≤ 0.3 ms) met",
         "chat: Prism req/s @32 = 2.12x Portkey's (target ≥ 2x) met",
+        "chat: Prism ≥ 20x LiteLLM: not measured",
     ]
 
 
@@ -46,6 +47,7 @@ def test_missed_targets_print_missed_and_streaming_has_no_latency_target() -> No
     assert lines == [
         "chat-stream: Prism req/s @32 = 0.60x the passthrough's (target ≥ 0.8x) MISSED",
         "chat-stream: Prism req/s @32 = 1.71x Portkey's (target ≥ 2x) MISSED",
+        "chat-stream: Prism ≥ 20x LiteLLM: not measured",
     ]
 
 
@@ -59,7 +61,10 @@ def test_a_peer_not_measured_has_dashes_and_its_reason() -> None:
     assert printed[5].split() == ["added", "-", "-", "+0.20", "-", "-"]
     assert "LiteLLM: not installed (make bench-peers)" in printed
     assert "Portkey: node is not installed" in printed
-    assert target_lines(row)[-1] == "chat: Prism ≥ 2x Portkey: not measured"
+    assert target_lines(row)[-2:] == [
+        "chat: Prism ≥ 2x Portkey: not measured",
+        "chat: Prism ≥ 20x LiteLLM: not measured",
+    ]
 
 
 def test_only_prism_has_usage_rows_the_others_a_dash() -> None:
@@ -103,3 +108,13 @@ def test_no_hit_target_without_the_hit_at_32_or_the_passthroughs_chat() -> None:
     assert hit_target_lines(chat, [hit_row(3500, connections=1)]) == []
     assert hit_target_lines(stream_only, [hit_row(3500)]) == []
     assert hit_target_lines([], [hit_row(3500)]) == []
+
+
+def test_litellm_measured_gets_its_ratio_and_its_target() -> None:
+    row = side_by_side("chat", prism=(1700, 1.2), portkey=(800, 3.0))
+    measured = {**row.figures, "litellm": figures(80, 12.0)}
+    row = SideBySide(row.scenario, row.summary, row.repeats, measured, {})
+
+    assert target_lines(row)[-1] == "chat: Prism req/s @32 = 21.25x LiteLLM's (target ≥ 20x) met"
+    ratios = next(line for line in table(row).splitlines() if line.startswith("  ratio"))
+    assert ratios.split() == ["ratio", "-", "-", "0.85x", "2.12x", "21.25x"]
