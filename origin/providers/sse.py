@@ -1,30 +1,48 @@
 """Server-sent events: decoding an upstream stream (``shared.replay`` encodes the downstream one)."""
 
+from typing import Final
+
 from origin.providers.base import SSEEvent
+
+# Far past any real chunk; what an upstream that never ends a line or an event may make us hold.
+MAX_EVENT_BYTES: Final = 8 * 1024 * 1024
+
+
+class EventTooLarge(ValueError):
+    pass
 
 
 class SSEDecoder:
     """Feed it the stream's bytes as they arrive, in pieces of any size; it returns the events the
-    pieces completed (each ends at a blank line). A line split across two pieces waits for its end."""
+    pieces completed (each ends at a blank line). A line split across two pieces waits for its end.
+    An event (its unfinished line included) past ``max_event_bytes`` raises ``EventTooLarge``; bytes
+    that are not UTF-8 raise ``UnicodeDecodeError``."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._limit = max_event_bytes
         self._pending: list[bytes] = []  # the pieces of a line whose end has not arrived yet
+        self._pending_size = 0
         self._data: list[str] = []
+        self._data_size = 0
         self._event: str | None = None
 
     def feed(self, piece: bytes) -> list[SSEEvent]:
         if b"\n" not in piece:  # kept as pieces: a long line in small reads is not copied each time
             self._pending.append(piece)
+            self._pending_size += len(piece)
+            self._check()
             return []
         *lines, rest = piece.split(b"\n")
         if self._pending:
             lines[0] = b"".join([*self._pending, lines[0]])
         self._pending = [rest] if rest else []
+        self._pending_size = len(rest)
         events: list[SSEEvent] = []
         for raw in lines:
             event = self._line(raw.decode("utf-8").removesuffix("\r"))
             if event is not None:
                 events.append(event)
+        self._check()
         return events
 
     def close(self) -> SSEEvent | None:
@@ -43,6 +61,8 @@ class SSEDecoder:
         value = value.removeprefix(" ")
         if name == "data":
             self._data.append(value)
+            self._data_size += len(value)
+            self._check()
         elif name == "event":
             self._event = value
         return None
@@ -52,5 +72,9 @@ class SSEDecoder:
             self._event = None
             return None
         event = SSEEvent(data="\n".join(self._data), event=self._event)
-        self._data, self._event = [], None
+        self._data, self._data_size, self._event = [], 0, None
         return event
+
+    def _check(self) -> None:
+        if self._pending_size + self._data_size > self._limit:
+            raise EventTooLarge(f"an event longer than {self._limit:,} bytes")

@@ -1,5 +1,7 @@
+import pytest
+
 from origin.providers.base import SSEEvent
-from origin.providers.sse import SSEDecoder
+from origin.providers.sse import EventTooLarge, SSEDecoder
 from shared.replay import sse_event
 
 
@@ -36,3 +38,24 @@ def test_one_piece_can_complete_several_events() -> None:
 
 def test_encode_round_trip() -> None:
     assert _decode(sse_event({"x": "é"})) == [(None, '{"x":"é"}')]
+
+
+def test_a_line_that_never_ends_is_refused_past_the_bound() -> None:
+    decoder = SSEDecoder(max_event_bytes=100)
+    for _ in range(9):
+        assert decoder.feed(b"data: " + b"x" * 4) == []
+    with pytest.raises(EventTooLarge):
+        decoder.feed(b"y" * 20)
+
+
+def test_an_event_that_never_ends_is_refused_past_the_bound() -> None:
+    decoder = SSEDecoder(max_event_bytes=100)
+    with pytest.raises(EventTooLarge):
+        for _ in range(20):
+            decoder.feed(b"data: " + b"x" * 10 + b"\n")
+
+
+def test_events_under_the_bound_pass_and_each_event_starts_the_count_again() -> None:
+    decoder = SSEDecoder(max_event_bytes=100)
+    for _ in range(50):
+        assert decoder.feed(b"data: " + b"x" * 60 + b"\n\n") == [SSEEvent(data="x" * 60)]

@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
 from origin.config import Timeouts
 from origin.providers.anthropic import AnthropicAdapter
@@ -138,3 +139,44 @@ async def test_closing_a_stream_drops_the_upstream_connection(upstream: Upstream
             break
         await asyncio.sleep(0.02)
     assert fake.active_streams == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"data: " + b"x" * (1 << 20) * 9, b"data: \xff\xfe\n\n"],
+    ids=["a line that never ends", "bytes that are not UTF-8"],
+)
+async def test_an_unreadable_stream_is_a_protocol_failure(body: bytes) -> None:
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for start in range(0, len(body), 1 << 16):
+            await response.write(body[start : start + (1 << 16)])
+        await asyncio.sleep(5)  # the line stays unfinished
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", stream)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    unreadable = ProviderConfig(
+        name="ant", kind="anthropic", base_url=f"http://127.0.0.1:{port}", api_key="sk"
+    )
+    sender = Upstream({"ant": unreadable}, Timeouts(connect=1.0, first_byte=3.0, idle=3.0))
+    try:
+        with pytest.raises(UpstreamFailure) as raised:
+            await sender.open_stream(
+                "ant",
+                ADAPTER.chat_request({**HELLO, "stream": True}, MODEL, unreadable),
+                ADAPTER.error_message,
+            )
+        assert (raised.value.kind, raised.value.message) == (
+            "protocol",
+            "provider ant sent an unreadable stream",
+        )
+    finally:
+        await sender.close()
+        await runner.cleanup()
