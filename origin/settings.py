@@ -55,6 +55,7 @@ class Settings:
     spool_dir: Path = Path("var/spool")
     log_level: str = "INFO"
     key_cache_seconds: float = 4.0
+    local_cache_seconds: float = 1.0  # the exact cache's hot entries in process memory; 0: off
     provider_api_keys: Mapping[str, str] = field(default_factory=dict)
     # Workers KV publishing (keys, cache entries) and the dead-letter sweep: all three or none.
     cf_api_token: str | None = field(default=None, repr=False)
@@ -157,12 +158,22 @@ def _parse(name: str, raw: str, parser: Callable[[str], T]) -> T:
 
 def _positive_float(raw: str) -> float:
     value = float(raw)
-    if value <= 0:
+    if not value > 0:  # NaN too
         raise ValueError(raw)
     return value
 
 
 _positive_float.__name__ = "positive number"
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:  # NaN too
+        raise ValueError(raw)
+    return value
+
+
+_non_negative_float.__name__ = "number, 0 or more"
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "env": str,
@@ -178,6 +189,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "spool_dir": Path,
     "log_level": str,
     "key_cache_seconds": _positive_float,
+    "local_cache_seconds": _non_negative_float,
     "cf_api_token": str,
     "cf_account_id": str,
     "cf_kv_namespace_id": str,

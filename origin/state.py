@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as redis
 
 from origin.cache.exact import ExactCache
+from origin.cache.local import LocalEntries
 from origin.cache.memory import SessionMemory
 from origin.cache.semantic import SemanticCache
 from origin.cache.semantic_layer import SemanticLayer
@@ -100,7 +101,8 @@ class AppState:
         )
         dispatcher = Dispatcher(config, upstream, breakers, metrics, rng=random.Random())
         memory = SessionMemory(redis_client)
-        cache = ExactCache(redis_client)
+        local = LocalEntries(settings.local_cache_seconds)
+        cache = ExactCache(redis_client, local=local)
         admission = Admission(
             Budgets(redis_client, timeout=LIMITS_DEADLINE_SECONDS),
             RateLimiter(redis_client, timeout=LIMITS_DEADLINE_SECONDS),
@@ -126,7 +128,7 @@ class AppState:
             lambda key: Ledger(key, sink.record, background.spawn),
             dispatcher,
             cache,
-            SingleFlight(redis_client),
+            SingleFlight(redis_client, local=local),
             memory,
             admission,
             metrics,

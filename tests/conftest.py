@@ -46,6 +46,9 @@ def base_settings(redis_server: TempRedis) -> Settings:
         database_url=_with_database(defaults.database_url, TEST_DATABASE),
         redis_url=redis_server.url,
         port=0,
+        # Redis is flushed between tests while an app lives on: nothing may outlive it in the app's
+        # memory. tests/origin/cache/test_local.py turns it on.
+        local_cache_seconds=0.0,
     )
 
 

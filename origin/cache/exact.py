@@ -9,6 +9,7 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from origin.cache.local import LocalEntries
 from origin.providers.base import JSON, Usage
 from shared.edgekv import EdgeCacheEntry
 
@@ -85,15 +86,24 @@ class ExactCache:
     """Writes that bypass single-flight (``no-cache`` refreshes); best-effort. Reads go through
     ``SingleFlight.begin``, which reads the entry and takes the lock in one round trip."""
 
-    def __init__(self, redis_client: "redis.Redis", *, timeout: float = CACHE_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        redis_client: "redis.Redis",
+        *,
+        timeout: float = CACHE_TIMEOUT_SECONDS,
+        local: LocalEntries | None = None,
+    ) -> None:
         self._redis = redis_client
         self._timeout = timeout
+        self._local = local or LocalEntries(0)
 
     async def put(self, fp: str, entry: CacheEntry, ttl_seconds: int) -> bool:
+        raw = entry.to_json()
         try:
             async with asyncio.timeout(self._timeout):
-                await self._redis.set(entry_key(fp), entry.to_json(), ex=ttl_seconds)
+                await self._redis.set(entry_key(fp), raw, ex=ttl_seconds)
         except REDIS_ERRORS as error:
             log.warning("cache write failed", extra={"error": type(error).__name__})
             return False
+        self._local.put(fp, raw, ttl_seconds)
         return True

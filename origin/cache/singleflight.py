@@ -19,6 +19,7 @@ from typing import Final
 import redis.asyncio as redis
 
 from origin.cache.exact import CACHE_TIMEOUT_SECONDS, REDIS_ERRORS, CacheEntry, entry_key
+from origin.cache.local import LocalEntries
 
 _RELEASE: Final = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -28,9 +29,9 @@ return 0
 
 _BEGIN: Final = """
 local entry = redis.call('get', KEYS[1])
-if entry then return {1, entry} end
-if redis.call('set', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, ''} end
-return {3, ''}
+if entry then return {1, entry, redis.call('pttl', KEYS[1])} end
+if redis.call('set', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, '', 0} end
+return {3, '', 0}
 """
 
 _FINISH: Final = """
@@ -61,8 +62,10 @@ class SingleFlight:
         lock_ms: int = 60_000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         timeout: float = CACHE_TIMEOUT_SECONDS,
+        local: LocalEntries | None = None,
     ) -> None:
         self._redis = redis_client
+        self._local = local or LocalEntries(0)
         self._lock_ms = lock_ms
         self._timeout = timeout
         self._sleep = sleep
@@ -72,28 +75,33 @@ class SingleFlight:
         self._waits: dict[str, asyncio.Task[CacheEntry | None]] = {}
 
     async def begin(self, fp: str) -> Begun:
-        """Read the entry; on a miss take the lock. Without Redis: a miss that leads."""
+        """Read the entry (this process's copy first); on a miss take the lock. Without Redis: a miss
+        that leads."""
+        kept = self._local.get(fp)
+        if kept is not None and (entry := _parse(kept)) is not None:
+            return Begun(entry=entry, lock=None)
         token = secrets.token_hex(8)
         try:
             async with asyncio.timeout(self._timeout):
-                status, raw = await self._begin(
+                status, raw, left_ms = await self._begin(
                     keys=[entry_key(fp), lock_key(fp)], args=[token, self._lock_ms]
                 )
         except REDIS_ERRORS:
             return Begun(entry=None, lock=token)
         if int(status) == 1:
+            self._local.put(fp, raw, int(left_ms) / 1000)
             return Begun(entry=_parse(raw), lock=None)
         return Begun(entry=None, lock=token if int(status) == 2 else None)
 
     async def finish(self, fp: str, entry: CacheEntry, ttl_seconds: int, lock: str) -> bool:
         """Store the leader's entry and drop its lock, in one round trip."""
+        raw = entry.to_json()
         try:
             async with asyncio.timeout(self._timeout):
-                await self._finish(
-                    keys=[entry_key(fp), lock_key(fp)], args=[entry.to_json(), ttl_seconds, lock]
-                )
+                await self._finish(keys=[entry_key(fp), lock_key(fp)], args=[raw, ttl_seconds, lock])
         except REDIS_ERRORS:
             return False
+        self._local.put(fp, raw, ttl_seconds)
         return True
 
     async def acquire(self, fp: str) -> str | None:
