@@ -193,10 +193,10 @@ async def _next_events(
             ) from None
         except aiohttp.ClientError as error:
             raise _logged("protocol", f"provider {provider} broke the stream", error) from None
-        if not piece:
-            tail = decoder.close()
-            return [tail] if tail is not None else []
         try:
+            if not piece:
+                tail = decoder.close()
+                return [tail] if tail is not None else []
             events = decoder.feed(piece)
         except ValueError as error:  # an event too large, or bytes that are not UTF-8
             raise _logged("protocol", f"provider {provider} sent an unreadable stream", error) from None

@@ -142,17 +142,18 @@ async def test_closing_a_stream_drops_the_upstream_connection(upstream: Upstream
 
 
 @pytest.mark.parametrize(
-    "body",
-    [b"data: " + b"x" * (1 << 20) * 9, b"data: \xff\xfe\n\n"],
-    ids=["a line that never ends", "bytes that are not UTF-8"],
+    ("body", "ends"),
+    [(b"data: " + b"x" * (1 << 20) * 9, False), (b"data: \xff\xfe\n\n", False), (b"data: \xff", True)],
+    ids=["a line that never ends", "bytes that are not UTF-8", "a last line that is not UTF-8"],
 )
-async def test_an_unreadable_stream_is_a_protocol_failure(body: bytes) -> None:
+async def test_an_unreadable_stream_is_a_protocol_failure(body: bytes, ends: bool) -> None:
     async def stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         for start in range(0, len(body), 1 << 16):
             await response.write(body[start : start + (1 << 16)])
-        await asyncio.sleep(5)  # the line stays unfinished
+        if not ends:
+            await asyncio.sleep(5)  # the line stays unfinished
         return response
 
     app = web.Application()
