@@ -9,6 +9,7 @@ from origin.cache.exact import CacheEntry, ExactCache, entry_key
 from origin.cache.local import LocalEntries
 from origin.cache.singleflight import SingleFlight
 from origin.providers.base import Usage
+from tests.clock import Clock
 
 ENTRY = CacheEntry.build(
     {"id": "chatcmpl-1", "choices": [{"message": {"content": "hi"}}]},
@@ -18,14 +19,6 @@ ENTRY = CacheEntry.build(
     usage=Usage(tokens_in=3, tokens_out=1),
     cost_cents=0.01,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_an_entry_is_kept_for_the_shorter_of_the_caches_seconds_and_its_ttl() -> None:

@@ -20,6 +20,7 @@ from origin.providers.base import ProviderConfig
 from origin.providers.breakers import Breakers
 from origin.providers.embeddings import EmbeddingsClient
 from origin.providers.upstream import Upstream
+from tests.clock import Clock
 from tests.fakes.provider import FakeProvider
 
 QUESTION = "What is the capital city of France?"
@@ -27,14 +28,6 @@ REPHRASED = "What is the capital of France?"  # cosine 0.95 under the fake's bag
 NEARBY = "What is the capital city of Germany?"  # cosine 0.89
 UNRELATED = "How do I bake sourdough bread at home?"
 ANSWER = {"response": {"choices": [{"message": {"content": "Paris."}}]}, "model": "alpha", "cost_cents": 0.01}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -156,7 +149,7 @@ def test_eligibility(request_body: dict[str, Any], expected: bool) -> None:
 
 
 async def test_entries_expire(redis_client: "redis.Redis", embedder: EmbeddingsClient) -> None:
-    clock = Clock()
+    clock = Clock(1_800_000_000.0)
     cache = SemanticCache(redis_client, clock=clock)
     old, new = await embedder.embed(QUESTION), await embedder.embed(UNRELATED)
     await cache.store("s", old, ANSWER, 60)
@@ -178,7 +171,7 @@ async def test_entries_expire(redis_client: "redis.Redis", embedder: EmbeddingsC
 
 
 async def test_the_size_cap_evicts_the_oldest(redis_client: "redis.Redis") -> None:
-    clock = Clock()
+    clock = Clock(1_800_000_000.0)
     cache = SemanticCache(redis_client, max_entries=5, clock=clock)
     vectors = random_entries(random.Random(1), 8, 64)
     for index, vector in enumerate(vectors):

@@ -10,14 +10,7 @@ from origin.http.errors import ApiError
 from origin.settings import Settings
 from origin.stores import postgres
 from shared.keys import key_hash
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 async def _reject(auth: Authenticator, header: str | None) -> ApiError:

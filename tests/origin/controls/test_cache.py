@@ -8,16 +8,9 @@ from origin.controls.cache import ControlsCache
 from origin.controls.policy import DEFAULT_CONTROLS, ProjectControls, ProjectSettings
 from origin.stores import controls, postgres
 from origin.stores.controls import ProjectRef
+from tests.clock import Clock
 
 PEPPER = "test-pepper-0123456789"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class CountingLoader:

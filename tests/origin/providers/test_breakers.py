@@ -2,18 +2,11 @@ import random
 
 from origin.config import BreakerConfig, Retries
 from origin.providers.breakers import Breakers, BreakerState, Permit, backoff_delay
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 def test_breaker_opens_after_threshold_then_probes_once() -> None:
-    clock = Clock()
+    clock = Clock(0.0)
     breakers = Breakers(BreakerConfig(failure_threshold=3, cooldown_seconds=10), clock)
     for _ in range(2):
         breakers.record_failure("m")
@@ -32,7 +25,7 @@ def test_breaker_opens_after_threshold_then_probes_once() -> None:
 
 
 def test_success_resets_the_count() -> None:
-    breakers = Breakers(BreakerConfig(failure_threshold=2, cooldown_seconds=10), Clock())
+    breakers = Breakers(BreakerConfig(failure_threshold=2, cooldown_seconds=10), Clock(0.0))
     breakers.record_failure("m")
     breakers.record_success("m")
     breakers.record_failure("m")
@@ -51,7 +44,7 @@ def test_backoff_is_jittered_capped_and_honours_retry_after() -> None:
 
 
 def test_a_released_probe_can_be_claimed_again_without_a_verdict() -> None:
-    clock = Clock()
+    clock = Clock(0.0)
     breakers = Breakers(BreakerConfig(failure_threshold=1, cooldown_seconds=10), clock)
     assert breakers.permit("m") is Permit.GRANTED
     breakers.release("m")  # nothing claimed: a no-op, the circuit stays closed

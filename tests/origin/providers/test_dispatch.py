@@ -16,19 +16,12 @@ from origin.providers.base import JSON, ModelConfig, Price, ProviderConfig, Upst
 from origin.providers.breakers import Breakers, BreakerState
 from origin.providers.dispatch import Dispatcher
 from origin.providers.upstream import Describe, Upstream
+from tests.clock import Clock
 from tests.fakes.behaviour import Behaviour
 from tests.fakes.provider import FakeProvider
 
 PRICE = Price(input=1.0, output=1.0)
 HELLO = {"messages": [{"role": "user", "content": "hello"}]}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -74,7 +67,7 @@ def gateway(url: str, *, attempts: int = 2, first_byte: float = 5.0) -> GatewayC
 
 async def rig_for(fake: FakeProvider, **options: float) -> AsyncIterator[Rig]:
     config = gateway(fake.url, **options)  # type: ignore[arg-type]
-    clock = Clock()
+    clock = Clock(0.0)
     breakers = Breakers(config.breaker, clock)
     upstream = Upstream(config.providers, config.timeouts)
     metrics = Metrics()

@@ -1,4 +1,4 @@
-"""A hand-driven clock and a second Redis client standing in for a second origin instance."""
+"""A hand-driven clock fixture and a second Redis client standing in for a second origin instance."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -8,22 +8,15 @@ import pytest
 import redis.asyncio as redis
 
 from origin.settings import Settings
+from tests.clock import Clock
 
 JAN_31_LATE = datetime(2025, 1, 31, 23, 59, 30, tzinfo=UTC).timestamp()
 MID_JANUARY = datetime(2025, 1, 15, 12, tzinfo=UTC).timestamp()
 
 
-class Clock:
-    def __init__(self, now: float = JAN_31_LATE) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(JAN_31_LATE)
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import redis.asyncio as redis
 
 from origin.controls.limits import BudgetExceeded, Budgets, BudgetScope, Reservation
 from origin.controls.limits.budget import MICRO, RETENTION, budget_key, open_key
-from tests.origin.controls.limits.conftest import MID_JANUARY, Clock
+from tests.clock import Clock
+from tests.origin.controls.limits.conftest import MID_JANUARY
 
 PROJECT = BudgetScope("project:7", 10.0, "project acme/web")
 TAG = BudgetScope("project:7:tag:feature=onboarding", 100.0, "tag feature=onboarding")

@@ -7,7 +7,8 @@ import redis.asyncio as redis
 
 from origin.controls.limits import RateDecision, RateLimiter
 from origin.controls.limits.ratelimit import ratelimit_key
-from tests.origin.controls.limits.conftest import MID_JANUARY, Clock
+from tests.clock import Clock
+from tests.origin.controls.limits.conftest import MID_JANUARY
 
 
 async def test_n_allowed_then_refused_until_the_oldest_leaves_the_window(redis_client: "redis.Redis") -> None:
