@@ -34,6 +34,7 @@ from origin.stores.inflight import Inflight
 from origin.stores.kv import KVPublisher
 from origin.stores.postgres import KeyRecord
 from origin.stores.redis_pool import WaitingConnectionPool
+from origin.stores.redis_scripts import ScriptRunner
 from origin.usage.deadletters import DeadLetterSweeper, envelope_ingest
 from origin.usage.sink import UsageSink
 from origin.usage.spool import Spool
@@ -88,6 +89,7 @@ class AppState:
             health_check_interval=10,
         )
         redis_client = redis.Redis.from_pool(redis_pool)
+        scripts = ScriptRunner(redis_client)
         metrics = Metrics()
         upstream = Upstream(config.providers, config.timeouts)
         breakers = Breakers(config.breaker)
@@ -104,8 +106,8 @@ class AppState:
         local = LocalEntries(settings.local_cache_seconds)
         cache = ExactCache(redis_client, local=local)
         admission = Admission(
-            Budgets(redis_client, timeout=LIMITS_DEADLINE_SECONDS),
-            RateLimiter(redis_client, timeout=LIMITS_DEADLINE_SECONDS),
+            Budgets(redis_client, timeout=LIMITS_DEADLINE_SECONDS, scripts=scripts),
+            RateLimiter(redis_client, timeout=LIMITS_DEADLINE_SECONDS, scripts=scripts),
         )
         semantic = None
         if config.semantic is not None:
@@ -115,6 +117,7 @@ class AppState:
                 rows=config.semantic.rows,
                 max_entries=config.semantic.max_entries,
                 max_candidates=config.semantic.max_candidates,
+                scripts=scripts,
             )
             embedder = embeddings_client(config.semantic, config.providers, upstream, breakers, metrics)
             semantic = SemanticLayer(semantic_cache, embedder, config.semantic)
@@ -128,7 +131,7 @@ class AppState:
             lambda key: Ledger(key, sink.record, background.spawn),
             dispatcher,
             cache,
-            SingleFlight(redis_client, local=local),
+            SingleFlight(redis_client, local=local, scripts=scripts),
             memory,
             admission,
             metrics,

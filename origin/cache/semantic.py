@@ -49,6 +49,7 @@ from origin.cache.lsh import (
     unit_vector,
     vector_bytes,
 )
+from origin.stores.redis_scripts import ScriptRunner
 
 log = logging.getLogger("prism.semantic")
 REDIS_ERRORS: Final = (RedisError, OSError, TimeoutError)
@@ -217,6 +218,7 @@ class SemanticCache:
         max_candidates: int = DEFAULT_MAX_CANDIDATES,
         clock: Callable[[], float] = time.time,
         timeout: float = TIMEOUT_SECONDS,
+        scripts: ScriptRunner | None = None,
     ) -> None:
         if not (1 <= bands <= 64 and 1 <= rows <= 32 and max_entries >= 1 and max_candidates >= 1):
             raise ValueError("bands 1-64, rows 1-32, max_entries and max_candidates positive")
@@ -231,8 +233,9 @@ class SemanticCache:
         self._clock = clock
         self._timeout = timeout
         self._planes: dict[int, Hyperplanes] = {}
-        self._gather = redis_client.register_script(_GATHER)
-        self._write_script = redis_client.register_script(_WRITE)
+        scripts = scripts or ScriptRunner(redis_client)
+        self._gather = scripts.register(_GATHER)
+        self._write_script = scripts.register(_WRITE)
 
     def keys(self, scope: str, dims: int) -> ScopeKeys:
         material = f"{VERSION}|{scope}|{dims}|{self._seed}|{self._bands}|{self._rows}"

@@ -20,6 +20,7 @@ import redis.asyncio as redis
 
 from origin.cache.exact import CACHE_TIMEOUT_SECONDS, REDIS_ERRORS, CacheEntry, entry_key
 from origin.cache.local import LocalEntries
+from origin.stores.redis_scripts import ScriptRunner
 
 _RELEASE: Final = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -63,15 +64,17 @@ class SingleFlight:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         timeout: float = CACHE_TIMEOUT_SECONDS,
         local: LocalEntries | None = None,
+        scripts: ScriptRunner | None = None,
     ) -> None:
         self._redis = redis_client
+        scripts = scripts or ScriptRunner(redis_client)
         self._local = local or LocalEntries(0)
         self._lock_ms = lock_ms
         self._timeout = timeout
         self._sleep = sleep
-        self._release = redis_client.register_script(_RELEASE)
-        self._begin = redis_client.register_script(_BEGIN)
-        self._finish = redis_client.register_script(_FINISH)
+        self._release = scripts.register(_RELEASE)
+        self._begin = scripts.register(_BEGIN)
+        self._finish = scripts.register(_FINISH)
         self._waits: dict[str, asyncio.Task[CacheEntry | None]] = {}
 
     async def begin(self, fp: str) -> Begun:

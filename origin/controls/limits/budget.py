@@ -27,6 +27,7 @@ from typing import Any, Final
 import redis.asyncio as redis
 
 from origin.controls.limits.errors import BudgetExceeded, redis_guard
+from origin.stores.redis_scripts import ScriptRunner
 
 MICRO: Final = 1_000_000
 RESERVATION_SECONDS: Final = 600.0
@@ -152,13 +153,15 @@ class Budgets:
         clock: Callable[[], float] = time.time,
         reservation_seconds: float = RESERVATION_SECONDS,
         timeout: float = 1.0,
+        scripts: ScriptRunner | None = None,
     ) -> None:
         self._redis = redis_client
         self._clock = clock
         self._timeout = timeout
         self._reservation_seconds = reservation_seconds
-        self._reserve = redis_client.register_script(_RESERVE)
-        self._settle = redis_client.register_script(_SETTLE)
+        scripts = scripts or ScriptRunner(redis_client)
+        self._reserve = scripts.register(_RESERVE)
+        self._settle = scripts.register(_SETTLE)
 
     async def reserve(self, scopes: Sequence[BudgetScope], worst_cents: float) -> Reservation:
         """Hold ``worst_cents`` against every scope, or raise :class:`BudgetExceeded` and hold nothing."""

@@ -19,6 +19,7 @@ from typing import Any, Final
 import redis.asyncio as redis
 
 from origin.controls.limits.errors import redis_guard
+from origin.stores.redis_scripts import ScriptRunner
 
 WINDOW_MS: Final = 60_000
 _WHAT: Final = "rate limits"
@@ -59,11 +60,16 @@ def _int(value: Any) -> int:
 
 class RateLimiter:
     def __init__(
-        self, redis_client: "redis.Redis", *, clock: Callable[[], float] = time.time, timeout: float = 1.0
+        self,
+        redis_client: "redis.Redis",
+        *,
+        clock: Callable[[], float] = time.time,
+        timeout: float = 1.0,
+        scripts: ScriptRunner | None = None,
     ) -> None:
         self._clock = clock
         self._timeout = timeout
-        self._hit = redis_client.register_script(_HIT)
+        self._hit = (scripts or ScriptRunner(redis_client)).register(_HIT)
 
     async def hit(self, key_id: str, per_minute: int) -> RateDecision:
         """Count one request for ``key_id`` if it fits in the last minute's ``per_minute``."""

@@ -1,0 +1,116 @@
+"""Lua scripts in batches, on a real Redis: calls made together share one round trip, and each caller
+still gets its own answer, its own error, or its own cancellation."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from origin.settings import Settings
+from origin.stores.redis_scripts import ScriptRunner
+
+INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+REFUSE_NEGATIVE = "if tonumber(ARGV[1]) < 0 then return redis.error_reply('negative') end return ARGV[1]"
+SLOW_ECHO = """
+local t = redis.call('TIME')
+repeat local n = redis.call('TIME') until (n[1] - t[1]) * 1000000 + n[2] - t[2] > 50000
+return ARGV[1]
+"""
+
+
+class CountingPool(redis.ConnectionPool):
+    checkouts = 0
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        self.checkouts += 1
+        return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+async def counted(base_settings: Settings) -> AsyncIterator[tuple["redis.Redis", CountingPool]]:
+    pool = CountingPool.from_url(base_settings.redis_url)
+    client = redis.Redis.from_pool(pool)
+    yield client, pool
+    await client.aclose()
+
+
+async def test_calls_made_together_share_one_round_trip_and_get_their_own_answers(
+    counted: tuple["redis.Redis", CountingPool],
+) -> None:
+    client, pool = counted
+    incr = ScriptRunner(client).register(INCR_BY)
+    await client.script_load(INCR_BY)
+    pool.checkouts = 0
+
+    answers = await asyncio.gather(*(incr(keys=[f"scripts-test:{n % 3}"], args=[n]) for n in range(9)))
+
+    assert pool.checkouts == 1
+    assert answers == [0, 1, 2, 3, 5, 7, 9, 12, 15]  # per key, in call order: 0+3+6, 1+4+7, 2+5+8
+    assert await client.mget([f"scripts-test:{n}" for n in range(3)]) == [b"9", b"12", b"15"]
+
+
+async def test_calls_made_later_go_in_the_next_batch(counted: tuple["redis.Redis", CountingPool]) -> None:
+    client, pool = counted
+    incr = ScriptRunner(client).register(INCR_BY)
+    await client.script_load(INCR_BY)
+    pool.checkouts = 0
+
+    assert await incr(keys=["scripts-test:later"], args=[1]) == 1
+    assert await incr(keys=["scripts-test:later"], args=[1]) == 2
+    assert pool.checkouts == 2
+
+
+async def test_a_script_error_is_its_own_callers_alone(redis_client: "redis.Redis") -> None:
+    scripts = ScriptRunner(redis_client)
+    refuse, incr = scripts.register(REFUSE_NEGATIVE), scripts.register(INCR_BY)
+
+    results = await asyncio.gather(
+        refuse(args=[1]), refuse(args=[-1]), incr(keys=["scripts-test:k"], args=[4]), return_exceptions=True
+    )
+
+    assert results[0] == b"1"
+    assert isinstance(results[1], ResponseError) and "negative" in str(results[1])
+    assert results[2] == 4
+
+
+async def test_scripts_redis_forgot_are_loaded_again(redis_client: "redis.Redis") -> None:
+    incr = ScriptRunner(redis_client).register(INCR_BY)
+    assert await incr(keys=["scripts-test:flushed"], args=[1]) == 1
+
+    await redis_client.script_flush()
+    assert await incr(keys=["scripts-test:flushed"], args=[1]) == 2  # a lone call
+    await redis_client.script_flush()
+    answers = await asyncio.gather(*(incr(keys=["scripts-test:flushed"], args=[1]) for _ in range(3)))
+
+    assert sorted(answers) == [3, 4, 5]  # each ran once: none lost, none run twice
+    assert await redis_client.script_exists(incr.sha) == [True]
+
+
+async def test_a_caller_that_stops_waiting_costs_the_others_nothing(redis_client: "redis.Redis") -> None:
+    slow = ScriptRunner(redis_client).register(SLOW_ECHO)
+
+    async def impatient() -> object:
+        async with asyncio.timeout(0.01):
+            return await slow(args=["gone"])
+
+    results = await asyncio.gather(impatient(), slow(args=["kept"]), return_exceptions=True)
+
+    assert isinstance(results[0], TimeoutError)
+    assert results[1] == b"kept"
+
+
+async def test_without_redis_every_caller_gets_the_connection_error() -> None:
+    client = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    incr = ScriptRunner(client).register(INCR_BY)
+    try:
+        results = await asyncio.gather(
+            *(incr(keys=["k"], args=[1]) for _ in range(3)), return_exceptions=True
+        )
+    finally:
+        await client.aclose()
+
+    assert all(isinstance(result, RedisConnectionError) for result in results)
