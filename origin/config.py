@@ -149,6 +149,7 @@ def _parse(raw: Mapping[str, Any], api_keys: Mapping[str, str]) -> GatewayConfig
                 output=float(price.get("output", 0)),
                 cached_input=_optional_float(price.get("cached_input")),
                 cache_write=_optional_float(price.get("cache_write")),
+                cache_write_1h=_optional_float(price.get("cache_write_1h")),
             ),
         )
         fallbacks[name] = tuple(entry.get("fallbacks", ()))

@@ -40,6 +40,8 @@ class UsageRow:
     tokens_in: int = 0
     tokens_out: int = 0
     tokens_cached_in: int = 0
+    tokens_cache_write_5m: int = 0
+    tokens_cache_write_1h: int = 0
     cost_provider_cents: float = 0.0
     cost_total_cents: float = 0.0
     latency_ms: int = 0
@@ -102,7 +104,17 @@ _STRINGS: Final = frozenset({"org_id", "project_id", "key_id", "mode"})
 _OPTIONAL_STRINGS: Final = frozenset(
     {"task_type", "model_used", "provider", "error_code", "session_id", "edge_region"}
 )
-_INTS: Final = frozenset({"tokens_in", "tokens_out", "tokens_cached_in", "latency_ms", "status_code"})
+_INTS: Final = frozenset(
+    {
+        "tokens_in",
+        "tokens_out",
+        "tokens_cached_in",
+        "tokens_cache_write_5m",
+        "tokens_cache_write_1h",
+        "latency_ms",
+        "status_code",
+    }
+)
 _MONEY: Final = frozenset({"cost_provider_cents", "cost_total_cents", "cache_saved_cents"})
 _BOOLS: Final = frozenset({"was_streaming", "success"})
 _MAX_TEXT: Final = 256

@@ -148,7 +148,8 @@ def _seen_usage(reported: Usage, text: str, prompt_tokens: int) -> Usage:
         tokens_in=reported.tokens_in or prompt_tokens,
         tokens_out=reported.tokens_out or estimate_tokens(text),
         tokens_cached_in=reported.tokens_cached_in,
-        tokens_cache_write=reported.tokens_cache_write,
+        tokens_cache_write_5m=reported.tokens_cache_write_5m,
+        tokens_cache_write_1h=reported.tokens_cache_write_1h,
     )
 
 

@@ -16,21 +16,33 @@ FINISH_REASONS = {
     "pause_turn": "stop",
 }
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+WRITE_FIELDS = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
 REFUSAL: Final = "The provider declined to answer (Anthropic stop_reason 'refusal')."
 
 
 def usage_from_anthropic(data: Any) -> Usage:
-    """Anthropic's ``input_tokens`` leaves out cache reads and writes; ``Usage.tokens_in`` counts them."""
+    """Anthropic's ``input_tokens`` leaves out cache reads and writes; ``Usage.tokens_in`` counts them.
+
+    ``cache_creation`` splits the writes by how long they are kept; without it (older API versions)
+    every write is a 5-minute one, Anthropic's default.
+    """
     if not isinstance(data, dict):
         return Usage()
-    read = int(data.get("cache_read_input_tokens") or 0)
-    write = int(data.get("cache_creation_input_tokens") or 0)
+    read = _tokens(data.get("cache_read_input_tokens"))
+    write = _tokens(data.get("cache_creation_input_tokens"))
+    split = data.get("cache_creation")
+    hour = min(_tokens(split.get("ephemeral_1h_input_tokens")), write) if isinstance(split, dict) else 0
     return Usage(
-        tokens_in=int(data.get("input_tokens") or 0) + read + write,
-        tokens_out=int(data.get("output_tokens") or 0),
+        tokens_in=_tokens(data.get("input_tokens")) + read + write,
+        tokens_out=_tokens(data.get("output_tokens")),
         tokens_cached_in=read,
-        tokens_cache_write=write,
+        tokens_cache_write_5m=write - hour,
+        tokens_cache_write_1h=hour,
     )
+
+
+def _tokens(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def finish_reason(stop_reason: Any, *, answered: bool = False) -> str:
@@ -133,10 +145,13 @@ class AnthropicStreamTranslator:
         """Stream counts are cumulative, so a later event never lowers one."""
         if not isinstance(usage, dict):
             return
-        for key in USAGE_FIELDS:
-            if isinstance(usage.get(key), int):
-                self._counts[key] = max(self._counts.get(key, 0), usage[key])
-        self.usage = usage_from_anthropic(self._counts)
+        split = usage.get("cache_creation")
+        seen = [(key, usage.get(key)) for key in USAGE_FIELDS]
+        seen += [(key, split.get(key)) for key in WRITE_FIELDS] if isinstance(split, dict) else []
+        for key, value in seen:
+            if isinstance(value, int):
+                self._counts[key] = max(self._counts.get(key, 0), value)
+        self.usage = usage_from_anthropic({**self._counts, "cache_creation": self._counts})
 
     def _chunk(self, delta: JSON, reason: str | None = None) -> JSON:
         return {

@@ -18,12 +18,15 @@ RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """US dollars per one million tokens, as providers publish them."""
+    """US dollars per one million tokens, as providers publish them. A cache price left out is the
+    input price: ``cached_input`` for cache reads, ``cache_write`` for writes kept 5 minutes (Anthropic's
+    default), ``cache_write_1h`` for writes kept an hour."""
 
     input: float
     output: float
     cached_input: float | None = None
     cache_write: float | None = None
+    cache_write_1h: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +53,22 @@ class Usage:
     tokens_in: int = 0
     tokens_out: int = 0
     tokens_cached_in: int = 0
-    tokens_cache_write: int = 0
+    tokens_cache_write_5m: int = 0
+    tokens_cache_write_1h: int = 0
+
+    @property
+    def tokens_fresh_in(self) -> int:
+        """Input neither read from nor written to the provider's cache: ``tokens_in`` counts all three."""
+        cached = self.tokens_cached_in + self.tokens_cache_write_5m + self.tokens_cache_write_1h
+        return max(self.tokens_in - cached, 0)
 
     def cost_cents(self, price: Price) -> float:
-        """Cost in cents with sub-cent precision. ``tokens_in`` includes cached and cache-write tokens."""
-        fresh = max(self.tokens_in - self.tokens_cached_in - self.tokens_cache_write, 0)
-        cached_price = price.input if price.cached_input is None else price.cached_input
-        write_price = price.input if price.cache_write is None else price.cache_write
+        """Cost in cents with sub-cent precision."""
         dollars = (
-            fresh * price.input
-            + self.tokens_cached_in * cached_price
-            + self.tokens_cache_write * write_price
+            self.tokens_fresh_in * price.input
+            + self.tokens_cached_in * _or(price.cached_input, price.input)
+            + self.tokens_cache_write_5m * _or(price.cache_write, price.input)
+            + self.tokens_cache_write_1h * _or(price.cache_write_1h, price.input)
             + self.tokens_out * price.output
         ) / 1_000_000
         return dollars * 100
@@ -72,6 +80,10 @@ class Usage:
             "total_tokens": self.tokens_in + self.tokens_out,
             "prompt_tokens_details": {"cached_tokens": self.tokens_cached_in},
         }
+
+
+def _or(price: float | None, otherwise: float) -> float:
+    return otherwise if price is None else price
 
 
 @dataclass(frozen=True, slots=True)

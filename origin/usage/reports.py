@@ -31,6 +31,8 @@ REQUEST_FIELDS: Final = (
     "tokens_in",
     "tokens_out",
     "tokens_cached_in",
+    "tokens_cache_write_5m",
+    "tokens_cache_write_1h",
     "cost_total_cents",
     "cache_saved_cents",
     "latency_ms",

@@ -49,8 +49,9 @@ FROM unnest($1::uuid[]) AS scope (project_id)
 CROSS JOIN LATERAL (
     SELECT
         request_id, created_at, model_used, provider, cache_status, tokens_in, tokens_out,
-        tokens_cached_in, cost_total_cents, cache_saved_cents, latency_ms, session_id, request_tags,
-        edge_region, success, error_code, task_type, mode
+        tokens_cached_in, tokens_cache_write_5m, tokens_cache_write_1h, cost_total_cents,
+        cache_saved_cents, latency_ms, session_id, request_tags, edge_region, success, error_code,
+        task_type, mode
     FROM usage_logs
     WHERE usage_logs.project_id = scope.project_id
         AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity')
@@ -72,8 +73,9 @@ LIMIT $11;
 -- name: usage_session_turns
 SELECT
     request_id, created_at, model_used, provider, cache_status, tokens_in, tokens_out,
-    tokens_cached_in, cost_total_cents, cache_saved_cents, latency_ms, session_id, request_tags,
-    edge_region, success, error_code, task_type, mode
+    tokens_cached_in, tokens_cache_write_5m, tokens_cache_write_1h, cost_total_cents,
+    cache_saved_cents, latency_ms, session_id, request_tags, edge_region, success, error_code,
+    task_type, mode
 FROM usage_logs
 WHERE project_id = ANY($1::uuid[])
     AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity')
@@ -173,7 +175,8 @@ LIMIT $4;
 -- name: usage_request
 SELECT
     request_id, created_at, model_used, provider, cache_status, tokens_in, tokens_out,
-    tokens_cached_in, cost_total_cents, cache_saved_cents, latency_ms, session_id, request_tags,
-    edge_region, success, error_code, task_type, mode
+    tokens_cached_in, tokens_cache_write_5m, tokens_cache_write_1h, cost_total_cents,
+    cache_saved_cents, latency_ms, session_id, request_tags, edge_region, success, error_code,
+    task_type, mode
 FROM usage_logs
 WHERE request_id = $2 AND project_id = ANY($1::uuid[]);

@@ -128,6 +128,16 @@ async def test_filter_requests_by_tag_and_find_the_edge_hit(page: Page, world: W
     await _shot(page, "request")
 
 
+async def test_a_request_shows_its_provider_cache_writes(page: Page, world: World) -> None:
+    first = min((r for r in world.mine.rows if r.session_id == world.session_id), key=lambda r: r.created_at)
+    plain = next(r for r in world.mine.rows if r.session_id == world.session_id and r is not first)
+    await _sign_in(page, world.mine.email)
+    await page.goto(f"/dashboard/requests/{first.request_id}")
+    assert await page.inner_text("[data-field=cache_writes]") == "1,200 kept 5 min · 800 kept 1 h"
+    await page.goto(f"/dashboard/requests/{plain.request_id}")
+    assert await page.locator("[data-field=cache_writes]").count() == 0
+
+
 async def test_paging_through_requests_follows_the_cursor(page: Page, world: World) -> None:
     await _sign_in(page, world.mine.email)
     await page.goto("/dashboard/requests?limit=25")

@@ -89,6 +89,9 @@ async def build_world(pool: postgres.Pool, spool: Path) -> World:
         )
         for i in range(TURNS)
     ]
+    first = turns[0]  # read from and wrote to the provider's cache
+    first.tokens_in, first.tokens_cached_in = 2500, 300
+    first.tokens_cache_write_5m, first.tokens_cache_write_1h = 1200, 800
     mine.rows += [edge, *turns, edge_row(mine.ids("web"), now - timedelta(days=60))]
     their_session_id = f"theirs-{uuid.uuid4().hex[:6]}"
     theirs.rows = random_rows(rng, theirs.ids("web"), 15, end=end, span=span)

@@ -16,7 +16,7 @@ from origin.providers.base import (
     UpstreamStreamError,
 )
 
-PRICE = Price(input=3.0, output=15.0, cached_input=0.3, cache_write=3.75)
+PRICE = Price(input=3.0, output=15.0, cached_input=0.3, cache_write=3.75, cache_write_1h=6.0)
 MODEL = ModelConfig(name="claude", provider="anthropic", upstream_model="claude-sonnet-4-5", price=PRICE)
 PROVIDER = ProviderConfig(
     name="anthropic",
@@ -474,7 +474,7 @@ def test_untranslatable_requests_raise_value_error(body: JSON, message: str) -> 
         translate(**body)
 
 
-def anthropic_message(content: list[JSON], stop_reason: str = "end_turn", **usage: int) -> JSON:
+def anthropic_message(content: list[JSON], stop_reason: str = "end_turn", **usage: Any) -> JSON:
     return {
         "id": "msg_01abc",
         "type": "message",
@@ -553,16 +553,54 @@ def test_chat_response_cache_usage_and_cost() -> None:
         cache_creation_input_tokens=200,
     )
     completion, usage = ADAPTER.chat_response(data, MODEL)
-    assert (usage.tokens_in, usage.tokens_cached_in, usage.tokens_cache_write, usage.tokens_out) == (
+    assert (usage.tokens_in, usage.tokens_cached_in, usage.tokens_cache_write_5m, usage.tokens_out) == (
         1300,
         1000,
-        200,
+        200,  # no cache_creation split (older API versions): every write is a 5-minute one
         50,
     )
+    assert usage.tokens_cache_write_1h == 0
     assert completion["usage"]["prompt_tokens"] == 1300
     assert completion["usage"]["prompt_tokens_details"] == {"cached_tokens": 1000}
     dollars = (100 * 3.0 + 1000 * 0.3 + 200 * 3.75 + 50 * 15.0) / 1_000_000
     assert usage.cost_cents(PRICE) == pytest.approx(dollars * 100)
+
+
+def test_cache_writes_split_by_how_long_they_are_kept_and_priced_apart() -> None:
+    data = anthropic_message(
+        [text("x")],
+        input_tokens=10,
+        output_tokens=20,
+        cache_read_input_tokens=3000,
+        cache_creation_input_tokens=1500,
+        cache_creation={"ephemeral_5m_input_tokens": 500, "ephemeral_1h_input_tokens": 1000},
+    )
+    _, usage = ADAPTER.chat_response(data, MODEL)
+
+    assert (usage.tokens_in, usage.tokens_fresh_in, usage.tokens_cached_in) == (4510, 10, 3000)
+    assert (usage.tokens_cache_write_5m, usage.tokens_cache_write_1h) == (500, 1000)
+    dollars = (10 * 3.0 + 3000 * 0.3 + 500 * 3.75 + 1000 * 6.0 + 20 * 15.0) / 1_000_000
+    assert usage.cost_cents(PRICE) == pytest.approx(dollars * 100)
+    # unpriced cache tokens cost what input costs; nothing is counted twice
+    plain = Price(input=3.0, output=15.0)
+    assert usage.cost_cents(plain) == pytest.approx((4510 * 3.0 + 20 * 15.0) / 1_000_000 * 100)
+
+
+@pytest.mark.parametrize(
+    "split",
+    [
+        {"ephemeral_1h_input_tokens": 9999},
+        {"ephemeral_1h_input_tokens": -5},
+        {"ephemeral_1h_input_tokens": "7"},
+    ],
+)
+def test_a_split_that_does_not_add_up_never_invents_tokens(split: JSON) -> None:
+    data = anthropic_message(
+        [text("x")], input_tokens=1, output_tokens=1, cache_creation_input_tokens=100, cache_creation=split
+    )
+    _, usage = ADAPTER.chat_response(data, MODEL)
+    assert usage.tokens_cache_write_5m + usage.tokens_cache_write_1h == 100
+    assert usage.tokens_in == 101
 
 
 def sse(payload: JSON) -> SSEEvent:
@@ -696,9 +734,35 @@ def test_stream_message_delta_updates_cache_counts() -> None:
     translator, chunks = run_stream(events)
     assert chunks[-1]["choices"][0]["finish_reason"] == "length"
     assert translator.usage.tokens_in == 25 + 400 + 30
-    assert translator.usage.tokens_cache_write == 30
+    assert translator.usage.tokens_cache_write_5m == 30
     assert translator.usage.tokens_out == 9
     assert not translator.finished
+
+
+def test_stream_cache_split_from_message_start_survives_a_cut() -> None:
+    usage = {
+        "input_tokens": 12,
+        "cache_read_input_tokens": 2048,
+        "cache_creation_input_tokens": 1100,
+        "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 1000},
+        "output_tokens": 1,
+    }
+    start = {"type": "message_start", "message": {**RECORDED_STREAM[0]["message"], "usage": usage}}
+    block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}
+    translator, _ = run_stream([start, block, delta])  # cut before message_delta
+
+    assert (translator.usage.tokens_in, translator.usage.tokens_cached_in) == (12 + 2048 + 1100, 2048)
+    assert (translator.usage.tokens_cache_write_5m, translator.usage.tokens_cache_write_1h) == (100, 1000)
+
+    ending = {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn"},
+        "usage": {**usage, "output_tokens": 7},  # cumulative, as Anthropic sends it: not added again
+    }
+    translator, _ = run_stream([start, block, delta, ending])
+    assert (translator.usage.tokens_in, translator.usage.tokens_out) == (3160, 7)
+    assert translator.usage.tokens_cache_write_1h == 1000
 
 
 def test_stream_error_event_raises() -> None:
