@@ -136,6 +136,7 @@ class AppState:
             admission,
             metrics,
             flight_wait_seconds=config.single_flight_wait,
+            prompt_cache_secret=settings.key_pepper.encode(),
             semantic=semantic,
             kv=kv,
         )

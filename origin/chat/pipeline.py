@@ -17,6 +17,7 @@ from origin.cache.memory import SessionMemory, memory_applies, with_history
 from origin.cache.semantic_layer import Probe, SemanticLayer
 from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Finalizer, Ledger
+from origin.chat.prompt_cache import with_session_cache_key
 from origin.chat.request import ChatRequest, Incoming
 from origin.chat.routing import AUTO, Route, plan_route
 from origin.chat.streaming import SettlingStreamingResponse, relay
@@ -82,6 +83,7 @@ class ChatPipeline:
         metrics: Metrics,
         *,
         flight_wait_seconds: float,
+        prompt_cache_secret: bytes,
         semantic: SemanticLayer | None = None,
         kv: KVPublisher | None = None,
     ) -> None:
@@ -96,6 +98,7 @@ class ChatPipeline:
         self._admission = admission
         self._metrics = metrics
         self._flight_wait = flight_wait_seconds
+        self._prompt_cache_secret = prompt_cache_secret
         self._semantic = semantic
         self._kv = kv
         self._config_digest = config_digest(config)
@@ -193,6 +196,13 @@ class ChatPipeline:
         cap = chat.controls.policies.max_tokens_limit
         if cap is not None and output_cap(body) is None:
             body["max_tokens"] = cap
+        if chat.controls.settings.prompt_cache_key:
+            body = with_session_cache_key(
+                body,
+                secret=self._prompt_cache_secret,
+                project_id=ledger.row.project_id,
+                session_id=chat.session_id,
+            )
         await self._admission.reserve(ledger, chat.controls, body, route.candidates)
         if chat.stream:
             return await self._stream(chat, route, body, ledger, store)

@@ -31,6 +31,7 @@ _SETTING_NAMES: Final = (
     "rpm_limit",
     "memory_token_budget",
     "edge_cache",
+    "prompt_cache_key",
 )
 
 
@@ -66,6 +67,7 @@ def _print_controls(ref: ProjectRef, loaded: ProjectControls) -> None:
     print(f"  rpm_limit            {'none' if values.rpm_limit is None else values.rpm_limit}")
     print(f"  memory_token_budget  {values.memory_token_budget}")
     print(f"  edge_cache           {values.edge_cache}")
+    print(f"  prompt_cache_key     {'on' if values.prompt_cache_key else 'off'}")
     for budget in loaded.budgets:
         print(f"  budget {budget.tag or '(project)'}  {_cents_text(budget.monthly_cents)} cents/month")
     for rule in loaded.policies.rules:
@@ -130,6 +132,7 @@ def _add_project_parser(commands: Commands) -> None:
         "--memory-tokens", dest="memory_token_budget", metavar="N", type=non_negative_int, default=unset
     )
     change.add_argument("--edge-cache", choices=EDGE_CACHE_MODES, default=unset)
+    change.add_argument("--prompt-cache-key", metavar="on|off", type=on_off, default=unset)
     change.set_defaults(run=_project_set)
 
     show = verbs.add_parser("show", help="a project's settings, budgets and the policies that apply")

@@ -137,6 +137,7 @@ class ProjectSettings:
     rpm_limit: int | None = None  # requests per minute per key; None is unlimited
     memory_token_budget: int = 2000
     edge_cache: EdgeCache = "global"
+    prompt_cache_key: bool = True  # send OpenAI a key per session (origin.chat.prompt_cache)
 
     def __post_init__(self) -> None:
         problems = [

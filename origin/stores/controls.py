@@ -195,6 +195,7 @@ def _settings(row: Mapping[str, Any]) -> ProjectSettings:
         rpm_limit=row["rpm_limit"],
         memory_token_budget=row["memory_token_budget"],
         edge_cache=row["edge_cache"],
+        prompt_cache_key=row["prompt_cache_key"],
     )
 
 
@@ -206,4 +207,5 @@ def _settings_args(settings: ProjectSettings) -> tuple[object, ...]:
         settings.rpm_limit,
         settings.memory_token_budget,
         settings.edge_cache,
+        settings.prompt_cache_key,
     )

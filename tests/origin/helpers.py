@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -167,3 +168,11 @@ def gateway_settings(base: Settings, fake_url: str, directory: Path, **changes: 
         provider_api_keys={"fakeoai": "sk-fake-openai", "fakeant": "sk-fake-anthropic"},
         **changes,
     )
+
+
+async def fresh_project(
+    origin: RunningOrigin, pool: postgres.Pool, org: str
+) -> tuple[str, postgres.KeyRecord]:
+    """A new project of ``org`` (so no instance has its controls cached yet) and a key for it."""
+    name = f"{org}-{uuid.uuid4().hex[:8]}"
+    return await postgres.create_key(pool, project=name, org=org, pepper=origin.state.settings.key_pepper)

@@ -117,7 +117,7 @@ def test_policy_errors_are_one_line(base_settings: Settings, org: str) -> None:
 def test_project_set_and_show(base_settings: Settings, org: str) -> None:
     s = base_settings
     shown = _ok(s, "project", "show", "web", "--org", org)
-    assert shown.splitlines()[:7] == [
+    assert shown.splitlines()[:8] == [
         f"project {org}/web",
         "  cache_ttl_seconds    3600",
         "  semantic_cache       off",
@@ -125,6 +125,7 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "  rpm_limit            none",
         "  memory_token_budget  2000",
         "  edge_cache           global",
+        "  prompt_cache_key     on",
     ]
     changed = _ok(
         s,
@@ -145,14 +146,17 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "500",
         "--edge-cache",
         "off",
+        "--prompt-cache-key",
+        "off",
     )
-    assert changed.splitlines()[1:7] == [
+    assert changed.splitlines()[1:8] == [
         "  cache_ttl_seconds    600",
         "  semantic_cache       on",
         "  semantic_threshold   0.8",
         "  rpm_limit            120",
         "  memory_token_budget  500",
         "  edge_cache           off",
+        "  prompt_cache_key     off",
     ]
     _ok(s, "project", "set", "web", "--org", org, "--rpm", "none")
     after = _ok(s, "project", "show", "web", "--org", org).splitlines()

@@ -20,23 +20,15 @@ from origin.settings import Settings
 from origin.stores import controls, postgres
 from tests.fakes.provider import FakeProvider
 from tests.harness import RunningOrigin, running_origin, stuck_tasks
-from tests.origin.helpers import client, gateway_settings
+from tests.origin.helpers import client, fresh_project, gateway_settings
 
 HELLO = [{"role": "user", "content": "hello budget"}]
-
-
-async def _project(origin: RunningOrigin, pool: postgres.Pool) -> tuple[str, postgres.KeyRecord]:
-    """A fresh project (so no instance has its controls cached yet) and a key for it."""
-    name = f"limits-{uuid.uuid4().hex[:8]}"
-    return await postgres.create_key(
-        pool, project=name, org="limits-org", pepper=origin.state.settings.key_pepper
-    )
 
 
 async def test_denied_model_is_403_naming_the_rule_and_auto_skips_it(
     origin: RunningOrigin, pool: postgres.Pool, fake: FakeProvider
 ) -> None:
-    key, record = await _project(origin, pool)
+    key, record = await fresh_project(origin, pool, "limits-org")
     policy_id = await controls.add_policy(
         pool,
         org_id=record.org_id,
@@ -66,7 +58,7 @@ async def test_denied_model_is_403_naming_the_rule_and_auto_skips_it(
 async def test_max_tokens_and_streaming_limits(
     origin: RunningOrigin, pool: postgres.Pool, fake: FakeProvider
 ) -> None:
-    key, record = await _project(origin, pool)
+    key, record = await fresh_project(origin, pool, "limits-org")
     for target, max_tokens in (("max_tokens", 50), ("streaming", None)):
         await controls.add_policy(
             pool,
@@ -88,7 +80,7 @@ async def test_max_tokens_and_streaming_limits(
 
 
 async def test_rate_limit_per_key_with_retry_after(origin: RunningOrigin, pool: postgres.Pool) -> None:
-    key, record = await _project(origin, pool)
+    key, record = await fresh_project(origin, pool, "limits-org")
     await controls.update_project_settings(pool, record.project_id, {"rpm_limit": 3})
     prism = client(origin, key)
     for _ in range(3):
@@ -100,7 +92,7 @@ async def test_rate_limit_per_key_with_retry_after(origin: RunningOrigin, pool: 
 
 
 async def test_budget_exceeded_names_budget_and_spend(origin: RunningOrigin, pool: postgres.Pool) -> None:
-    key, record = await _project(origin, pool)
+    key, record = await fresh_project(origin, pool, "limits-org")
     body = {"messages": HELLO, "max_tokens": 1000}
     worst = worst_case_cents(body, (origin.state.config.models["beta"],))
     await controls.set_budget(pool, record.project_id, Decimal(str(worst * 1.5)))
@@ -122,7 +114,7 @@ async def test_budget_exceeded_names_budget_and_spend(origin: RunningOrigin, poo
 
 
 async def test_tag_budgets_apply_only_to_their_tag(origin: RunningOrigin, pool: postgres.Pool) -> None:
-    key, record = await _project(origin, pool)
+    key, record = await fresh_project(origin, pool, "limits-org")
     await controls.set_budget(pool, record.project_id, Decimal("0.000001"), tag=("feature", "onboarding"))
     with pytest.raises(openai.RateLimitError, match="tag feature=onboarding"):
         await client(origin, key, **{"X-Prism-Tags": "feature=onboarding"}).chat.completions.create(
@@ -197,7 +189,7 @@ def _socket_states(urls: list[str]) -> str:
 async def test_two_hundred_concurrent_requests_two_instances_overshoot_at_most_one_worst_case(
     origin: RunningOrigin, pool: postgres.Pool, tmp_path: Path
 ) -> None:
-    key, record = await _project(origin, pool)
+    key, record = await fresh_project(origin, pool, "limits-org")
     body = {"messages": HELLO, "max_tokens": 2000}
     worst = worst_case_cents(body, (origin.state.config.models["beta"],))
     limit = worst * 10
