@@ -18,6 +18,9 @@ from tests.fakes.behaviour import (
     play,
     split_reply,
 )
+from tests.fakes.prompt_cache import CacheUsage, Part, breakpoint_ttl, header
+
+MAX_BREAKPOINTS: Final = 4
 
 _ERRORS: Final[dict[int, tuple[str, str]]] = {
     400: ("invalid_request_error", "Invalid request."),
@@ -93,11 +96,26 @@ def _tool_to_call(body: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _conversation(body: dict[str, Any]) -> Conversation:
+def _block_part(block: dict[str, Any], *, with_tools: bool, **where: Any) -> Part:
+    shape = {**where, **{k: v for k, v in block.items() if k != "text"}}
+    return Part(header(shape), _text([block], with_tools=with_tools), breakpoint_ttl(block))
+
+
+def prompt_parts(body: dict[str, Any]) -> list[Part]:
+    """The prompt in Anthropic's order: tools, system blocks, then each message's role and blocks."""
+    tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
+    parts = [Part(header({"tool": tool}), "", breakpoint_ttl(tool)) for tool in tools]
+    parts.extend(_block_part(block, with_tools=False, at="system") for block in _blocks(body.get("system")))
+    for message in body["messages"]:
+        if isinstance(message, dict):
+            parts.append(Part(header({"role": message.get("role")}), ""))
+            parts.extend(_block_part(block, with_tools=True) for block in _blocks(message.get("content")))
+    return parts
+
+
+def _conversation(body: dict[str, Any], parts: list[Part]) -> Conversation:
     messages = [message for message in body["messages"] if isinstance(message, dict)]
-    prompt = _text(body.get("system", "")) + "".join(
-        _text(m.get("content"), with_tools=True) for m in messages
-    )
+    prompt = "".join(part.text for part in parts)
     users = [message for message in messages if message.get("role") == "user"]
     last = users[-1].get("content") if users else ""
     results = [_text(block.get("content")) for block in _blocks(last) if block.get("type") == "tool_result"]
@@ -116,6 +134,7 @@ class _Reply:
     answer: Answer
     behaviour: Behaviour
     tool_use_id: str
+    cache: CacheUsage
 
     @property
     def stop_reason(self) -> str:
@@ -123,14 +142,24 @@ class _Reply:
             return "tool_use"
         return "max_tokens" if self.answer.truncated else "end_turn"
 
-    def usage(self, output_tokens: int) -> dict[str, Any]:
-        creation = self.behaviour.cache_creation_tokens
+    def input_usage(self) -> dict[str, int]:
+        cache = self.cache
+        cached = cache.read + cache.written if cache.within_prompt else 0
         return {
-            "input_tokens": self.answer.prompt_tokens,
+            "input_tokens": self.answer.prompt_tokens - cached,
+            "cache_creation_input_tokens": cache.written,
+            "cache_read_input_tokens": cache.read,
+        }
+
+    def usage(self, output_tokens: int) -> dict[str, Any]:
+        creation = {
+            "ephemeral_5m_input_tokens": self.cache.written_5m,
+            "ephemeral_1h_input_tokens": self.cache.written_1h,
+        }
+        return {
+            **self.input_usage(),
             "output_tokens": output_tokens,
-            "cache_creation_input_tokens": creation,
-            "cache_read_input_tokens": self.behaviour.cache_read_tokens,
-            "cache_creation": {"ephemeral_5m_input_tokens": creation, "ephemeral_1h_input_tokens": 0},
+            "cache_creation": creation,
             "service_tier": "standard",
         }
 
@@ -176,7 +205,11 @@ class _Reply:
         tail = [
             _event("content_block_stop", {"index": 0}),
             _event(
-                "message_delta", {"delta": ending, "usage": {"output_tokens": self.answer.completion_tokens}}
+                "message_delta",
+                {
+                    "delta": ending,
+                    "usage": {**self.input_usage(), "output_tokens": self.answer.completion_tokens},
+                },
             ),
             _event("message_stop", {}),
         ]
@@ -194,15 +227,24 @@ async def messages(request: web.Request) -> web.StreamResponse:
     body = await _open(request)
     if isinstance(body, web.Response):
         return body
-    behaviour, failure = await request.app[STAGE].admit(body["model"])
+    parts = prompt_parts(body)
+    breakpoints = sum(part.ttl is not None for part in parts)
+    if breakpoints > MAX_BREAKPOINTS:
+        return error_response(
+            400,
+            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {breakpoints}.",
+        )
+    stage = request.app[STAGE]
+    behaviour, failure = await stage.admit(body["model"])
     if failure is not None:
         return error_response(failure)
     reply = _Reply(
         id=f"msg_{uuid.uuid4().hex[:24]}",
         model=body["model"],
-        answer=answer(_conversation(body), behaviour, body["max_tokens"]),
+        answer=answer(_conversation(body, parts), behaviour, body["max_tokens"]),
         behaviour=behaviour,
         tool_use_id=f"toolu_{uuid.uuid4().hex[:24]}",
+        cache=stage.breakpoint_cache(body["model"], behaviour, parts),
     )
     if body.get("stream") is True:
         return await play(request, behaviour, reply.script())

@@ -4,9 +4,14 @@ Token rule (both wires): ``count_tokens(text) = max(1, ceil(len(text) / 4))``.
 Prompt tokens count every text part of the request concatenated (system, message text, tool results,
 tool-call arguments); completion tokens count the reply text, or the tool-call arguments as JSON.
 A ``max_tokens`` limit truncates the reply to ``4 * max_tokens`` characters.
-Cache knobs describe a cached prefix on top of the counted prompt: Anthropic reports the counted prompt as
-``input_tokens`` and the cache tokens beside it; OpenAI reports the sum as ``prompt_tokens`` with
-``cached_tokens = cache_read_tokens``.
+The static cache knobs (``cache_read_tokens``, ``cache_creation_tokens``) describe a cached prefix on top
+of the counted prompt: Anthropic reports the counted prompt as ``input_tokens`` and the cache tokens beside
+it; OpenAI reports the sum as ``prompt_tokens`` with ``cached_tokens = cache_read_tokens``. When either is
+set they replace the prompt cache for that model.
+The prompt cache (``tests.fakes.prompt_cache``) is on unless ``prompt_cache`` is false (None: the fake's
+default, on unless started with ``--no-prompt-cache``); ``cache_pods``, ``cache_pod_tokens``,
+``cache_min_tokens`` (None: 1,024, or 2,048 for Anthropic models named "haiku"), ``model_version`` and
+``tokenizer_version`` shape it.
 """
 
 import asyncio
@@ -14,10 +19,14 @@ import json
 import math
 import random
 import re
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from aiohttp import web
+
+from tests.fakes.prompt_cache import CacheUsage, Part, PromptCache, Settings
 
 
 @dataclass
@@ -37,6 +46,27 @@ class Behaviour:
     chunks: int | None = None
     cache_read_tokens: int = 0
     cache_creation_tokens: int = 0
+    prompt_cache: bool | None = None
+    cache_pods: int = 4
+    cache_pod_tokens: int = 1_000_000
+    cache_min_tokens: int | None = None
+    model_version: str = "1"
+    tokenizer_version: str = "1"
+
+    @property
+    def static_cache(self) -> CacheUsage | None:
+        if not (self.cache_read_tokens or self.cache_creation_tokens):
+            return None
+        return CacheUsage(self.cache_read_tokens, self.cache_creation_tokens, 0, within_prompt=False)
+
+    def cache_settings(self, min_tokens: int) -> Settings:
+        return Settings(
+            pods=self.cache_pods,
+            pod_tokens=self.cache_pod_tokens,
+            min_tokens=min_tokens if self.cache_min_tokens is None else self.cache_min_tokens,
+            model_version=self.model_version,
+            tokenizer_version=self.tokenizer_version,
+        )
 
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> "Behaviour":
@@ -47,7 +77,9 @@ class Behaviour:
                 raise ValueError(f"unknown behaviour field {name!r}")
             if expected is float and isinstance(value, int):
                 continue
-            if isinstance(value, bool) or not isinstance(value, expected):  # type: ignore[arg-type]
+            if isinstance(value, bool) and bool not in (expected, *get_args(expected)):
+                raise ValueError(f"behaviour field {name!r} has the wrong type")
+            if not isinstance(value, expected):  # type: ignore[arg-type]
                 raise ValueError(f"behaviour field {name!r} has the wrong type")
         return cls(**values)
 
@@ -136,8 +168,12 @@ async def _sleep_ms(ms: float) -> None:
 class Stage:
     """The fake's mutable state, shared by both wires."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(
+        self, seed: int, *, clock: Callable[[], float] = time.monotonic, prompt_cache: bool = True
+    ) -> None:
         self.seed = seed
+        self.prompt_cache = PromptCache(clock, seed)
+        self._prompt_cache_default = prompt_cache
         self.requests: list[ReceivedRequest] = []
         self.active_streams = 0
         self.cancelled_streams = 0
@@ -155,9 +191,28 @@ class Stage:
         self.requests.clear()
         self.cancelled_streams = 0
         self._rng = random.Random(self.seed)
+        self.prompt_cache.flush()
 
     def configured_models(self) -> list[str]:
         return [model for model in self._behaviours if model != "*"]
+
+    def cache_on(self, behaviour: Behaviour) -> bool:
+        return self._prompt_cache_default if behaviour.prompt_cache is None else behaviour.prompt_cache
+
+    def automatic_cache(
+        self, model: str, behaviour: Behaviour, parts: Sequence[Part], routing_key: str | None
+    ) -> CacheUsage:
+        """OpenAI's cache usage for a request: the static knobs, else the prompt cache when on."""
+        if behaviour.static_cache is not None or not self.cache_on(behaviour):
+            return behaviour.static_cache or CacheUsage()
+        return self.prompt_cache.automatic(model, behaviour.cache_settings(1024), parts, routing_key)
+
+    def breakpoint_cache(self, model: str, behaviour: Behaviour, parts: Sequence[Part]) -> CacheUsage:
+        """Anthropic's cache usage for a request: the static knobs, else the prompt cache when on."""
+        if behaviour.static_cache is not None or not self.cache_on(behaviour):
+            return behaviour.static_cache or CacheUsage()
+        settings = behaviour.cache_settings(2048 if "haiku" in model else 1024)
+        return self.prompt_cache.breakpoints(model, settings, parts)
 
     def record(self, path: str, headers: dict[str, str], body: dict[str, Any] | None) -> None:
         model = body.get("model") if body is not None else None

@@ -25,6 +25,7 @@ from tests.fakes.behaviour import (
     play,
     split_reply,
 )
+from tests.fakes.prompt_cache import CacheUsage, Part, header
 
 EMBEDDING_DIMENSIONS: Final = 64
 DEFAULT_MODELS: Final = ("fake-gpt", "fake-embed")
@@ -91,13 +92,37 @@ def _tool_to_call(body: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _conversation(messages: list[dict[str, Any]], body: dict[str, Any]) -> Conversation:
-    parts: list[str] = []
+def _content_parts(content: Any) -> list[Part]:
+    if isinstance(content, str):
+        return [Part(header({"type": "text"}), content)]
+    if not isinstance(content, list):
+        return []
+    return [
+        Part(header({k: v for k, v in block.items() if k != "text"}), _text([block]))
+        for block in content
+        if isinstance(block, dict)
+    ]
+
+
+def _call_part(call: dict[str, Any]) -> Part:
+    given = call.get("function")
+    function: dict[str, Any] = given if isinstance(given, dict) else {}
+    shape = {**call, "function": {k: v for k, v in function.items() if k != "arguments"}}
+    return Part(header(shape), str(function.get("arguments", "")))
+
+
+def prompt_parts(messages: list[dict[str, Any]], body: dict[str, Any]) -> list[Part]:
+    """The prompt in OpenAI's order: tools, then each message's fields, content and tool calls."""
+    parts = [Part(header({"tool": tool}), "") for tool in body.get("tools") or []]
     for message in messages:
-        parts.append(_text(message.get("content")))
-        parts.extend(
-            str(call.get("function", {}).get("arguments", "")) for call in message.get("tool_calls") or []
-        )
+        fields = {k: v for k, v in message.items() if k not in ("content", "tool_calls")}
+        parts.append(Part(header(fields), ""))
+        parts.extend(_content_parts(message.get("content")))
+        parts.extend(_call_part(call) for call in message.get("tool_calls") or [] if isinstance(call, dict))
+    return parts
+
+
+def _conversation(messages: list[dict[str, Any]], body: dict[str, Any], parts: list[Part]) -> Conversation:
     users = [message for message in messages if message.get("role") == "user"]
     results: list[str] = []
     for message in reversed(messages):
@@ -105,7 +130,7 @@ def _conversation(messages: list[dict[str, Any]], body: dict[str, Any]) -> Conve
             break
         results.insert(0, _text(message.get("content")))
     return Conversation(
-        prompt_text="".join(parts),
+        prompt_text="".join(part.text for part in parts),
         last_user_text=_text(users[-1].get("content")) if users else "",
         tool_result="\n".join(results) if results else None,
         tool_to_call=_tool_to_call(body),
@@ -130,6 +155,7 @@ class _Reply:
     behaviour: Behaviour
     call_ids: list[str]
     include_usage: bool
+    cache: CacheUsage
 
     @property
     def finish_reason(self) -> str:
@@ -138,8 +164,8 @@ class _Reply:
         return "length" if self.answer.truncated else "stop"
 
     def usage(self) -> dict[str, Any]:
-        cached = self.behaviour.cache_read_tokens
-        prompt = self.answer.prompt_tokens + cached + self.behaviour.cache_creation_tokens
+        cached = self.cache.read
+        prompt = self.answer.prompt_tokens + (0 if self.cache.within_prompt else cached + self.cache.written)
         completion = self.answer.completion_tokens * self.n
         return {
             "prompt_tokens": prompt,
@@ -231,10 +257,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return body
     if not isinstance(body["messages"], list) or not body["messages"]:
         return error_response(400, "'messages' must be a non-empty array.", param="messages")
-    behaviour, failure = await request.app[STAGE].admit(body["model"])
+    stage = request.app[STAGE]
+    behaviour, failure = await stage.admit(body["model"])
     if failure is not None:
         return error_response(failure)
     messages = [message for message in body["messages"] if isinstance(message, dict)]
+    parts = prompt_parts(messages, body)
+    given_key = body.get("prompt_cache_key")
+    routing_key = given_key if isinstance(given_key, str) else None
     given_n = body.get("n")
     n = max(1, given_n) if isinstance(given_n, int) else 1
     options = body.get("stream_options")
@@ -243,10 +273,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         created=int(time.time()),
         model=body["model"],
         n=n,
-        answer=answer(_conversation(messages, body), behaviour, _limit(body)),
+        answer=answer(_conversation(messages, body, parts), behaviour, _limit(body)),
         behaviour=behaviour,
         call_ids=[f"call_{uuid.uuid4().hex[:24]}" for _ in range(n)],
         include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+        cache=stage.automatic_cache(body["model"], behaviour, parts, routing_key),
     )
     if body.get("stream") is True:
         return await play(request, behaviour, reply.script())

@@ -2,12 +2,16 @@
 
 In-process: ``FakeProvider().start()`` returns the base URL; ``configure`` sets per-model knobs.
 As a demo upstream: ``python -m tests.fakes.provider --host 127.0.0.1 --port 9100``, driven over
-``POST /_fake/behaviour``, ``POST /_fake/reset`` and ``GET /_fake/requests``.
-The token rule and the knobs are described in ``tests.fakes.behaviour``.
+``POST /_fake/behaviour``, ``POST /_fake/reset``, ``POST /_fake/flush`` (empties the prompt cache) and
+``GET /_fake/requests`` (each request's path, model and JSON body).
+The token rule and the knobs are described in ``tests.fakes.behaviour``, the prompt cache, on by default
+(``--no-prompt-cache`` turns it off), in ``tests.fakes.prompt_cache``.
 """
 
 import argparse
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 
 from aiohttp import web
@@ -48,11 +52,16 @@ async def _reset(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def _flush(request: web.Request) -> web.Response:
+    request.app[STAGE].prompt_cache.flush()
+    return web.json_response({"ok": True})
+
+
 async def _requests(request: web.Request) -> web.Response:
     stage = request.app[STAGE]
     model, path = request.query.get("model"), request.query.get("path")
     chosen = [
-        {"path": received.path, "model": received.model}
+        {"path": received.path, "model": received.model, "body": received.json}
         for received in stage.requests
         if (model is None or received.model == model) and (path is None or received.path == path)
     ]
@@ -75,14 +84,17 @@ def create_app(stage: Stage) -> web.Application:
     app.router.add_post("/v1/messages", anthropic_wire.messages)
     app.router.add_post("/_fake/behaviour", _set_behaviour)
     app.router.add_post("/_fake/reset", _reset)
+    app.router.add_post("/_fake/flush", _flush)
     app.router.add_get("/_fake/requests", _requests)
     return app
 
 
 class FakeProvider(LoopbackServer):
-    def __init__(self, *, seed: int = 0) -> None:
+    def __init__(
+        self, *, seed: int = 0, clock: Callable[[], float] = time.monotonic, prompt_cache: bool = True
+    ) -> None:
         super().__init__()
-        self._stage = Stage(seed)
+        self._stage = Stage(seed, clock=clock, prompt_cache=prompt_cache)
         self.url = ""
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -97,6 +109,9 @@ class FakeProvider(LoopbackServer):
 
     def reset(self) -> None:
         self._stage.reset()
+
+    def flush_prompt_cache(self) -> None:
+        self._stage.prompt_cache.flush()
 
     def count(self, model: str | None = None, path: str | None = None) -> int:
         return self._stage.count(model, path)
@@ -118,8 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the fake LLM provider as a demo upstream.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--no-prompt-cache", action="store_true", help="answer every prompt uncached")
     args = parser.parse_args(argv)
-    asyncio.run(FakeProvider().serve_until_signalled(args.host, args.port, BANNER))
+    provider = FakeProvider(prompt_cache=not args.no_prompt_cache)
+    asyncio.run(provider.serve_until_signalled(args.host, args.port, BANNER))
 
 
 if __name__ == "__main__":

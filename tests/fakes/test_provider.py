@@ -571,7 +571,7 @@ async def test_control_endpoints_drive_a_running_fake(
 
     assert statuses == [503, 200]
     assert log["count"] == 2
-    assert log["requests"] == [{"path": "/v1/chat/completions", "model": "fake-gpt"}] * 2
+    assert log["requests"] == [{"path": "/v1/chat/completions", "model": "fake-gpt", "body": _chat()}] * 2
     assert emptied["count"] == 0 and fake.requests == []
 
 
