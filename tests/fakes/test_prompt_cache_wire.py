@@ -36,20 +36,6 @@ async def fake(clock: Clock) -> AsyncIterator[FakeProvider]:
         yield provider
 
 
-@pytest.fixture
-async def oai(fake: FakeProvider) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="x", max_retries=0)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-async def claude(fake: FakeProvider) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    client = anthropic.AsyncAnthropic(base_url=fake.url, api_key="x", max_retries=0)
-    yield client
-    await client.close()
-
-
 def _system(ttl: str | None) -> list[TextBlockParam]:
     if ttl is None:
         return [{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}]
