@@ -206,7 +206,8 @@ class ChatPipeline:
         await self._admission.reserve(ledger, chat.controls, body, route.candidates)
         if chat.stream:
             return await self._stream(chat, route, body, ledger, store)
-        answered = await self._dispatcher.complete(route, body)
+        breakpoints = chat.controls.settings.cache_breakpoints
+        answered = await self._dispatcher.complete(route, body, cache_breakpoints=breakpoints)
         ledger.charge(answered.model, answered.result.usage)
         response = ledger.answer = answered.result.response
         if store is not None and store.write and _complete(response, chat.choices):
@@ -334,7 +335,13 @@ class ChatPipeline:
         self, chat: ChatRequest, route: Route, body: dict[str, Any], ledger: Ledger, store: _Store | None
     ) -> Response:
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        answered = await self._dispatcher.open_stream(route, body, completion_id, int(time.time()))
+        answered = await self._dispatcher.open_stream(
+            route,
+            body,
+            completion_id,
+            int(time.time()),
+            cache_breakpoints=chat.controls.settings.cache_breakpoints,
+        )
         prompt_tokens = estimate_prompt_tokens(body["messages"], body.get("tools"))
         ledger.row.model_used = answered.model.name
 

@@ -32,6 +32,7 @@ _SETTING_NAMES: Final = (
     "memory_token_budget",
     "edge_cache",
     "prompt_cache_key",
+    "cache_breakpoints",
 )
 
 
@@ -68,6 +69,7 @@ def _print_controls(ref: ProjectRef, loaded: ProjectControls) -> None:
     print(f"  memory_token_budget  {values.memory_token_budget}")
     print(f"  edge_cache           {values.edge_cache}")
     print(f"  prompt_cache_key     {'on' if values.prompt_cache_key else 'off'}")
+    print(f"  cache_breakpoints    {'on' if values.cache_breakpoints else 'off'}")
     for budget in loaded.budgets:
         print(f"  budget {budget.tag or '(project)'}  {_cents_text(budget.monthly_cents)} cents/month")
     for rule in loaded.policies.rules:
@@ -133,6 +135,7 @@ def _add_project_parser(commands: Commands) -> None:
     )
     change.add_argument("--edge-cache", choices=EDGE_CACHE_MODES, default=unset)
     change.add_argument("--prompt-cache-key", metavar="on|off", type=on_off, default=unset)
+    change.add_argument("--cache-breakpoints", metavar="on|off", type=on_off, default=unset)
     change.set_defaults(run=_project_set)
 
     show = verbs.add_parser("show", help="a project's settings, budgets and the policies that apply")

@@ -138,6 +138,7 @@ class ProjectSettings:
     memory_token_budget: int = 2000
     edge_cache: EdgeCache = "global"
     prompt_cache_key: bool = True  # send OpenAI a key per session (origin.chat.prompt_cache)
+    cache_breakpoints: bool = True  # mark Anthropic's stable prefix (origin.providers.anthropic_cache)
 
     def __post_init__(self) -> None:
         problems = [

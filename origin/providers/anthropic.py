@@ -13,6 +13,7 @@ from origin.providers.anthropic_answer import (
     is_answer_block,
     usage_from_anthropic,
 )
+from origin.providers.anthropic_cache import with_breakpoints
 from origin.providers.anthropic_fields import (
     RESPONSE_TOOL,
     check_fields,
@@ -221,7 +222,9 @@ def _tool_fields(body: JSON) -> JSON:
 class AnthropicAdapter:
     retryable_statuses: Final = RETRYABLE_STATUSES | {OVERLOADED}
 
-    def chat_request(self, body: JSON, model: ModelConfig, provider: ProviderConfig) -> UpstreamRequest:
+    def chat_request(
+        self, body: JSON, model: ModelConfig, provider: ProviderConfig, *, cache_breakpoints: bool = False
+    ) -> UpstreamRequest:
         check_fields(body)
         require_one_choice(body)
         system, messages = _messages(body.get("messages"))
@@ -236,6 +239,8 @@ class AnthropicAdapter:
         upstream.update(sampling_fields(body))
         if body.get("stop"):
             upstream["stop_sequences"] = _stop_sequences(body["stop"])
+        if cache_breakpoints:
+            upstream = with_breakpoints(upstream)
         headers = {
             "content-type": "application/json",
             "anthropic-version": ANTHROPIC_VERSION,

@@ -140,8 +140,11 @@ class Adapter(Protocol):
         """HTTP statuses after which the same model is worth another try."""
         ...
 
-    def chat_request(self, body: JSON, model: ModelConfig, provider: ProviderConfig) -> UpstreamRequest:
-        """The upstream request for an OpenAI-shaped chat body (``model`` already resolved)."""
+    def chat_request(
+        self, body: JSON, model: ModelConfig, provider: ProviderConfig, *, cache_breakpoints: bool = False
+    ) -> UpstreamRequest:
+        """The upstream request for an OpenAI-shaped chat body (``model`` already resolved);
+        ``cache_breakpoints`` marks the stable prefix where the provider caches only marked ones."""
         ...
 
     def chat_response(self, data: JSON, model: ModelConfig) -> tuple[JSON, Usage]:

@@ -67,9 +67,11 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._sleep = sleep
 
-    async def complete(self, route: Route, body: JSON) -> Answered[Completion]:
+    async def complete(
+        self, route: Route, body: JSON, *, cache_breakpoints: bool = False
+    ) -> Answered[Completion]:
         async def call(model: ModelConfig, adapter: Adapter) -> Completion:
-            request = self._build(adapter, body, model)
+            request = self._build(adapter, body, model, cache_breakpoints)
             data = await self._upstream.complete(model.provider, request, adapter.error_message)
             response, usage = adapter.chat_response(data, model)
             return Completion(response, usage)
@@ -77,18 +79,21 @@ class Dispatcher:
         return await self._first_success(route, call)
 
     async def open_stream(
-        self, route: Route, body: JSON, completion_id: str, created: int
+        self, route: Route, body: JSON, completion_id: str, created: int, *, cache_breakpoints: bool = False
     ) -> Answered[OpenStream]:
         async def call(model: ModelConfig, adapter: Adapter) -> OpenStream:
-            request = self._build(adapter, {**body, "stream": True}, model)
+            request = self._build(adapter, {**body, "stream": True}, model, cache_breakpoints)
             stream = await self._upstream.open_stream(model.provider, request, adapter.error_message)
             return OpenStream(stream, adapter.stream_translator(model, completion_id, created))
 
         return await self._first_success(route, call)
 
-    def _build(self, adapter: Adapter, body: JSON, model: ModelConfig) -> UpstreamRequest:
+    def _build(
+        self, adapter: Adapter, body: JSON, model: ModelConfig, cache_breakpoints: bool
+    ) -> UpstreamRequest:
+        provider = self._config.providers[model.provider]
         try:
-            return adapter.chat_request(body, model, self._config.providers[model.provider])
+            return adapter.chat_request(body, model, provider, cache_breakpoints=cache_breakpoints)
         except RequestFieldError as error:
             raise ApiError(400, f"{model.name}: {error}", code=error.code, param=error.param) from None
         except ValueError as error:

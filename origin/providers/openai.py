@@ -70,7 +70,9 @@ def _with_refusal(choice: Any) -> Any:
 class OpenAIAdapter:
     retryable_statuses: Final = RETRYABLE_STATUSES
 
-    def chat_request(self, body: JSON, model: ModelConfig, provider: ProviderConfig) -> UpstreamRequest:
+    def chat_request(
+        self, body: JSON, model: ModelConfig, provider: ProviderConfig, *, cache_breakpoints: bool = False
+    ) -> UpstreamRequest:
         upstream = {**body, "model": model.upstream_model}
         if upstream.get("stream"):
             upstream["stream_options"] = {**(upstream.get("stream_options") or {}), "include_usage": True}

@@ -196,6 +196,7 @@ def _settings(row: Mapping[str, Any]) -> ProjectSettings:
         memory_token_budget=row["memory_token_budget"],
         edge_cache=row["edge_cache"],
         prompt_cache_key=row["prompt_cache_key"],
+        cache_breakpoints=row["cache_breakpoints"],
     )
 
 
@@ -208,4 +209,5 @@ def _settings_args(settings: ProjectSettings) -> tuple[object, ...]:
         settings.memory_token_budget,
         settings.edge_cache,
         settings.prompt_cache_key,
+        settings.cache_breakpoints,
     )

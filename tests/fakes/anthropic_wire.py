@@ -235,16 +235,17 @@ async def messages(request: web.Request) -> web.StreamResponse:
             f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {breakpoints}.",
         )
     stage = request.app[STAGE]
-    behaviour, failure = await stage.admit(body["model"])
-    if failure is not None:
-        return error_response(failure)
+    admitted = await stage.admit(body["model"])
+    behaviour = admitted.behaviour
+    if admitted.failure is not None:
+        return error_response(admitted.failure)
     reply = _Reply(
         id=f"msg_{uuid.uuid4().hex[:24]}",
         model=body["model"],
         answer=answer(_conversation(body, parts), behaviour, body["max_tokens"]),
         behaviour=behaviour,
         tool_use_id=f"toolu_{uuid.uuid4().hex[:24]}",
-        cache=stage.breakpoint_cache(body["model"], behaviour, parts),
+        cache=stage.breakpoint_cache(body["model"], admitted, parts),
     )
     if body.get("stream") is True:
         return await play(request, behaviour, reply.script())

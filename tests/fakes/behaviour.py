@@ -11,7 +11,9 @@ set they replace the prompt cache for that model.
 The prompt cache (``tests.fakes.prompt_cache``) is on unless ``prompt_cache`` is false (None: the fake's
 default, on unless started with ``--no-prompt-cache``); ``cache_pods``, ``cache_pod_tokens``,
 ``cache_min_tokens`` (None: 1,024, or 2,048 for Anthropic models named "haiku"), ``model_version`` and
-``tokenizer_version`` shape it.
+``tokenizer_version`` shape it. OpenAI requests spread over ``cache_pods`` (by ``prompt_cache_key``, else
+at random); Anthropic's cache belongs to the workspace, so its requests all use one. A prefix written by a
+request is readable once that request's ``latency_ms`` and ``stall_before_first_byte_ms`` have passed.
 """
 
 import asyncio
@@ -22,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Final, get_args
+from typing import Any, Final, NamedTuple, get_args
 
 from aiohttp import web
 
@@ -66,6 +68,7 @@ class Behaviour:
             min_tokens=min_tokens if self.cache_min_tokens is None else self.cache_min_tokens,
             model_version=self.model_version,
             tokenizer_version=self.tokenizer_version,
+            prefill_seconds=(self.latency_ms + self.stall_before_first_byte_ms) / 1000,
         )
 
     @classmethod
@@ -165,6 +168,15 @@ async def _sleep_ms(ms: float) -> None:
         await asyncio.sleep(ms / 1000)
 
 
+class Admitted(NamedTuple):
+    behaviour: Behaviour
+    failure: int | None  # the error status to answer with
+    arrived: float  # on the prompt cache's clock: what the request can read was ready by then
+
+
+WORKSPACE: Final = "workspace"  # the routing key of every Anthropic request
+
+
 class Stage:
     """The fake's mutable state, shared by both wires."""
 
@@ -200,19 +212,23 @@ class Stage:
         return self._prompt_cache_default if behaviour.prompt_cache is None else behaviour.prompt_cache
 
     def automatic_cache(
-        self, model: str, behaviour: Behaviour, parts: Sequence[Part], routing_key: str | None
+        self, model: str, admitted: Admitted, parts: Sequence[Part], routing_key: str | None
     ) -> CacheUsage:
         """OpenAI's cache usage for a request: the static knobs, else the prompt cache when on."""
+        behaviour = admitted.behaviour
         if behaviour.static_cache is not None or not self.cache_on(behaviour):
             return behaviour.static_cache or CacheUsage()
-        return self.prompt_cache.automatic(model, behaviour.cache_settings(1024), parts, routing_key)
+        settings = behaviour.cache_settings(1024)
+        return self.prompt_cache.automatic(model, settings, parts, routing_key, admitted.arrived)
 
-    def breakpoint_cache(self, model: str, behaviour: Behaviour, parts: Sequence[Part]) -> CacheUsage:
-        """Anthropic's cache usage for a request: the static knobs, else the prompt cache when on."""
+    def breakpoint_cache(self, model: str, admitted: Admitted, parts: Sequence[Part]) -> CacheUsage:
+        """Anthropic's cache usage for a request: the static knobs, else the prompt cache when on.
+        Anthropic's cache belongs to the workspace, not to a machine: every request reads one pod."""
+        behaviour = admitted.behaviour
         if behaviour.static_cache is not None or not self.cache_on(behaviour):
             return behaviour.static_cache or CacheUsage()
         settings = behaviour.cache_settings(2048 if "haiku" in model else 1024)
-        return self.prompt_cache.breakpoints(model, settings, parts)
+        return self.prompt_cache.breakpoints(model, settings, parts, WORKSPACE, admitted.arrived)
 
     def record(self, path: str, headers: dict[str, str], body: dict[str, Any] | None) -> None:
         model = body.get("model") if body is not None else None
@@ -225,8 +241,9 @@ class Stage:
             if (model is None or received.model == model) and (path is None or received.path == path)
         )
 
-    async def admit(self, model: str) -> tuple[Behaviour, int | None]:
+    async def admit(self, model: str) -> Admitted:
         """The behaviour for ``model`` and the error status to answer with, after the pre-header delays."""
+        arrived = self.prompt_cache.now()
         key = model if model in self._behaviours else "*"
         behaviour = self._behaviours.get(key, Behaviour())
         failure: int | None = None
@@ -236,7 +253,7 @@ class Stage:
         elif behaviour.error_rate > 0 and self._rng.random() < behaviour.error_rate:
             failure = behaviour.error_status
         await _sleep_ms(behaviour.stall_before_first_byte_ms + behaviour.latency_ms)
-        return behaviour, failure
+        return Admitted(behaviour, failure, arrived)
 
 
 STAGE: Final = web.AppKey("stage", Stage)

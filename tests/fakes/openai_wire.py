@@ -258,9 +258,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if not isinstance(body["messages"], list) or not body["messages"]:
         return error_response(400, "'messages' must be a non-empty array.", param="messages")
     stage = request.app[STAGE]
-    behaviour, failure = await stage.admit(body["model"])
-    if failure is not None:
-        return error_response(failure)
+    admitted = await stage.admit(body["model"])
+    behaviour = admitted.behaviour
+    if admitted.failure is not None:
+        return error_response(admitted.failure)
     messages = [message for message in body["messages"] if isinstance(message, dict)]
     parts = prompt_parts(messages, body)
     given_key = body.get("prompt_cache_key")
@@ -277,7 +278,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         behaviour=behaviour,
         call_ids=[f"call_{uuid.uuid4().hex[:24]}" for _ in range(n)],
         include_usage=isinstance(options, dict) and options.get("include_usage") is True,
-        cache=stage.automatic_cache(body["model"], behaviour, parts, routing_key),
+        cache=stage.automatic_cache(body["model"], admitted, parts, routing_key),
     )
     if body.get("stream") is True:
         return await play(request, behaviour, reply.script())
@@ -308,7 +309,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     inputs = [given] if isinstance(given, str) else given
     if not isinstance(inputs, list) or not inputs or not all(isinstance(text, str) for text in inputs):
         return error_response(400, "'input' must be a string or an array of strings.", param="input")
-    _, failure = await request.app[STAGE].admit(body["model"])
+    failure = (await request.app[STAGE].admit(body["model"])).failure
     if failure is not None:
         return error_response(failure)
     as_base64 = body.get("encoding_format") == "base64"

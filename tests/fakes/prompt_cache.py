@@ -19,7 +19,9 @@ are written, each segment (from the previous cut) at its breakpoint's lifetime.
 
 An entry costs its segment's tokens on its pod; a pod over capacity drops its least recently used entries,
 and a request touches its longest prefix first, so a conversation's shared start is the last to go.
-Entries live 5 minutes (Anthropic's ``ttl: "1h"``: an hour); a read starts the lifetime again.
+Entries live 5 minutes (Anthropic's ``ttl: "1h"``: an hour); a read starts the lifetime again. A prefix
+being written is read by nobody until its writer's prefill is over (``prefill_seconds``, the time to the
+writer's first byte): requests that arrive meanwhile each pay the write again, as they do upstream.
 """
 
 import hashlib
@@ -50,6 +52,7 @@ class Settings:
     min_tokens: int = 1024
     model_version: str = "1"
     tokenizer_version: str = "1"
+    prefill_seconds: float = 0
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class _Entry:
     tokens: int
     ttl: float
     expires_at: float
+    ready_at: float
 
 
 class Pod:
@@ -155,13 +159,14 @@ class Pod:
         if entry is not None and entry.expires_at <= now:
             del self.entries[key]
             return False
-        return entry is not None
+        return entry is not None and entry.ready_at <= now
 
-    def keep(self, key: str, tokens: int, ttl: float, now: float) -> None:
+    def keep(self, key: str, tokens: int, ttl: float, now: float, ready_at: float) -> None:
         entry = self.entries.get(key)
         if entry is None:
-            self.entries[key] = _Entry(tokens, ttl, now + ttl)
+            self.entries[key] = _Entry(tokens, ttl, now + ttl, ready_at)
         else:
+            entry.ready_at = min(entry.ready_at, ready_at)
             entry.ttl = max(entry.ttl, ttl)
             entry.expires_at = now + entry.ttl
         self.entries.move_to_end(key)
@@ -194,11 +199,19 @@ class PromptCache:
             index = int.from_bytes(hashlib.blake2b(routing_key.encode(), digest_size=8).digest()) % count
         return self._pods.setdefault((model, index), Pod())
 
+    def now(self) -> float:
+        return self._clock()
+
     def automatic(
-        self, model: str, settings: Settings, parts: Sequence[Part], routing_key: str | None
+        self,
+        model: str,
+        settings: Settings,
+        parts: Sequence[Part],
+        routing_key: str | None,
+        arrived: float | None = None,
     ) -> CacheUsage:
         """OpenAI: every cacheable prefix is held; the read is the longest run already held."""
-        pod, now = self.pod(model, settings, routing_key), self._clock()
+        pod, now = self.pod(model, settings, routing_key), self._clock() if arrived is None else arrived
         characters = sum(len(part.text) for part in parts)
         first = max(1, settings.min_tokens)
         lengths = list(range(first, _tokens(characters) + 1, STEP_TOKENS))
@@ -208,15 +221,26 @@ class PromptCache:
             held += 1
         previous = [0, *lengths]
         for index in reversed(range(len(keys))):
-            pod.keep(keys[index], lengths[index] - previous[index], FIVE_MINUTES, now)
+            pod.keep(
+                keys[index],
+                lengths[index] - previous[index],
+                FIVE_MINUTES,
+                now,
+                now + settings.prefill_seconds,
+            )
         pod.evict(settings.pod_tokens, now)
         return CacheUsage(read=lengths[held - 1] if held else 0)
 
     def breakpoints(
-        self, model: str, settings: Settings, parts: Sequence[Part], routing_key: str | None = None
+        self,
+        model: str,
+        settings: Settings,
+        parts: Sequence[Part],
+        routing_key: str | None = None,
+        arrived: float | None = None,
     ) -> CacheUsage:
         """Anthropic: the longest breakpoint prefix held is read; the later ones are written."""
-        pod, now = self.pod(model, settings, routing_key), self._clock()
+        pod, now = self.pod(model, settings, routing_key), self._clock() if arrived is None else arrived
         cuts = [cut for cut in _part_cuts(model, settings, parts) if cut.tokens >= settings.min_tokens]
         read_index = max((i for i, cut in enumerate(cuts) if pod.holds(cut.key, now)), default=-1)
         read = cuts[read_index].tokens if read_index >= 0 else 0
@@ -229,6 +253,6 @@ class PromptCache:
         for index in reversed(range(len(kept))):
             cut = kept[index]
             segment = cut.tokens - (kept[index - 1].tokens if index else 0)
-            pod.keep(cut.key, segment, cut.ttl, now)
+            pod.keep(cut.key, segment, cut.ttl, now, now + settings.prefill_seconds)
         pod.evict(settings.pod_tokens, now)
         return CacheUsage(read=read, written_5m=written[FIVE_MINUTES], written_1h=written[ONE_HOUR])

@@ -147,3 +147,25 @@ def test_an_hour_entry_outlives_a_five_minute_one_and_reads_renew_it() -> None:
 
     assert later == CacheUsage(read=1100, written_5m=1100)
     assert renewed == CacheUsage(read=1100, written_5m=1100)
+
+
+def test_a_prefix_being_written_is_read_by_nobody_until_the_writers_prefill_is_over() -> None:
+    clock = Clock()
+    cache = PromptCache(clock, seed=0)
+    slow = Settings(pods=1, prefill_seconds=0.2)
+    system = [_block(2000, FIVE_MINUTES)]
+    start = clock()
+
+    first = cache.breakpoints("claude", slow, system, arrived=start)
+    during = cache.breakpoints("claude", slow, system, arrived=start + 0.1)
+    after = cache.breakpoints("claude", slow, system, arrived=start + 0.2)
+
+    assert (first.written_5m, during.written_5m, after.written_5m) == (2000, 2000, 0)
+    assert after.read == 2000
+    assert [
+        cache.automatic("gpt", slow, _user(1500), None, arrived=start + t).read for t in (0, 0.1, 0.3)
+    ] == [
+        0,
+        0,
+        1408,
+    ]

@@ -117,7 +117,7 @@ def test_policy_errors_are_one_line(base_settings: Settings, org: str) -> None:
 def test_project_set_and_show(base_settings: Settings, org: str) -> None:
     s = base_settings
     shown = _ok(s, "project", "show", "web", "--org", org)
-    assert shown.splitlines()[:8] == [
+    assert shown.splitlines()[:9] == [
         f"project {org}/web",
         "  cache_ttl_seconds    3600",
         "  semantic_cache       off",
@@ -126,6 +126,7 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "  memory_token_budget  2000",
         "  edge_cache           global",
         "  prompt_cache_key     on",
+        "  cache_breakpoints    on",
     ]
     changed = _ok(
         s,
@@ -148,8 +149,10 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "off",
         "--prompt-cache-key",
         "off",
+        "--cache-breakpoints",
+        "off",
     )
-    assert changed.splitlines()[1:8] == [
+    assert changed.splitlines()[1:9] == [
         "  cache_ttl_seconds    600",
         "  semantic_cache       on",
         "  semantic_threshold   0.8",
@@ -157,6 +160,7 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "  memory_token_budget  500",
         "  edge_cache           off",
         "  prompt_cache_key     off",
+        "  cache_breakpoints    off",
     ]
     _ok(s, "project", "set", "web", "--org", org, "--rpm", "none")
     after = _ok(s, "project", "show", "web", "--org", org).splitlines()
