@@ -16,6 +16,7 @@ from origin.cache.semantic_layer import SemanticLayer
 from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Ledger
 from origin.chat.pipeline import ChatPipeline
+from origin.chat.prefix_flight import PrefixFlights
 from origin.config import GatewayConfig, config_digest, load_config
 from origin.controls.admission import Admission
 from origin.controls.auth import Authenticator
@@ -135,6 +136,7 @@ class AppState:
             memory,
             admission,
             metrics,
+            PrefixFlights(redis_client, metrics, wait_seconds=config.single_flight_wait, scripts=scripts),
             flight_wait_seconds=config.single_flight_wait,
             prompt_cache_secret=settings.key_pepper.encode(),
             semantic=semantic,

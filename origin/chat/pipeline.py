@@ -17,6 +17,7 @@ from origin.cache.memory import SessionMemory, memory_applies, with_history
 from origin.cache.semantic_layer import Probe, SemanticLayer
 from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Finalizer, Ledger
+from origin.chat.prefix_flight import Prefix, PrefixFlights, long_prefix
 from origin.chat.prompt_cache import with_session_cache_key
 from origin.chat.request import ChatRequest, Incoming
 from origin.chat.routing import AUTO, Route, plan_route
@@ -81,6 +82,7 @@ class ChatPipeline:
         memory: SessionMemory,
         admission: Admission,
         metrics: Metrics,
+        prefixes: PrefixFlights,
         *,
         flight_wait_seconds: float,
         prompt_cache_secret: bytes,
@@ -97,6 +99,7 @@ class ChatPipeline:
         self._memory = memory
         self._admission = admission
         self._metrics = metrics
+        self._prefixes = prefixes
         self._flight_wait = flight_wait_seconds
         self._prompt_cache_secret = prompt_cache_secret
         self._semantic = semantic
@@ -207,7 +210,8 @@ class ChatPipeline:
         if chat.stream:
             return await self._stream(chat, route, body, ledger, store)
         breakpoints = chat.controls.settings.cache_breakpoints
-        answered = await self._dispatcher.complete(route, body, cache_breakpoints=breakpoints)
+        async with self._prefixes.around(self._prefix(chat, route, body, ledger)):
+            answered = await self._dispatcher.complete(route, body, cache_breakpoints=breakpoints)
         ledger.charge(answered.model, answered.result.usage)
         response = ledger.answer = answered.result.response
         if store is not None and store.write and _complete(response, chat.choices):
@@ -217,6 +221,14 @@ class ChatPipeline:
         return JSONResponse(
             response, headers=answer_headers(ledger, model.name, model.provider, ledger.row.cache_status)
         )
+
+    def _prefix(self, chat: ChatRequest, route: Route, body: JSON, ledger: Ledger) -> Prefix | None:
+        """The long stable prefix that prefix single-flight guards, for the route's first model."""
+        if not chat.controls.settings.prefix_flight:
+            return None
+        model = route.candidates[0]
+        kind = self._config.providers[model.provider].kind
+        return long_prefix(ledger.row.project_id, body, model, kind)
 
     async def _consult_caches(
         self, chat: ChatRequest, ledger: Ledger, route: Route, directive: CacheDirective
@@ -335,13 +347,14 @@ class ChatPipeline:
         self, chat: ChatRequest, route: Route, body: dict[str, Any], ledger: Ledger, store: _Store | None
     ) -> Response:
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        answered = await self._dispatcher.open_stream(
-            route,
-            body,
-            completion_id,
-            int(time.time()),
-            cache_breakpoints=chat.controls.settings.cache_breakpoints,
-        )
+        async with self._prefixes.around(self._prefix(chat, route, body, ledger)):
+            answered = await self._dispatcher.open_stream(
+                route,
+                body,
+                completion_id,
+                int(time.time()),
+                cache_breakpoints=chat.controls.settings.cache_breakpoints,
+            )
         prompt_tokens = estimate_prompt_tokens(body["messages"], body.get("tools"))
         ledger.row.model_used = answered.model.name
 

@@ -139,6 +139,7 @@ class ProjectSettings:
     edge_cache: EdgeCache = "global"
     prompt_cache_key: bool = True  # send OpenAI a key per session (origin.chat.prompt_cache)
     cache_breakpoints: bool = True  # mark Anthropic's stable prefix (origin.providers.anthropic_cache)
+    prefix_flight: bool = True  # a cold long prefix written once (origin.chat.prefix_flight)
 
     def __post_init__(self) -> None:
         problems = [

@@ -40,6 +40,13 @@ class Metrics:
             "Requests served by another identical request's upstream call (single-flight).",
             registry=self.registry,
         )
+        self.prefix_flights = Counter(
+            "prism_prefix_flights",
+            "Requests with a long prompt prefix, by what prefix single-flight did: warm (went at once),"
+            " lead (wrote it), waited (for the leader's answer), timeout (waited out the bound).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.usage_queue_depth = Gauge(
             "prism_usage_queue_depth", "Usage rows waiting for the writer.", registry=self.registry
         )

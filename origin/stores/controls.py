@@ -197,6 +197,7 @@ def _settings(row: Mapping[str, Any]) -> ProjectSettings:
         edge_cache=row["edge_cache"],
         prompt_cache_key=row["prompt_cache_key"],
         cache_breakpoints=row["cache_breakpoints"],
+        prefix_flight=row["prefix_flight"],
     )
 
 
@@ -210,4 +211,5 @@ def _settings_args(settings: ProjectSettings) -> tuple[object, ...]:
         settings.edge_cache,
         settings.prompt_cache_key,
         settings.cache_breakpoints,
+        settings.prefix_flight,
     )

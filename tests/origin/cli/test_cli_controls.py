@@ -117,7 +117,7 @@ def test_policy_errors_are_one_line(base_settings: Settings, org: str) -> None:
 def test_project_set_and_show(base_settings: Settings, org: str) -> None:
     s = base_settings
     shown = _ok(s, "project", "show", "web", "--org", org)
-    assert shown.splitlines()[:9] == [
+    assert shown.splitlines()[:10] == [
         f"project {org}/web",
         "  cache_ttl_seconds    3600",
         "  semantic_cache       off",
@@ -127,6 +127,7 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "  edge_cache           global",
         "  prompt_cache_key     on",
         "  cache_breakpoints    on",
+        "  prefix_flight        on",
     ]
     changed = _ok(
         s,
@@ -151,8 +152,10 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "off",
         "--cache-breakpoints",
         "off",
+        "--prefix-flight",
+        "off",
     )
-    assert changed.splitlines()[1:9] == [
+    assert changed.splitlines()[1:10] == [
         "  cache_ttl_seconds    600",
         "  semantic_cache       on",
         "  semantic_threshold   0.8",
@@ -161,6 +164,7 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "  edge_cache           off",
         "  prompt_cache_key     off",
         "  cache_breakpoints    off",
+        "  prefix_flight        off",
     ]
     _ok(s, "project", "set", "web", "--org", org, "--rpm", "none")
     after = _ok(s, "project", "show", "web", "--org", org).splitlines()

@@ -5,6 +5,7 @@ The fake counts a token per four characters of prompt text, so a system prompt o
 is a prefix of 1,500 tokens. Each test prints the cached share and the cost with and without the aid.
 """
 
+import asyncio
 from typing import Any
 
 import openai
@@ -170,3 +171,43 @@ async def test_openai_session_turns_reach_the_pod_holding_their_prefix(
 
     _report("openai with the session's key", keyed, cents(keyed))
     _report(f"openai without ({cold_turns} of 7 later turns cold)", spread, cents(spread))
+
+
+async def _together(
+    origin: RunningOrigin, pool: postgres.Pool, key: str, count: int, *, stream: bool
+) -> list[dict[str, Any]]:
+    prism = client(origin, key)
+
+    async def ask(turn: int) -> dict[str, Any]:
+        raw = await prism.chat.completions.with_raw_response.create(
+            model="claude", messages=_question(turn), stream=stream
+        )
+        if stream:
+            async for _ in raw.parse():
+                pass
+        return await usage_row(origin, pool, raw.headers["x-prism-request-id"])
+
+    return list(await asyncio.gather(*(ask(turn) for turn in range(count))))
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["answer", "stream"])
+async def test_concurrent_requests_on_a_cold_prefix_pay_its_write_once(
+    origin: RunningOrigin, pool: postgres.Pool, fake: FakeProvider, stream: bool
+) -> None:
+    """The fake takes 200 ms to read a prompt; a prefix is readable only after that."""
+    fake.configure("claude-up", Behaviour(latency_ms=200))
+    key, _ = await fresh_project(origin, pool, "pcache-org")
+    guarded = await _together(origin, pool, key, 6, stream=stream)
+    writes = [row["tokens_cache_write_5m"] for row in guarded]
+    assert sorted(writes) == [0] * 5 + [PREFIX_TOKENS]
+    assert sorted(row["tokens_cached_in"] for row in guarded) == [0] + [PREFIX_TOKENS] * 5
+
+    off_key, off = await fresh_project(origin, pool, "pcache-org")
+    await controls.update_project_settings(pool, off.project_id, {"prefix_flight": False})
+    fake.flush_prompt_cache()
+    stampede = await _together(origin, pool, off_key, 6, stream=stream)
+    assert [row["tokens_cache_write_5m"] for row in stampede] == [PREFIX_TOKENS] * 6
+    helped, unhelped = sum(map(_claude_cents, guarded)), sum(map(_claude_cents, stampede))
+    assert helped < unhelped
+    _report("anthropic, 6 at once, prefix single-flight", guarded, helped)
+    _report("anthropic, 6 at once, without", stampede, unhelped)
