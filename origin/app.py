@@ -18,6 +18,7 @@ from origin.http.endpoints.sessions import delete_session
 from origin.http.endpoints.usage import (
     usage_by_model,
     usage_by_tag,
+    usage_provider_cache,
     usage_request,
     usage_requests,
     usage_requests_csv,
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/usage/sessions", usage_sessions, methods=["GET"]),
         Route("/v1/usage/sessions/{session_id:path}", usage_session, methods=["GET"]),
         Route("/v1/usage/timeseries", usage_timeseries, methods=["GET"]),
+        Route("/v1/usage/provider-cache", usage_provider_cache, methods=["GET"]),
         Route("/internal/usage", ingest_usage, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

@@ -72,6 +72,10 @@ class GatewayConfig:
     semantic: SemanticConfig | None = None
 
     @property
+    def prices(self) -> dict[str, Price]:
+        return {name: model.price for name, model in self.models.items()}
+
+    @property
     def single_flight_wait(self) -> float:
         wait = self.cache.single_flight_wait_seconds
         return self.timeouts.first_byte if wait is None else wait

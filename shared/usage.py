@@ -54,6 +54,10 @@ class UsageRow:
     cache_status: str = MISS
     cache_saved_cents: float = 0.0
     edge_region: str | None = None
+    # The stable prompt prefix (tools, system) when long enough for the provider to cache: its
+    # fingerprint, for the project and the model (origin.chat.prefix_flight), and its estimated tokens.
+    prefix_fp: str | None = None
+    prefix_tokens: int = 0
 
     def to_wire(self) -> str:
         """JSON for the edge → origin hand-off and the spool file."""
@@ -102,7 +106,7 @@ COLUMNS: Final = tuple(f.name for f in fields(UsageRow))
 _REQUIRED: Final = frozenset({"org_id", "project_id", "key_id", "request_id", "created_at"})
 _STRINGS: Final = frozenset({"org_id", "project_id", "key_id", "mode"})
 _OPTIONAL_STRINGS: Final = frozenset(
-    {"task_type", "model_used", "provider", "error_code", "session_id", "edge_region"}
+    {"task_type", "model_used", "provider", "error_code", "session_id", "edge_region", "prefix_fp"}
 )
 _INTS: Final = frozenset(
     {
@@ -112,6 +116,7 @@ _INTS: Final = frozenset(
         "tokens_cache_write_5m",
         "tokens_cache_write_1h",
         "latency_ms",
+        "prefix_tokens",
         "status_code",
     }
 )

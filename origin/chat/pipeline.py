@@ -207,10 +207,11 @@ class ChatPipeline:
                 session_id=chat.session_id,
             )
         await self._admission.reserve(ledger, chat.controls, body, route.candidates)
+        guarded = self._prefix(chat, route, body, ledger)
         if chat.stream:
-            return await self._stream(chat, route, body, ledger, store)
+            return await self._stream(chat, route, body, ledger, store, guarded)
         breakpoints = chat.controls.settings.cache_breakpoints
-        async with self._prefixes.around(self._prefix(chat, route, body, ledger)):
+        async with self._prefixes.around(guarded):
             answered = await self._dispatcher.complete(route, body, cache_breakpoints=breakpoints)
         ledger.charge(answered.model, answered.result.usage)
         response = ledger.answer = answered.result.response
@@ -223,12 +224,13 @@ class ChatPipeline:
         )
 
     def _prefix(self, chat: ChatRequest, route: Route, body: JSON, ledger: Ledger) -> Prefix | None:
-        """The long stable prefix that prefix single-flight guards, for the route's first model."""
-        if not chat.controls.settings.prefix_flight:
-            return None
+        """The long stable prefix, for the route's first model, recorded on the row; returned when
+        prefix single-flight guards it."""
         model = route.candidates[0]
-        kind = self._config.providers[model.provider].kind
-        return long_prefix(ledger.row.project_id, body, model, kind)
+        prefix = long_prefix(ledger.row.project_id, body, model, self._config.providers[model.provider].kind)
+        if prefix is not None:
+            ledger.row.prefix_fp, ledger.row.prefix_tokens = prefix.fp, prefix.tokens
+        return prefix if chat.controls.settings.prefix_flight else None
 
     async def _consult_caches(
         self, chat: ChatRequest, ledger: Ledger, route: Route, directive: CacheDirective
@@ -344,10 +346,16 @@ class ChatPipeline:
         ledger.after(record)
 
     async def _stream(
-        self, chat: ChatRequest, route: Route, body: dict[str, Any], ledger: Ledger, store: _Store | None
+        self,
+        chat: ChatRequest,
+        route: Route,
+        body: dict[str, Any],
+        ledger: Ledger,
+        store: _Store | None,
+        guarded: Prefix | None,
     ) -> Response:
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        async with self._prefixes.around(self._prefix(chat, route, body, ledger)):
+        async with self._prefixes.around(guarded):
             answered = await self._dispatcher.open_stream(
                 route,
                 body,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from origin.cli import keys, policy, project, service, usage, users
+from origin.cli import cache, keys, policy, project, service, usage, users
 from origin.cli.common import CliError, Command
 from origin.settings import Settings, SettingsError
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy.register(commands)
     project.register(commands)
     usage.register(commands)
+    cache.register(commands)
     users.register(commands)
     return parser
 

@@ -34,7 +34,7 @@ FORMATS: Final = ("table", "csv", "json")
 Report = Callable[[Pool, Scope, Params], Awaitable[Any]]
 
 
-def _params(args: argparse.Namespace, names: Sequence[str]) -> Params:
+def option_params(args: argparse.Namespace, names: Sequence[str]) -> Params:
     pairs: list[tuple[str, str]] = []
     for name in names:
         value = getattr(args, name, None)
@@ -45,7 +45,7 @@ def _params(args: argparse.Namespace, names: Sequence[str]) -> Params:
 
 
 @asynccontextmanager
-async def _scoped(args: argparse.Namespace, settings: Settings) -> AsyncIterator[tuple[Pool, Scope]]:
+async def scoped(args: argparse.Namespace, settings: Settings) -> AsyncIterator[tuple[Pool, Scope]]:
     async with connect(settings) as pool:
         if args.project is not None:
             scope = frozenset({(await find_project(pool, args.org, args.project)).project_id})
@@ -58,19 +58,19 @@ async def _scoped(args: argparse.Namespace, settings: Settings) -> AsyncIterator
             raise CliError(f"{option}: {error}") from None
 
 
-def _print_json(body: dict[str, Any]) -> None:
+def print_json(body: dict[str, Any]) -> None:
     # The separators of Starlette's JSONResponse: the same bytes as the API's body.
     print(json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")))
 
 
 async def _show(args: argparse.Namespace, settings: Settings, run: Report) -> int:
-    params = _params(args, ("since", "until", "key", "bucket"))
-    async with _scoped(args, settings) as (pool, scope):
+    params = option_params(args, ("since", "until", "key", "bucket"))
+    async with scoped(args, settings) as (pool, scope):
         report = await run(pool, scope, params)
     if report is None:
         raise CliError(f"no session {args.session_id!r} in this window")
     if args.format == "json":
-        _print_json(report.to_json())
+        print_json(report.to_json())
         return 0
     header, rows = report_rows(report)
     if args.format == "csv":
@@ -123,8 +123,8 @@ _REQUEST_OPTIONS: Final = ("since", "until", "session", "tag", "cache_status", "
 async def _usage_requests(args: argparse.Namespace, settings: Settings) -> int:
     if args.format == "csv" and args.limit is not None:
         raise CliError("--limit: --format csv prints every matching row (like requests.csv); drop --limit")
-    params = _params(args, (*_REQUEST_OPTIONS, "limit", "cursor"))
-    async with _scoped(args, settings) as (pool, scope):
+    params = option_params(args, (*_REQUEST_OPTIONS, "limit", "cursor"))
+    async with scoped(args, settings) as (pool, scope):
         window, filters, page = parse_window(params), parse_request_filters(params), parse_page(params)
         if args.format == "csv":
             sys.stdout.write(csv_line(REQUEST_FIELDS))
@@ -133,7 +133,7 @@ async def _usage_requests(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         result = await reports.requests_page(pool, scope, window, filters, page)
     if args.format == "json":
-        _print_json(result.to_json())
+        print_json(result.to_json())
         return 0
     header, rows = report_rows(result)
     print_table(result, header, rows)
@@ -142,12 +142,12 @@ async def _usage_requests(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _scope_options(parser: argparse.ArgumentParser) -> None:
+def scope_options(parser: argparse.ArgumentParser, formats: Sequence[str] = FORMATS) -> None:
     parser.add_argument("--org", default="default")
     parser.add_argument("--project", help="one project of the org (default: all of them)")
     parser.add_argument("--since", help="ISO-8601 or relative: 30m, 24h, 7d (default 30d)")
     parser.add_argument("--until", help="ISO-8601 or relative (default: no end)")
-    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument("--format", choices=formats, default="table")
 
 
 def register(commands: Commands) -> None:
@@ -155,16 +155,16 @@ def register(commands: Commands) -> None:
     verbs = usage.add_subparsers(dest="usage_command", required=True)
 
     summary = verbs.add_parser("summary", help="requests, errors, cost, savings, tokens, cache")
-    _scope_options(summary)
+    scope_options(summary)
     summary.set_defaults(run=_usage_summary)
 
     by_tag = verbs.add_parser("by-tag", help="the summary per value of one tag key")
     by_tag.add_argument("--key", required=True, help="the tag key, for example feature")
-    _scope_options(by_tag)
+    scope_options(by_tag)
     by_tag.set_defaults(run=_usage_by_tag)
 
     listing = verbs.add_parser("requests", help="usage rows, newest first")
-    _scope_options(listing)
+    scope_options(listing)
     listing.add_argument("--session")
     listing.add_argument("--tag", action="append", metavar="KEY:VALUE", help="repeatable: all must match")
     listing.add_argument("--cache-status", dest="cache_status")
@@ -176,12 +176,12 @@ def register(commands: Commands) -> None:
 
     session = verbs.add_parser("session", help="one session's turns, oldest first")
     session.add_argument("session_id", metavar="ID")
-    _scope_options(session)
+    scope_options(session)
     session.set_defaults(run=_usage_session)
 
     series = verbs.add_parser("timeseries", help="requests, spend and cache per minute, hour or day")
     series.add_argument("--bucket", choices=("minute", "hour", "day"))
-    _scope_options(series)
+    scope_options(series)
     series.set_defaults(run=_usage_timeseries)
 
     register_seed(verbs)

@@ -47,6 +47,13 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.provider_cache_tokens = Counter(
+            "prism_provider_cache_tokens",
+            "Prompt tokens of provider-answered requests, by model and what the provider's prompt cache"
+            " did with them: read, write_5m, write_1h, or fresh (neither).",
+            ["model", "kind"],
+            registry=self.registry,
+        )
         self.usage_queue_depth = Gauge(
             "prism_usage_queue_depth", "Usage rows waiting for the writer.", registry=self.registry
         )

@@ -4,7 +4,7 @@ import logging
 from collections.abc import Callable
 
 from origin.ops.metrics import Metrics
-from shared.usage import UsageRow
+from shared.usage import BYPASS, MISS, UsageRow
 
 access_log = logging.getLogger("prism.access")
 
@@ -16,6 +16,8 @@ class UsageSink:
 
     def record(self, row: UsageRow) -> None:
         self._metrics.requests.labels(status=str(row.status_code), model=row.model_used or "none").inc()
+        if row.tokens_in and row.cache_status in (MISS, BYPASS):
+            self._count_prompt(row)
         self._submit(row)
         access_log.info(
             "request",
@@ -28,3 +30,16 @@ class UsageSink:
                 "error_code": row.error_code,
             },
         )
+
+    def _count_prompt(self, row: UsageRow) -> None:
+        tokens = self._metrics.provider_cache_tokens
+        model = row.model_used or "none"
+        written = row.tokens_cache_write_5m + row.tokens_cache_write_1h
+        fresh = max(row.tokens_in - row.tokens_cached_in - written, 0)
+        for kind, count in (
+            ("read", row.tokens_cached_in),
+            ("write_5m", row.tokens_cache_write_5m),
+            ("write_1h", row.tokens_cache_write_1h),
+            ("fresh", fresh),
+        ):
+            tokens.labels(model=model, kind=kind).inc(count)

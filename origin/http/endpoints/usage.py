@@ -32,6 +32,7 @@ from origin.usage.filters import (
     parse_tag_key,
     parse_window,
 )
+from origin.usage.provider_cache import provider_cache
 from origin.usage.reports import REQUEST_FIELDS, Scope
 
 
@@ -158,4 +159,14 @@ async def usage_timeseries(request: Request) -> JSONResponse:
     with _refusals():
         window = parse_window(params)
         report = await reports.timeseries(_pool(request), scope, window, parse_bucket(params, window))
+    return JSONResponse(report.to_json())
+
+
+async def usage_provider_cache(request: Request) -> JSONResponse:
+    """The providers' prompt caches: session health, prefix stability, stampedes."""
+    scope = await caller_scope(request)
+    params = _params(request, WINDOW_PARAMS)
+    state: AppState = request.app.state.prism
+    with _refusals():
+        report = await provider_cache(state.pool, scope, parse_window(params), state.config.prices)
     return JSONResponse(report.to_json())

@@ -1,0 +1,79 @@
+"""``prism cache report``: what the providers' prompt caches did for a project (the API's
+``GET /v1/usage/provider-cache``; ``--format json`` prints exactly its body)."""
+
+import argparse
+from typing import Any
+
+from origin.cli.common import Commands
+from origin.cli.usage import option_params, print_json, scope_options, scoped
+from origin.config import load_config
+from origin.settings import Settings
+from origin.usage.filters import parse_window
+from origin.usage.provider_cache import ProviderCacheReport, provider_cache
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
+
+
+def _print_report(report: ProviderCacheReport) -> None:
+    body: dict[str, Any] = report.to_json()
+    sessions, prefixes, stampedes = body["sessions"], body["prefixes"], body["stampedes"]
+    print(
+        f"requests {body['requests']}  cached share {_percent(body['cached_share'])}  "
+        f"writes {body['tokens_cache_write_5m']} (5 min) {body['tokens_cache_write_1h']} (1 h)"
+    )
+    print(
+        f"sessions {sessions['count']}  cold turns {sessions['cold_turns']}  "
+        f"long sessions {sessions['long_sessions']}: cached share "
+        f"{_percent(sessions['long_session_cached_share'])}, cold turns {sessions['long_session_cold_turns']}"
+    )
+    for session in sessions["worst"]:
+        if session["cold_turns"]:
+            turns = " ".join(_percent(share) for share in session["cached_share_per_turn"])
+            print(
+                f"  session {session['session_id']}:"
+                f" {session['cold_turns']} cold of {session['turns']} turns: {turns}"
+            )
+    print(f"prefixes {prefixes['distinct']} distinct over {prefixes['requests']} requests")
+    if prefixes["per_user"]:
+        print(
+            "  the prefix differs per user: each one is written cold;"
+            f" at least {prefixes['per_user_lost_cents']:.4f} cents lost"
+        )
+    for prefix in prefixes["busiest"]:
+        print(
+            f"  {prefix['fingerprint'][:12]} {prefix['model']}: {prefix['requests']} requests"
+            f" ({_percent(prefix['share_of_traffic'])}), {prefix['prefix_tokens']} tokens,"
+            f" cached share {_percent(prefix['cached_share'])}"
+        )
+    print(
+        f"stampedes {stampedes['count']}  requests {stampedes['requests']}"
+        f"  extra {stampedes['extra_cents']:.4f} cents"
+    )
+    for stampede in stampedes["worst"]:
+        print(
+            f"  {stampede['started']} {stampede['fingerprint'][:12]} {stampede['model']}:"
+            f" {stampede['requests']} in {stampede['duration_ms']} ms,"
+            f" {stampede['extra_cents']:.4f} cents extra"
+        )
+
+
+async def _cache_report(args: argparse.Namespace, settings: Settings) -> int:
+    prices = load_config(settings.config_path, settings.provider_api_keys).prices
+    params = option_params(args, ("since", "until"))
+    async with scoped(args, settings) as (pool, scope):
+        report = await provider_cache(pool, scope, parse_window(params), prices)
+    if args.format == "json":
+        print_json(report.to_json())
+    else:
+        _print_report(report)
+    return 0
+
+
+def register(commands: Commands) -> None:
+    cache = commands.add_parser("cache", help="the providers' prompt caches")
+    verbs = cache.add_subparsers(dest="cache_command", required=True)
+    report = verbs.add_parser("report", help="session health, prefix stability, stampedes")
+    scope_options(report, formats=("table", "json"))
+    report.set_defaults(run=_cache_report)
