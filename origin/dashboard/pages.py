@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from origin.dashboard import charts
+from origin.dashboard.auth import app_state
 from origin.dashboard.charts import Series
 from origin.dashboard.render import Renderer, money
 from origin.dashboard.views import NotFound, Page, bucket_for, href, now, page
@@ -22,6 +23,7 @@ from origin.usage.filters import (
     parse_session_id,
     parse_tag_key,
 )
+from origin.usage.provider_cache import provider_cache
 from origin.usage.reports import Group, Timeseries
 from shared.usage import CACHE_STATUSES, HIT_EXACT, HIT_EXACT_EDGE, HIT_SEMANTIC
 
@@ -163,8 +165,15 @@ def routes(renderer: Renderer) -> list[BaseRoute]:
             chart=charts.bars("session-turns", "Cost per turn", items, css="s-cost", fmt=money),
         )
 
+    @page(renderer, ())
+    async def cache(view: Page) -> Response:
+        prices = app_state(view.request).config.prices
+        report = await provider_cache(view.pool, view.scope, view.window, prices)
+        return view.render("cache.html", title="Provider cache", report=report.to_json())
+
     return [
         Route("/dashboard", overview, methods=["GET"]),
+        Route("/dashboard/cache", cache, methods=["GET"]),
         Route("/dashboard/requests", requests, methods=["GET"]),
         Route("/dashboard/requests/{request_id}", request_detail, methods=["GET"]),
         Route("/dashboard/features", features, methods=["GET"]),

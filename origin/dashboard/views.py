@@ -28,6 +28,7 @@ NAV: Final = (
     ("Requests", "/dashboard/requests"),
     ("Features", "/dashboard/features"),
     ("Sessions", "/dashboard/sessions"),
+    ("Provider cache", "/dashboard/cache"),
 )
 _WINDOW_ORDER: Final = ("project", "since", "until")
 

@@ -168,6 +168,28 @@ async def test_a_session_shows_its_turns_in_order(page: Page, world: World) -> N
     await _shot(page, "session")
 
 
+async def test_the_provider_cache_page_shows_cold_turns_and_stampedes(page: Page, world: World) -> None:
+    await _sign_in(page, world.mine.email)
+    await page.click("nav >> text=Provider cache")
+    await page.wait_for_url("**/dashboard/cache")
+    assert await _values(page, "[data-tile=cold-turns]") == ["1"]
+    assert await _values(page, "tr[data-session]", "data-session") == [world.cold_session_id]
+    assert await _values(page, f"tr[data-session='{world.cold_session_id}'] .turn", "data-share") == [
+        "0.0",
+        "0.9",
+        "0.0",
+        "0.9",
+        "0.9",
+    ]
+    assert await _values(page, "tr[data-stampede]", "data-requests") == ["3"]
+    extra = float((await _values(page, "tr[data-stampede]", "data-extra"))[0])
+    assert extra == pytest.approx(
+        3 * 1500 * (3.75 - 0.3) / 10_000 * 2 / 3
+    )  # two writes a wait would have saved
+    assert set(await _values(page, "tr[data-prefix]", "data-prefix")) == {"fp-support", "fp-launch"}
+    await _shot(page, "provider-cache")
+
+
 async def test_features_group_by_any_tag_key(page: Page, world: World) -> None:
     await _sign_in(page, world.mine.email)
     await page.goto("/dashboard/features?key=team")

@@ -38,6 +38,7 @@ class World:
     theirs: Org
     edge: UsageRow  # an edge hit of mine, with two tags and a region
     session_id: str  # a session of mine whose turns are known
+    cold_session_id: str  # a session of mine whose third turn went cold at the provider
     their_session_id: str  # a session only the other org has
 
     def in_window(self, org: Org, days: int = 30) -> list[UsageRow]:
@@ -93,11 +94,46 @@ async def build_world(pool: postgres.Pool, spool: Path) -> World:
     first.tokens_in, first.tokens_cached_in = 2500, 300
     first.tokens_cache_write_5m, first.tokens_cache_write_1h = 1200, 800
     mine.rows += [edge, *turns, edge_row(mine.ids("web"), now - timedelta(days=60))]
+    mine.rows += _provider_cache_rows(mine, now, cold_session_id := f"cold-{uuid.uuid4().hex[:6]}")
     their_session_id = f"theirs-{uuid.uuid4().hex[:6]}"
     theirs.rows = random_rows(rng, theirs.ids("web"), 15, end=end, span=span)
     theirs.rows.append(edge_row(theirs.ids("web"), now - timedelta(hours=1), session_id=their_session_id))
     await write_rows(pool, mine.rows + theirs.rows, spool)
-    return World(mine, theirs, edge, session_id, their_session_id)
+    return World(mine, theirs, edge, session_id, cold_session_id, their_session_id)
+
+
+def _provider_cache_rows(org: Org, now: datetime, session_id: str) -> list[UsageRow]:
+    """Five turns on one prefix whose third read nothing; three requests writing one cold prefix
+    within 600 ms."""
+    ids = org.ids("web")
+    session = [
+        UsageRow(
+            **ids,
+            created_at=now - timedelta(hours=4) + timedelta(minutes=i),
+            model_used="claude",
+            provider="fakeant",
+            session_id=session_id,
+            tokens_in=2000,
+            tokens_cached_in=cached,
+            prefix_fp="fp-support",
+            prefix_tokens=1800,
+        )
+        for i, cached in enumerate([0, 1800, 0, 1800, 1800])
+    ]
+    stampede = [
+        UsageRow(
+            **ids,
+            created_at=now - timedelta(hours=3) + timedelta(milliseconds=300 * i),
+            model_used="claude",
+            provider="fakeant",
+            tokens_in=1600,
+            tokens_cache_write_5m=1500,
+            prefix_fp="fp-launch",
+            prefix_tokens=1500,
+        )
+        for i in range(3)
+    ]
+    return session + stampede
 
 
 def csrf_field(html: str) -> str:
