@@ -58,6 +58,7 @@ class UsageRow:
     # fingerprint, for the project and the model (origin.chat.prefix_flight), and its estimated tokens.
     prefix_fp: str | None = None
     prefix_tokens: int = 0
+    model_version: str | None = None  # what answered, in the provider's words (a change empties its cache)
 
     def to_wire(self) -> str:
         """JSON for the edge → origin hand-off and the spool file."""
@@ -106,7 +107,16 @@ COLUMNS: Final = tuple(f.name for f in fields(UsageRow))
 _REQUIRED: Final = frozenset({"org_id", "project_id", "key_id", "request_id", "created_at"})
 _STRINGS: Final = frozenset({"org_id", "project_id", "key_id", "mode"})
 _OPTIONAL_STRINGS: Final = frozenset(
-    {"task_type", "model_used", "provider", "error_code", "session_id", "edge_region", "prefix_fp"}
+    {
+        "task_type",
+        "model_used",
+        "provider",
+        "error_code",
+        "session_id",
+        "edge_region",
+        "prefix_fp",
+        "model_version",
+    }
 )
 _INTS: Final = frozenset(
     {

@@ -47,6 +47,7 @@ class Ledger:
         self.row.tokens_cached_in = usage.tokens_cached_in
         self.row.tokens_cache_write_5m = usage.tokens_cache_write_5m
         self.row.tokens_cache_write_1h = usage.tokens_cache_write_1h
+        self.row.model_version = usage.model_version
         self.row.cost_provider_cents = cost
         self.row.cost_total_cents = cost
 

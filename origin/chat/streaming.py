@@ -150,6 +150,7 @@ def _seen_usage(reported: Usage, text: str, prompt_tokens: int) -> Usage:
         tokens_cached_in=reported.tokens_cached_in,
         tokens_cache_write_5m=reported.tokens_cache_write_5m,
         tokens_cache_write_1h=reported.tokens_cache_write_1h,
+        model_version=reported.model_version,
     )
 
 

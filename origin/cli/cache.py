@@ -51,6 +51,13 @@ def _print_report(report: ProviderCacheReport) -> None:
         f"stampedes {stampedes['count']}  requests {stampedes['requests']}"
         f"  extra {stampedes['extra_cents']:.4f} cents"
     )
+    for change in body["changes"]:
+        flag = "  cached share dropped" if change["dropped"] else ""
+        print(
+            f"version {change['model']}: {change['from']} -> {change['to']} at {change['changed_at']},"
+            f" cached share {_percent(change['cached_share_before'])}"
+            f" -> {_percent(change['cached_share_after'])}{flag}"
+        )
     for stampede in stampedes["worst"]:
         print(
             f"  {stampede['started']} {stampede['fingerprint'][:12]} {stampede['model']}:"

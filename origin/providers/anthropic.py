@@ -274,6 +274,7 @@ class AnthropicAdapter:
         if calls:
             message["tool_calls"] = calls
         usage = usage_from_anthropic(data.get("usage"))
+        usage.model_version = data["model"] if isinstance(data.get("model"), str) else None
         completion = {
             "id": f"chatcmpl-{data.get('id') or uuid.uuid4().hex}",
             "object": "chat.completion",

@@ -72,6 +72,7 @@ class AnthropicStreamTranslator:
         self.usage = Usage()
         self.finished = False
         self._counts: dict[str, int] = {}
+        self._version: str | None = None
         self._tool_indexes: dict[Any, int] = {}
         self._answer_blocks: set[Any] = set()
 
@@ -87,6 +88,8 @@ class AnthropicStreamTranslator:
         match payload.get("type"):
             case "message_start":
                 message = payload.get("message")
+                if isinstance(message, dict) and isinstance(message.get("model"), str):
+                    self._version = self.usage.model_version = message["model"]
                 self._count(message.get("usage") if isinstance(message, dict) else None)
                 return [self._chunk({"role": "assistant", "content": ""})]
             case "content_block_start":
@@ -152,6 +155,7 @@ class AnthropicStreamTranslator:
             if isinstance(value, int):
                 self._counts[key] = max(self._counts.get(key, 0), value)
         self.usage = usage_from_anthropic({**self._counts, "cache_creation": self._counts})
+        self.usage.model_version = self._version
 
     def _chunk(self, delta: JSON, reason: str | None = None) -> JSON:
         return {

@@ -55,6 +55,9 @@ class Usage:
     tokens_cached_in: int = 0
     tokens_cache_write_5m: int = 0
     tokens_cache_write_1h: int = 0
+    # What answered, in the provider's words (OpenAI's system_fingerprint, Anthropic's dated model
+    # id): a change empties the provider's prompt cache.
+    model_version: str | None = None
 
     @property
     def tokens_fresh_in(self) -> int:

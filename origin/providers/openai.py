@@ -17,6 +17,12 @@ from origin.providers.base import (
 )
 
 
+def answering_version(data: JSON) -> str | None:
+    """The backend that answered: ``system_fingerprint``, else the dated model the upstream names."""
+    version = data.get("system_fingerprint") or data.get("model")
+    return version if isinstance(version, str) else None
+
+
 def usage_from_openai(data: Any) -> Usage:
     if not isinstance(data, dict):
         return Usage()
@@ -45,6 +51,7 @@ class OpenAIStreamTranslator:
             raise UpstreamStreamError(OpenAIAdapter().error_message(500, chunk))
         if chunk.get("usage"):
             self.usage = usage_from_openai(chunk["usage"])
+        self.usage.model_version = answering_version(chunk) or self.usage.model_version
         chunk["model"] = self.model.name
         return [chunk]
 
@@ -82,7 +89,9 @@ class OpenAIAdapter:
         response = {**data, "model": model.name}
         if isinstance(data.get("choices"), list):
             response["choices"] = [_with_refusal(choice) for choice in data["choices"]]
-        return response, usage_from_openai(data.get("usage"))
+        usage = usage_from_openai(data.get("usage"))
+        usage.model_version = answering_version(data)
+        return response, usage
 
     def stream_translator(
         self, model: ModelConfig, completion_id: str, created: int

@@ -9,6 +9,9 @@
   what the report says was lost.
 - **Stampedes**: requests that found one prefix cold within two seconds of each other, each paying
   the write the first was already paying; the extra writes are priced.
+- **Changes**: when the version that answers a model (OpenAI's ``system_fingerprint``, Anthropic's
+  dated model id) changed, with the cached share in the hour before and the ten minutes after; a
+  drop of ten points or more is flagged.
 
 Money is priced from the config's price table at today's prices (a model no longer configured
 counts no money). Only rows a provider answered count.
@@ -28,6 +31,7 @@ from origin.usage.reports import Scope, visible_projects
 LONG_SESSION_TURNS: Final = 5
 WORST: Final = 20
 PER_USER_SHARE: Final = 0.5  # prefixes per session from which the prefix is said to differ per user
+DROP: Final = 0.1  # a fall in cached share after a version change that is flagged
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -113,6 +117,32 @@ class Stampede:
 
 
 @dataclass(frozen=True, slots=True)
+class VersionChange:
+    model: str | None
+    previous: str
+    version: str
+    changed_at: datetime
+    share_before: float | None
+    share_after: float | None
+
+    @property
+    def dropped(self) -> bool:
+        before, after = self.share_before, self.share_after
+        return before is not None and after is not None and after <= before - DROP
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "from": self.previous,
+            "to": self.version,
+            "changed_at": self.changed_at.isoformat(),
+            "cached_share_before": self.share_before,
+            "cached_share_after": self.share_after,
+            "dropped": self.dropped,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderCacheReport:
     requests: int
     tokens_in: int
@@ -132,6 +162,7 @@ class ProviderCacheReport:
     busiest_prefixes: list[PrefixUse]
     per_user_lost_cents: float
     stampedes: list[Stampede]
+    changes: list[VersionChange]
 
     @property
     def per_user(self) -> bool:
@@ -170,6 +201,7 @@ class ProviderCacheReport:
                 "extra_cents": sum(stampede.extra_cents for stampede in self.stampedes),
                 "worst": [stampede.to_json() for stampede in self.stampedes[:WORST]],
             },
+            "changes": [change.to_json() for change in self.changes],
         }
 
 
@@ -183,6 +215,7 @@ async def provider_cache(
     prefixes = await pool.fetch(query("provider_cache_prefixes"), *args, worst)
     firsts = await pool.fetch(query("provider_cache_prefix_models"), *args)
     islands = await pool.fetch(query("provider_cache_stampedes"), *args)
+    changes = await pool.fetch(query("provider_cache_changes"), *args, worst)
     first_session = sessions[0] if sessions else None
     first_prefix = prefixes[0] if prefixes else None
     return ProviderCacheReport(
@@ -204,6 +237,17 @@ async def provider_cache(
         busiest_prefixes=[_prefix(record) for record in prefixes],
         per_user_lost_cents=_cold_prefix_cents(firsts, prices),
         stampedes=[_stampede(record, prices) for record in islands],
+        changes=[
+            VersionChange(
+                model=record["model"],
+                previous=record["previous"],
+                version=record["model_version"],
+                changed_at=record["changed_at"],
+                share_before=_share(record["before_cached"], record["before_in"]),
+                share_after=_share(record["after_cached"], record["after_in"]),
+            )
+            for record in changes
+        ],
     )
 
 

@@ -179,7 +179,7 @@ class _Reply:
             "id": self.id,
             "type": "message",
             "role": "assistant",
-            "model": self.model,
+            "model": f"{self.model}-{self.behaviour.model_version}",  # a dated id, as Anthropic answers
             "content": [self.block(complete=True)],
             "stop_reason": self.stop_reason,
             "stop_sequence": None,

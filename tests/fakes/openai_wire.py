@@ -243,7 +243,7 @@ class _Reply:
             "created": self.created,
             "model": self.model,
             "service_tier": "default",
-            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "system_fingerprint": f"{SYSTEM_FINGERPRINT}_{self.behaviour.model_version}",
         }
 
 

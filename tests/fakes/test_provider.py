@@ -307,7 +307,9 @@ async def test_anthropic_message_parses(fake: FakeProvider, claude: anthropic.As
         messages=CLAUDE_USER,
     )
 
-    assert message.id.startswith("msg_") and message.model == "fake-claude"
+    assert (
+        message.id.startswith("msg_") and message.model == "fake-claude-1"
+    )  # the dated id of model_version 1
     assert message.content[0].type == "text"
     assert message.content[0].text == "echo: hello brave new world"
     assert message.stop_reason == "end_turn"

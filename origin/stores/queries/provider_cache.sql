@@ -122,3 +122,38 @@ FROM islands
 GROUP BY project_id, prefix_fp, island
 HAVING count(*) >= 2
 ORDER BY count(*) DESC, min(created_at);
+
+-- name: provider_cache_changes
+-- Each time a model's answering version (system_fingerprint, dated model id) changed, newest first,
+-- with the cached share of prefixed requests in the hour before and the ten minutes after: a new
+-- version starts with an empty cache.
+WITH versioned AS (
+    SELECT
+        project_id, model_used, model_version, created_at,
+        lag(model_version) OVER (PARTITION BY project_id, model_used ORDER BY created_at, request_id)
+            AS previous
+    FROM usage_logs
+    WHERE project_id = ANY($1::uuid[])
+        AND created_at >= $2 AND created_at < coalesce($3::timestamptz, 'infinity')
+        AND cache_status IN ('miss', 'bypass') AND tokens_in > 0 AND model_version IS NOT NULL
+)
+SELECT
+    c.model_used AS model, c.previous, c.model_version, c.created_at AS changed_at, around.*
+FROM versioned AS c
+CROSS JOIN LATERAL (
+    SELECT
+        coalesce(sum(u.tokens_in) FILTER (WHERE u.created_at < c.created_at), 0)::bigint AS before_in,
+        coalesce(sum(u.tokens_cached_in) FILTER (WHERE u.created_at < c.created_at), 0)::bigint
+            AS before_cached,
+        coalesce(sum(u.tokens_in) FILTER (WHERE u.created_at >= c.created_at), 0)::bigint AS after_in,
+        coalesce(sum(u.tokens_cached_in) FILTER (WHERE u.created_at >= c.created_at), 0)::bigint
+            AS after_cached
+    FROM usage_logs AS u
+    WHERE u.project_id = c.project_id AND u.model_used = c.model_used AND u.prefix_fp IS NOT NULL
+        AND u.cache_status IN ('miss', 'bypass') AND u.tokens_in > 0
+        AND u.created_at >= c.created_at - interval '1 hour'
+        AND u.created_at < c.created_at + interval '10 minutes'
+) AS around
+WHERE c.previous IS NOT NULL AND c.previous <> c.model_version
+ORDER BY c.created_at DESC
+LIMIT $4;

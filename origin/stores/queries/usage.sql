@@ -13,14 +13,15 @@ INSERT INTO usage_logs (
     org_id, project_id, key_id, request_id, created_at, mode, task_type, model_used, provider,
     tokens_in, tokens_out, tokens_cached_in, tokens_cache_write_5m, tokens_cache_write_1h,
     cost_provider_cents, cost_total_cents, latency_ms, was_streaming, success, status_code, error_code,
-    session_id, request_tags, cache_status, cache_saved_cents, edge_region, prefix_fp, prefix_tokens
+    session_id, request_tags, cache_status, cache_saved_cents, edge_region, prefix_fp, prefix_tokens,
+    model_version
 )
 SELECT * FROM unnest(
     $1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::integer[], $11::integer[], $12::integer[], $13::integer[],
     $14::integer[], $15::numeric[], $16::numeric[], $17::integer[], $18::boolean[], $19::boolean[],
     $20::integer[], $21::text[], $22::text[], $23::jsonb[], $24::text[], $25::numeric[], $26::text[],
-    $27::text[], $28::integer[]
+    $27::text[], $28::integer[], $29::text[]
 )
 ORDER BY 4
 ON CONFLICT (request_id) DO NOTHING;

@@ -187,6 +187,8 @@ async def test_the_provider_cache_page_shows_cold_turns_and_stampedes(page: Page
         3 * 1500 * (3.75 - 0.3) / 10_000 * 2 / 3
     )  # two writes a wait would have saved
     assert set(await _values(page, "tr[data-prefix]", "data-prefix")) == {"fp-support", "fp-launch"}
+    assert await _values(page, "tr[data-change]", "data-change") == ["claude-b"]
+    assert await _values(page, "tr[data-change]", "data-dropped") == ["false"]  # 45 % before, 60 % after
     await _shot(page, "provider-cache")
 
 

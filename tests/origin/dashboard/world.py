@@ -103,8 +103,8 @@ async def build_world(pool: postgres.Pool, spool: Path) -> World:
 
 
 def _provider_cache_rows(org: Org, now: datetime, session_id: str) -> list[UsageRow]:
-    """Five turns on one prefix whose third read nothing; three requests writing one cold prefix
-    within 600 ms."""
+    """Five turns on one prefix whose third read nothing, the first one a new model version
+    answered; three requests writing one cold prefix within 600 ms."""
     ids = org.ids("web")
     session = [
         UsageRow(
@@ -117,6 +117,7 @@ def _provider_cache_rows(org: Org, now: datetime, session_id: str) -> list[Usage
             tokens_cached_in=cached,
             prefix_fp="fp-support",
             prefix_tokens=1800,
+            model_version="claude-a" if i < 2 else "claude-b",
         )
         for i, cached in enumerate([0, 1800, 0, 1800, 1800])
     ]

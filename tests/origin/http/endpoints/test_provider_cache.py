@@ -85,6 +85,7 @@ async def test_anthropic_breakpoints_make_the_system_prompt_a_write_then_reads(
     ]
     assert [row["tokens_in"] for row in rows] == [PREFIX_TOKENS + question_tokens] * 3
     assert all(row["tokens_cache_write_1h"] == 0 for row in rows)
+    assert all(row["model_version"] == "claude-up-1" for row in rows)  # Anthropic's dated model id
     for row in rows:
         assert float(row["cost_provider_cents"]) == pytest.approx(_claude_cents(row), abs=1e-9)
 

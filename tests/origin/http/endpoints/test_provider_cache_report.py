@@ -127,6 +127,48 @@ async def test_a_stampede_on_a_cold_prefix_is_found_and_its_extra_writes_priced(
     assert (await _report(origin, guarded))["stampedes"]["count"] == 0  # prefix single-flight: one write
 
 
+async def test_a_new_model_version_is_recorded_and_the_drop_after_it_flagged(
+    origin: RunningOrigin, pool: postgres.Pool, fake: FakeProvider
+) -> None:
+    key, _ = await fresh_project(origin, pool, "pcr-org")
+    before = [await _turn(origin, pool, key, "claude", SYSTEM, "versions", turn) for turn in range(3)]
+    fake.configure("claude-up", Behaviour(model_version="2"))  # a new snapshot: its cache starts empty
+    after = [await _turn(origin, pool, key, "claude", SYSTEM, "versions", turn) for turn in range(3, 5)]
+    changes = (await _report(origin, key))["changes"]
+
+    assert [row["model_version"] for row in before + after] == ["claude-up-1"] * 3 + ["claude-up-2"] * 2
+    assert [row["tokens_cached_in"] for row in after] == [0, 1500]  # cold once, then warm again
+    assert len(changes) == 1
+    change = changes[0]
+    assert (change["model"], change["from"], change["to"], change["dropped"]) == (
+        "claude",
+        "claude-up-1",
+        "claude-up-2",
+        True,
+    )
+    share = [
+        sum(r["tokens_cached_in"] for r in rows) / sum(r["tokens_in"] for r in rows)
+        for rows in (before, after)
+    ]
+    assert (change["cached_share_before"], change["cached_share_after"]) == pytest.approx(share)
+
+
+async def test_openai_rows_carry_the_system_fingerprint(
+    origin: RunningOrigin, pool: postgres.Pool, fake: FakeProvider
+) -> None:
+    key, _ = await fresh_project(origin, pool, "pcr-org")
+    fake.configure("beta", Behaviour(model_version="2026-11"))
+    row = await _turn(origin, pool, key, "beta", "short", "fp", 0)
+    assert row["model_version"] == "fp_fake_2026-11"
+    chunks = await client(origin, key).chat.completions.create(
+        model="beta", messages=[{"role": "user", "content": "streamed"}], stream=True
+    )
+    request_id = chunks.response.headers["x-prism-request-id"]
+    async for _ in chunks:
+        pass
+    assert (await usage_row(origin, pool, request_id))["model_version"] == "fp_fake_2026-11"
+
+
 async def test_the_cli_prints_the_apis_body_and_a_table(
     origin: RunningOrigin, pool: postgres.Pool, fake: FakeProvider
 ) -> None:
