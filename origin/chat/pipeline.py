@@ -28,6 +28,7 @@ from origin.controls.admission import Admission, output_cap, policy_denied
 from origin.controls.auth import Authenticator
 from origin.controls.cache import ControlsCache
 from origin.controls.generation import controls_generation
+from origin.controls.pii import has_personal_data, message_texts
 from origin.controls.policy import ProjectControls
 from origin.http.errors import ApiError, internal_error, refused_body, refused_header
 from origin.http.responses import JSONResponse
@@ -140,16 +141,19 @@ class ChatPipeline:
         row.was_streaming = bool(body.get("stream"))
         row.task_type = classify(body["messages"], response_format=body.get("response_format"))
         settings = controls.settings
+        # Personal data under the project's guard is neither cached nor remembered by the gateway.
+        guarded = settings.pii_guard and has_personal_data(message_texts(body["messages"]))
         return ChatRequest(
             body=body,
             mode=headers.mode,
             prefer=headers.model_prefer,
             task_type=row.task_type,
-            directive=headers.cache.directive(settings.cache_ttl_seconds),
+            directive=NO_CACHE if guarded else headers.cache.directive(settings.cache_ttl_seconds),
             controls=controls,
             session_id=headers.session_id,
-            memory="auto" if headers.memory_on else "off",
-            semantic=settings.semantic_cache if headers.semantic is None else headers.semantic,
+            memory="auto" if headers.memory_on and not guarded else "off",
+            semantic=not guarded
+            and (settings.semantic_cache if headers.semantic is None else headers.semantic),
         )
 
     def _route(self, chat: ChatRequest) -> Route:

@@ -34,6 +34,7 @@ _SETTING_NAMES: Final = (
     "prompt_cache_key",
     "cache_breakpoints",
     "prefix_flight",
+    "pii_guard",
 )
 
 
@@ -72,6 +73,7 @@ def _print_controls(ref: ProjectRef, loaded: ProjectControls) -> None:
     print(f"  prompt_cache_key     {'on' if values.prompt_cache_key else 'off'}")
     print(f"  cache_breakpoints    {'on' if values.cache_breakpoints else 'off'}")
     print(f"  prefix_flight        {'on' if values.prefix_flight else 'off'}")
+    print(f"  pii_guard            {'on' if values.pii_guard else 'off'}")
     for budget in loaded.budgets:
         print(f"  budget {budget.tag or '(project)'}  {_cents_text(budget.monthly_cents)} cents/month")
     for rule in loaded.policies.rules:
@@ -139,6 +141,7 @@ def _add_project_parser(commands: Commands) -> None:
     change.add_argument("--prompt-cache-key", metavar="on|off", type=on_off, default=unset)
     change.add_argument("--cache-breakpoints", metavar="on|off", type=on_off, default=unset)
     change.add_argument("--prefix-flight", metavar="on|off", type=on_off, default=unset)
+    change.add_argument("--pii-guard", metavar="on|off", type=on_off, default=unset)
     change.set_defaults(run=_project_set)
 
     show = verbs.add_parser("show", help="a project's settings, budgets and the policies that apply")

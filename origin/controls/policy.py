@@ -140,6 +140,7 @@ class ProjectSettings:
     prompt_cache_key: bool = True  # send OpenAI a key per session (origin.chat.prompt_cache)
     cache_breakpoints: bool = True  # mark Anthropic's stable prefix (origin.providers.anthropic_cache)
     prefix_flight: bool = True  # a cold long prefix written once (origin.chat.prefix_flight)
+    pii_guard: bool = False  # requests with personal data skip caches and memory (origin.controls.pii)
 
     def __post_init__(self) -> None:
         problems = [

@@ -198,6 +198,7 @@ def _settings(row: Mapping[str, Any]) -> ProjectSettings:
         prompt_cache_key=row["prompt_cache_key"],
         cache_breakpoints=row["cache_breakpoints"],
         prefix_flight=row["prefix_flight"],
+        pii_guard=row["pii_guard"],
     )
 
 
@@ -212,4 +213,5 @@ def _settings_args(settings: ProjectSettings) -> tuple[object, ...]:
         settings.prompt_cache_key,
         settings.cache_breakpoints,
         settings.prefix_flight,
+        settings.pii_guard,
     )

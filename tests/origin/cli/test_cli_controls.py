@@ -117,7 +117,7 @@ def test_policy_errors_are_one_line(base_settings: Settings, org: str) -> None:
 def test_project_set_and_show(base_settings: Settings, org: str) -> None:
     s = base_settings
     shown = _ok(s, "project", "show", "web", "--org", org)
-    assert shown.splitlines()[:10] == [
+    assert shown.splitlines()[:11] == [
         f"project {org}/web",
         "  cache_ttl_seconds    3600",
         "  semantic_cache       off",
@@ -128,6 +128,7 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "  prompt_cache_key     on",
         "  cache_breakpoints    on",
         "  prefix_flight        on",
+        "  pii_guard            off",
     ]
     changed = _ok(
         s,
@@ -154,8 +155,10 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "off",
         "--prefix-flight",
         "off",
+        "--pii-guard",
+        "on",
     )
-    assert changed.splitlines()[1:10] == [
+    assert changed.splitlines()[1:11] == [
         "  cache_ttl_seconds    600",
         "  semantic_cache       on",
         "  semantic_threshold   0.8",
@@ -165,6 +168,7 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "  prompt_cache_key     off",
         "  cache_breakpoints    off",
         "  prefix_flight        off",
+        "  pii_guard            on",
     ]
     _ok(s, "project", "set", "web", "--org", org, "--rpm", "none")
     after = _ok(s, "project", "show", "web", "--org", org).splitlines()
