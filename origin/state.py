@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as redis
 
+from origin.cache.erasure import CacheIndex
 from origin.cache.exact import ExactCache
 from origin.cache.local import LocalEntries
 from origin.cache.memory import SessionMemory
@@ -63,6 +64,7 @@ class AppState:
     spool: Spool
     writer: UsageWriter
     memory: SessionMemory
+    cache_index: CacheIndex
     controls: ControlsCache
     admission: Admission
     background: Background
@@ -105,6 +107,7 @@ class AppState:
         dispatcher = Dispatcher(config, upstream, breakers, metrics, rng=random.Random())
         memory = SessionMemory(redis_client)
         local = LocalEntries(settings.local_cache_seconds)
+        cache_index = CacheIndex(redis_client, memory, kv, local=local, scripts=scripts)
         cache = ExactCache(redis_client, local=local)
         admission = Admission(
             Budgets(redis_client, timeout=LIMITS_DEADLINE_SECONDS, scripts=scripts),
@@ -137,6 +140,7 @@ class AppState:
             admission,
             metrics,
             PrefixFlights(redis_client, metrics, wait_seconds=config.single_flight_wait, scripts=scripts),
+            cache_index,
             flight_wait_seconds=config.single_flight_wait,
             prompt_cache_secret=settings.key_pepper.encode(),
             semantic=semantic,
@@ -167,6 +171,7 @@ class AppState:
             spool=spool,
             writer=writer,
             memory=memory,
+            cache_index=cache_index,
             controls=controls,
             admission=admission,
             background=background,

@@ -41,6 +41,9 @@ class LocalEntries:
         self._entries.move_to_end(fp)
         return raw
 
+    def drop(self, fp: str) -> None:
+        self._entries.pop(fp, None)
+
     def put(self, fp: str, raw: bytes, ttl_seconds: float) -> None:
         """Keep ``raw`` for the shorter of this cache's seconds and the entry's remaining TTL."""
         keep = min(self._seconds, ttl_seconds)

@@ -108,6 +108,10 @@ class SessionMemory:
         self._ttl_seconds = ttl_seconds
         self._max_turns = max_turns
 
+    @property
+    def ttl_seconds(self) -> int:
+        return self._ttl_seconds
+
     async def history(self, project_id: str, session_id: str, *, token_budget: int) -> list[dict[str, Any]]:
         """The stored messages, oldest first, trimmed oldest-first by whole turns to ``token_budget``."""
         if token_budget <= 0:

@@ -295,9 +295,10 @@ class SemanticCache:
 
     async def store(
         self, scope: str, vector: Sequence[float], payload: Mapping[str, Any], ttl_seconds: int
-    ) -> None:
-        """Add one entry; a Redis error or timeout is logged and the entry is simply not cached."""
-        await self._store_all(scope, [(vector, payload)], ttl_seconds, self._timeout)
+    ) -> list[str]:
+        """Add one entry; the Redis key of its answer (deleting it erases the entry), or none when a
+        Redis error or timeout (logged) left it uncached."""
+        return await self._store_all(scope, [(vector, payload)], ttl_seconds, self._timeout)
 
     async def store_many(
         self, scope: str, items: Iterable[tuple[Sequence[float], Mapping[str, Any]]], ttl_seconds: int
@@ -311,7 +312,7 @@ class SemanticCache:
         items: Iterable[tuple[Sequence[float], Mapping[str, Any]]],
         ttl_seconds: int,
         timeout: float | None,
-    ) -> None:
+    ) -> list[str]:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         pending: list[_Pending] = []
@@ -323,18 +324,20 @@ class SemanticCache:
             dims = len(unit)
             text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
             pending.append(_Pending(unit, self.planes(dims).signature(unit), text))
+        stored: list[str] = []
         if not pending:
-            return
+            return stored
         try:
             for start in range(0, len(pending), STORE_BATCH):
                 async with asyncio.timeout(timeout):
-                    await self._write(
+                    stored += await self._write(
                         self.keys(scope, dims), dims, pending[start : start + STORE_BATCH], ttl_seconds
                     )
         except REDIS_ERRORS as error:
             log.warning("semantic cache store failed: %s", type(error).__name__)
+        return stored
 
-    async def _write(self, keys: ScopeKeys, dims: int, batch: list[_Pending], ttl_seconds: int) -> None:
+    async def _write(self, keys: ScopeKeys, dims: int, batch: list[_Pending], ttl_seconds: int) -> list[str]:
         """Sweep expired and surplus entries, then add ``batch``: one read, then one atomic script."""
         planes, now = self.planes(dims), self._clock()
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -369,6 +372,7 @@ class SemanticCache:
         await self._write_script(
             keys=[keys.ids, keys.records, keys.vectors, keys.seq, *answers, *shrink, *grow], args=args
         )
+        return answers[: len(batch)]
 
 
 def _ranked(

@@ -50,5 +50,6 @@ class SemanticLayer:
                 probe.similarity = hit.similarity
         return probe
 
-    async def store(self, probe: Probe, entry: CacheEntry, ttl_seconds: int) -> None:
-        await self._cache.store(probe.scope, probe.vector, asdict(entry), ttl_seconds)
+    async def store(self, probe: Probe, entry: CacheEntry, ttl_seconds: int) -> list[str]:
+        """The Redis keys that hold the stored answer (for erasure)."""
+        return await self._cache.store(probe.scope, probe.vector, asdict(entry), ttl_seconds)

@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from origin.cache.erasure import CacheIndex, member, selectors
 from origin.cache.exact import CacheEntry, ExactCache
 from origin.cache.memory import SessionMemory, memory_applies, with_history
 from origin.cache.semantic_layer import Probe, SemanticLayer
@@ -63,6 +64,9 @@ class _Store:
     fp: str
     ttl_seconds: int
     route_head: str
+    project_id: str
+    session_id: str | None  # with the tags: the erasure lists the stored answer goes in
+    tags: dict[str, str] | None
     publish: bool  # to Workers KV for the edge: KV is on and the project lets answers leave the region
     write: bool  # False: the request only holds the single-flight lock (e.g. a TTL of 0)
     controls: ProjectControls  # what the answer is made under: the edge serves it only under them
@@ -84,6 +88,7 @@ class ChatPipeline:
         admission: Admission,
         metrics: Metrics,
         prefixes: PrefixFlights,
+        index: CacheIndex,
         *,
         flight_wait_seconds: float,
         prompt_cache_secret: bytes,
@@ -101,6 +106,7 @@ class ChatPipeline:
         self._admission = admission
         self._metrics = metrics
         self._prefixes = prefixes
+        self._index = index
         self._flight_wait = flight_wait_seconds
         self._prompt_cache_secret = prompt_cache_secret
         self._semantic = semantic
@@ -247,6 +253,9 @@ class ChatPipeline:
             fp=fp,
             ttl_seconds=directive.ttl_seconds,
             route_head=route.candidates[0].name,
+            project_id=project,
+            session_id=ledger.row.session_id,
+            tags=ledger.row.request_tags,
             publish=self._kv is not None
             and self._kv.enabled
             and chat.controls.settings.edge_cache == "global",
@@ -323,11 +332,16 @@ class ChatPipeline:
             await self._flights.finish(store.fp, entry, store.ttl_seconds, lock)
         else:
             await self._cache.put(store.fp, entry, store.ttl_seconds)
+        stored = [member("exact", store.fp)]
         if store.probe is not None and self._semantic is not None:
-            await self._semantic.store(store.probe, entry, store.ttl_seconds)
+            answers = await self._semantic.store(store.probe, entry, store.ttl_seconds)
+            stored += [member("semantic", key) for key in answers]
         if store.publish and self._kv is not None:
             generation = controls_generation(store.controls, self._config_digest)
             self._kv.publish_cache(store.fp, entry.for_edge(generation), store.ttl_seconds)
+            stored.append(member("edge", store.fp))
+        under = selectors(store.session_id, store.tags)
+        await self._index.add(store.project_id, under, stored, store.ttl_seconds)
 
     def _store_releaser(self, store: _Store) -> Finalizer:
         """Drop the lock unless ``_put`` already did (when the answer was stored)."""
@@ -346,6 +360,8 @@ class ChatPipeline:
             choices = (ledger.answer or {}).get("choices") or []
             if row.success and choices:
                 await self._memory.record_turn(project, session, messages, choices[0]["message"])
+                under = selectors(session, row.request_tags)
+                await self._index.add(project, under, [member("memory", session)], self._memory.ttl_seconds)
 
         ledger.after(record)
 

@@ -1,14 +1,21 @@
 """``prism cache report``: what the providers' prompt caches did for a project (the API's
-``GET /v1/usage/provider-cache``; ``--format json`` prints exactly its body)."""
+``GET /v1/usage/provider-cache``; ``--format json`` prints exactly its body). ``prism cache erase``:
+what Prism keeps for a project, erased as ``DELETE /v1/cache`` does, printing the same body.
+"""
 
 import argparse
 from typing import Any
 
-from origin.cli.common import Commands
+import redis.asyncio as redis
+
+from origin.cache.erasure import CacheIndex, Selector, parse_selector
+from origin.cache.memory import SessionMemory
+from origin.cli.common import CliError, Commands, connect, find_project
 from origin.cli.usage import option_params, print_json, scope_options, scoped
 from origin.config import load_config
 from origin.settings import Settings
-from origin.usage.filters import parse_window
+from origin.stores.kv import KVPublisher
+from origin.usage.filters import FilterError, parse_window
 from origin.usage.provider_cache import ProviderCacheReport, provider_cache
 
 
@@ -78,9 +85,53 @@ async def _cache_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _selector(args: argparse.Namespace) -> Selector:
+    params = (
+        [("all", "true")]
+        if args.all
+        else [("session", args.session)]
+        if args.session
+        else [("tag", args.tag)]
+    )
+    try:
+        return parse_selector(params)
+    except FilterError as error:
+        raise CliError(f"--{error.param}: {error}") from None
+
+
+async def _cache_erase(args: argparse.Namespace, settings: Settings) -> int:
+    selector = _selector(args)
+    async with connect(settings) as pool:
+        project = await find_project(pool, args.org, args.project)
+    redis_client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    kv = KVPublisher.from_settings(settings)
+    kv.start()
+    try:
+        index = CacheIndex(redis_client, SessionMemory(redis_client), kv)
+        try:
+            deleted = await index.erase(project.project_id, selector)
+        except (OSError, redis.RedisError) as error:
+            raise CliError(f"Redis unreachable ({type(error).__name__}); nothing was erased") from None
+        await kv.flush()
+    finally:
+        await kv.stop()
+        await redis_client.aclose()
+    print_json({"object": "cache.deleted", "deleted": deleted})
+    return 0
+
+
 def register(commands: Commands) -> None:
     cache = commands.add_parser("cache", help="the providers' prompt caches")
     verbs = cache.add_subparsers(dest="cache_command", required=True)
     report = verbs.add_parser("report", help="session health, prefix stability, stampedes")
     scope_options(report, formats=("table", "json"))
     report.set_defaults(run=_cache_report)
+
+    erase = verbs.add_parser("erase", help="erase cached answers and memory by session, tag or all")
+    erase.add_argument("--org", default="default")
+    erase.add_argument("--project", required=True)
+    what = erase.add_mutually_exclusive_group(required=True)
+    what.add_argument("--session", metavar="ID")
+    what.add_argument("--tag", metavar="KEY:VALUE")
+    what.add_argument("--all", action="store_true")
+    erase.set_defaults(run=_cache_erase)

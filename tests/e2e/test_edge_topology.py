@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import aiohttp
+import httpx
 import openai
 import pytest
 
@@ -205,3 +206,16 @@ async def test_an_alias_remapped_by_a_new_origin_stops_the_edge_hit(
             assert (again.headers["x-prism-edge-cache"], again.headers["x-prism-model"]) == ("hit", "alpha")
         finally:
             topology.proxy.target = topology.origin.url
+
+
+async def test_erasing_the_cache_takes_the_answer_off_the_edge(topology: Topology) -> None:
+    key, _ = await topology.key()
+    await topology.edge_hit(key, "erase me from every PoP")
+    async with httpx.AsyncClient(base_url=topology.origin.url) as http:
+        erased = await http.delete(
+            "/v1/cache", params={"all": "true"}, headers={"Authorization": f"Bearer {key}"}
+        )
+    assert erased.json()["deleted"] == {"exact": 1, "semantic": 0, "edge": 1, "memory": 0}
+    await topology.origin.state.kv.flush()
+    again = await topology.ask(key, [{"role": "user", "content": "erase me from every PoP"}])
+    assert again.headers["x-prism-edge-cache"] == "passthrough" and again.headers["x-prism-cache"] == "miss"
