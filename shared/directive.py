@@ -20,8 +20,11 @@ class CacheRequest:
     no_cache: bool = False
     ttl_seconds: int | None = None
 
-    def directive(self, default_ttl: int) -> "CacheDirective":
+    def directive(self, default_ttl: int, max_ttl: int | None = None) -> "CacheDirective":
+        """What to do with the cache; ``max_ttl`` (a project's retention) caps any TTL asked for."""
         ttl = default_ttl if self.ttl_seconds is None else self.ttl_seconds
+        if max_ttl is not None:
+            ttl = min(ttl, max_ttl)
         if self.no_store:
             return CacheDirective(read=False, write=False, ttl_seconds=ttl)
         return CacheDirective(read=not self.no_cache, write=ttl > 0, ttl_seconds=ttl)

@@ -29,9 +29,10 @@ class SemanticLayer:
         self._config = config
 
     async def probe(
-        self, project_id: str, model: str, body: dict[str, Any], *, threshold: float, read: bool
+        self, scope: str, model: str, body: dict[str, Any], *, threshold: float, read: bool
     ) -> Probe | None:
-        """``None`` when the request does not qualify or embeddings are unavailable: no semantic cache."""
+        """``None`` when the request does not qualify or embeddings are unavailable: no semantic cache.
+        ``scope``: the project, or within it a key or end user (``origin.cache.scope``)."""
         if not eligible(body):
             return None
         try:
@@ -39,7 +40,7 @@ class SemanticLayer:
         except EmbeddingsUnavailable as error:
             log.warning("semantic cache skipped", extra={"error": str(error)})
             return None
-        probe = Probe(semantic_scope(project_id, model, body, embedding_model=self._config.model), vector)
+        probe = Probe(semantic_scope(scope, model, body, embedding_model=self._config.model), vector)
         if read:
             hit = await self._cache.lookup(probe.scope, vector, threshold)
             if hit is not None:

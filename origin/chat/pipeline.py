@@ -15,6 +15,7 @@ from starlette.responses import Response
 from origin.cache.erasure import CacheIndex, member, selectors
 from origin.cache.exact import CacheEntry, ExactCache
 from origin.cache.memory import SessionMemory, memory_applies, with_history
+from origin.cache.scope import cache_scope
 from origin.cache.semantic_layer import Probe, SemanticLayer
 from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Finalizer, Ledger
@@ -154,7 +155,9 @@ class ChatPipeline:
             mode=headers.mode,
             prefer=headers.model_prefer,
             task_type=row.task_type,
-            directive=NO_CACHE if guarded else headers.cache.directive(settings.cache_ttl_seconds),
+            directive=NO_CACHE
+            if guarded
+            else headers.cache.directive(settings.cache_ttl_seconds, settings.cache_max_ttl_seconds),
             controls=controls,
             session_id=headers.session_id,
             memory="auto" if headers.memory_on and not guarded else "off",
@@ -195,12 +198,14 @@ class ChatPipeline:
         return history
 
     async def _answer(self, chat: ChatRequest, route: Route, history: list[JSON], ledger: Ledger) -> Response:
-        # An answer that depended on server-side history is never cached or served from the cache.
-        directive = NO_CACHE if history else chat.directive
+        # An answer that depended on server-side history is never cached or served from the cache, nor
+        # one that no scope isolates (the project's scope is per end user and the request names none).
+        scope = cache_scope(ledger.row, chat.body, chat.controls.settings.cache_scope)
+        directive = NO_CACHE if history or scope is None else chat.directive
         ledger.row.cache_status = BYPASS if directive.bypass else MISS
         store: _Store | None = None
-        if not directive.bypass:
-            hit, store = await self._consult_caches(chat, ledger, route, directive)
+        if scope is not None and not directive.bypass:
+            hit, store = await self._consult_caches(chat, ledger, route, directive, scope)
             if hit is not None:
                 return hit
         body = {key: value for key, value in chat.body.items() if key != "model"}
@@ -243,12 +248,12 @@ class ChatPipeline:
         return prefix if chat.controls.settings.prefix_flight else None
 
     async def _consult_caches(
-        self, chat: ChatRequest, ledger: Ledger, route: Route, directive: CacheDirective
+        self, chat: ChatRequest, ledger: Ledger, route: Route, directive: CacheDirective, scope: str
     ) -> tuple[Response | None, _Store]:
         """A hit (exact, semantic, or another request's answer via single-flight), or where a miss's
         answer will go. A single-flight lock taken here is released when the request settles."""
         project = ledger.row.project_id
-        fp = fingerprint(project, chat.body, mode=chat.mode, model_prefer=chat.prefer)
+        fp = fingerprint(scope, chat.body, mode=chat.mode, model_prefer=chat.prefer)
         store = _Store(
             fp=fp,
             ttl_seconds=directive.ttl_seconds,
@@ -256,9 +261,11 @@ class ChatPipeline:
             project_id=project,
             session_id=ledger.row.session_id,
             tags=ledger.row.request_tags,
+            # The edge looks answers up by the project's fingerprint: narrower scopes stay at the origin.
             publish=self._kv is not None
             and self._kv.enabled
-            and chat.controls.settings.edge_cache == "global",
+            and chat.controls.settings.edge_cache == "global"
+            and scope == project,
             controls=chat.controls,
             write=directive.write,
         )
@@ -271,7 +278,7 @@ class ChatPipeline:
             store.lock = begun.lock if begun.entry is None else await self._flights.acquire(fp)
             if store.lock is not None:
                 ledger.after(self._store_releaser(store))
-        store.probe = await self._probe(chat, project, route, read=directive.read)
+        store.probe = await self._probe(chat, scope, route, read=directive.read)
         if store.probe is not None and self._usable(store.probe.entry, route):
             assert store.probe.entry is not None
             headers = {h.SIMILARITY: f"{store.probe.similarity:.4f}"}
@@ -292,12 +299,12 @@ class ChatPipeline:
             m.name == entry.model for m in route.candidates
         )
 
-    async def _probe(self, chat: ChatRequest, project: str, route: Route, *, read: bool) -> Probe | None:
+    async def _probe(self, chat: ChatRequest, scope: str, route: Route, *, read: bool) -> Probe | None:
         if self._semantic is None or not chat.semantic:
             return None
         threshold = chat.controls.settings.semantic_threshold
         return await self._semantic.probe(
-            project, route.candidates[0].name, chat.body, threshold=threshold, read=read
+            scope, route.candidates[0].name, chat.body, threshold=threshold, read=read
         )
 
     def _serve_hit(

@@ -75,6 +75,10 @@ def rpm(text: str) -> int | None:
     return None if text.lower() == "none" else positive_int(text)
 
 
+def seconds_or_none(text: str) -> int | None:
+    return None if text.lower() == "none" else non_negative_int(text)
+
+
 def on_off(text: str) -> bool:
     if text.lower() not in ("on", "off"):
         raise argparse.ArgumentTypeError(f"{text!r} is not 'on' or 'off'")

@@ -16,10 +16,11 @@ from origin.cli.common import (
     on_off,
     publish_grants,
     rpm,
+    seconds_or_none,
     tag,
     threshold,
 )
-from origin.controls.policy import EDGE_CACHE_MODES, ProjectControls
+from origin.controls.policy import CACHE_SCOPES, EDGE_CACHE_MODES, ProjectControls
 from origin.settings import Settings
 from origin.stores import controls
 from origin.stores.controls import ProjectRef
@@ -35,6 +36,8 @@ _SETTING_NAMES: Final = (
     "cache_breakpoints",
     "prefix_flight",
     "pii_guard",
+    "cache_max_ttl_seconds",
+    "cache_scope",
 )
 
 
@@ -74,6 +77,9 @@ def _print_controls(ref: ProjectRef, loaded: ProjectControls) -> None:
     print(f"  cache_breakpoints    {'on' if values.cache_breakpoints else 'off'}")
     print(f"  prefix_flight        {'on' if values.prefix_flight else 'off'}")
     print(f"  pii_guard            {'on' if values.pii_guard else 'off'}")
+    cap = values.cache_max_ttl_seconds
+    print(f"  cache_max_ttl_seconds {'none' if cap is None else cap}")
+    print(f"  cache_scope          {values.cache_scope}")
     for budget in loaded.budgets:
         print(f"  budget {budget.tag or '(project)'}  {_cents_text(budget.monthly_cents)} cents/month")
     for rule in loaded.policies.rules:
@@ -142,6 +148,14 @@ def _add_project_parser(commands: Commands) -> None:
     change.add_argument("--cache-breakpoints", metavar="on|off", type=on_off, default=unset)
     change.add_argument("--prefix-flight", metavar="on|off", type=on_off, default=unset)
     change.add_argument("--pii-guard", metavar="on|off", type=on_off, default=unset)
+    change.add_argument(
+        "--cache-max-ttl",
+        dest="cache_max_ttl_seconds",
+        metavar="SECONDS|none",
+        type=seconds_or_none,
+        default=unset,
+    )
+    change.add_argument("--cache-scope", choices=CACHE_SCOPES, default=unset)
     change.set_defaults(run=_project_set)
 
     show = verbs.add_parser("show", help="a project's settings, budgets and the policies that apply")

@@ -21,8 +21,10 @@ Scope: TypeAlias = Literal["org", "project"]
 Effect: TypeAlias = Literal["deny", "allow", "limit"]
 Target: TypeAlias = Literal["model", "provider", "streaming", "max_tokens"]
 EdgeCache: TypeAlias = Literal["global", "off"]
+CacheScope: TypeAlias = Literal["project", "key", "user"]
 
 EDGE_CACHE_MODES: tuple[EdgeCache, ...] = get_args(EdgeCache)
+CACHE_SCOPES: tuple[CacheScope, ...] = get_args(CacheScope)
 
 
 def rule_shape_error(effect: str, target: str, pattern: str | None, max_tokens: int | None) -> str | None:
@@ -141,6 +143,8 @@ class ProjectSettings:
     cache_breakpoints: bool = True  # mark Anthropic's stable prefix (origin.providers.anthropic_cache)
     prefix_flight: bool = True  # a cold long prefix written once (origin.chat.prefix_flight)
     pii_guard: bool = False  # requests with personal data skip caches and memory (origin.controls.pii)
+    cache_max_ttl_seconds: int | None = None  # retention: no X-Prism-Cache-TTL keeps an answer longer
+    cache_scope: CacheScope = "project"  # who shares cached answers (origin.cache.scope)
 
     def __post_init__(self) -> None:
         problems = [
@@ -151,6 +155,10 @@ class ProjectSettings:
             f"edge_cache must be one of {EDGE_CACHE_MODES}"
             if self.edge_cache not in EDGE_CACHE_MODES
             else "",
+            "cache_max_ttl_seconds must be >= 0 or None"
+            if self.cache_max_ttl_seconds is not None and self.cache_max_ttl_seconds < 0
+            else "",
+            f"cache_scope must be one of {CACHE_SCOPES}" if self.cache_scope not in CACHE_SCOPES else "",
         ]
         problem = next((text for text in problems if text), None)
         if problem is not None:

@@ -199,6 +199,8 @@ def _settings(row: Mapping[str, Any]) -> ProjectSettings:
         cache_breakpoints=row["cache_breakpoints"],
         prefix_flight=row["prefix_flight"],
         pii_guard=row["pii_guard"],
+        cache_max_ttl_seconds=row["cache_max_ttl_seconds"],
+        cache_scope=row["cache_scope"],
     )
 
 
@@ -214,4 +216,6 @@ def _settings_args(settings: ProjectSettings) -> tuple[object, ...]:
         settings.cache_breakpoints,
         settings.prefix_flight,
         settings.pii_guard,
+        settings.cache_max_ttl_seconds,
+        settings.cache_scope,
     )

@@ -42,7 +42,7 @@ ORDER BY p.id;
 -- name: project_settings
 SELECT
     cache_ttl_seconds, semantic_cache, semantic_threshold, rpm_limit, memory_token_budget, edge_cache,
-    prompt_cache_key, cache_breakpoints, prefix_flight, pii_guard
+    prompt_cache_key, cache_breakpoints, prefix_flight, pii_guard, cache_max_ttl_seconds, cache_scope
 FROM project_settings
 WHERE project_id = $1;
 
@@ -54,7 +54,7 @@ ON CONFLICT (project_id) DO NOTHING;
 -- name: project_settings_for_update
 SELECT
     cache_ttl_seconds, semantic_cache, semantic_threshold, rpm_limit, memory_token_budget, edge_cache,
-    prompt_cache_key, cache_breakpoints, prefix_flight, pii_guard
+    prompt_cache_key, cache_breakpoints, prefix_flight, pii_guard, cache_max_ttl_seconds, cache_scope
 FROM project_settings
 WHERE project_id = $1
 FOR UPDATE;
@@ -62,9 +62,10 @@ FOR UPDATE;
 -- name: upsert_project_settings
 INSERT INTO project_settings (
     project_id, cache_ttl_seconds, semantic_cache, semantic_threshold, rpm_limit,
-    memory_token_budget, edge_cache, prompt_cache_key, cache_breakpoints, prefix_flight, pii_guard
+    memory_token_budget, edge_cache, prompt_cache_key, cache_breakpoints, prefix_flight, pii_guard,
+    cache_max_ttl_seconds, cache_scope
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (project_id) DO UPDATE SET
     cache_ttl_seconds = EXCLUDED.cache_ttl_seconds,
     semantic_cache = EXCLUDED.semantic_cache,
@@ -76,6 +77,8 @@ ON CONFLICT (project_id) DO UPDATE SET
     cache_breakpoints = EXCLUDED.cache_breakpoints,
     prefix_flight = EXCLUDED.prefix_flight,
     pii_guard = EXCLUDED.pii_guard,
+    cache_max_ttl_seconds = EXCLUDED.cache_max_ttl_seconds,
+    cache_scope = EXCLUDED.cache_scope,
     updated_at = now();
 
 -- name: upsert_project_budget
@@ -111,7 +114,7 @@ SELECT
     s.project_id IS NOT NULL AS has_settings,
     s.cache_ttl_seconds, s.semantic_cache, s.semantic_threshold, s.rpm_limit,
     s.memory_token_budget, s.edge_cache, s.prompt_cache_key, s.cache_breakpoints,
-    s.prefix_flight, s.pii_guard,
+    s.prefix_flight, s.pii_guard, s.cache_max_ttl_seconds, s.cache_scope,
     (
         SELECT coalesce(json_agg(json_build_object(
             'id', pol.id, 'scope', pol.scope, 'org_name', o.name, 'project_name', p.name,

@@ -117,7 +117,7 @@ def test_policy_errors_are_one_line(base_settings: Settings, org: str) -> None:
 def test_project_set_and_show(base_settings: Settings, org: str) -> None:
     s = base_settings
     shown = _ok(s, "project", "show", "web", "--org", org)
-    assert shown.splitlines()[:11] == [
+    assert shown.splitlines()[:13] == [
         f"project {org}/web",
         "  cache_ttl_seconds    3600",
         "  semantic_cache       off",
@@ -129,6 +129,8 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "  cache_breakpoints    on",
         "  prefix_flight        on",
         "  pii_guard            off",
+        "  cache_max_ttl_seconds none",
+        "  cache_scope          project",
     ]
     changed = _ok(
         s,
@@ -157,8 +159,12 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "off",
         "--pii-guard",
         "on",
+        "--cache-max-ttl",
+        "600",
+        "--cache-scope",
+        "user",
     )
-    assert changed.splitlines()[1:11] == [
+    assert changed.splitlines()[1:13] == [
         "  cache_ttl_seconds    600",
         "  semantic_cache       on",
         "  semantic_threshold   0.8",
@@ -169,6 +175,8 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "  cache_breakpoints    off",
         "  prefix_flight        off",
         "  pii_guard            on",
+        "  cache_max_ttl_seconds 600",
+        "  cache_scope          user",
     ]
     _ok(s, "project", "set", "web", "--org", org, "--rpm", "none")
     after = _ok(s, "project", "show", "web", "--org", org).splitlines()
