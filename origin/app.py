@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from origin.dashboard.routes import dashboard_routes
-from origin.http.endpoints.cache import erase_cache
+from origin.http.endpoints.cache import cache_residency, erase_cache
 from origin.http.endpoints.chat import chat_completions
 from origin.http.endpoints.health import healthz, metrics, readyz
 from origin.http.endpoints.internal import ingest_usage
@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/sessions/{session_id:path}", delete_session, methods=["DELETE"]),
         Route("/v1/cache", erase_cache, methods=["DELETE"]),
+        Route("/v1/cache/residency", cache_residency, methods=["GET"]),
         Route("/v1/usage/summary", usage_summary, methods=["GET"]),
         Route("/v1/usage/by-tag", usage_by_tag, methods=["GET"]),
         Route("/v1/usage/by-model", usage_by_model, methods=["GET"]),

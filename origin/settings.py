@@ -63,6 +63,8 @@ class Settings:
     cf_kv_namespace_id: str | None = None
     cf_api_base_url: str | None = None  # None: the cloudflare SDK's default, the real Cloudflare API
     dead_letter_sweep_seconds: float = 10.0
+    # Where this origin's Redis and Postgres run (e.g. "eu-west-1"), for the residency report.
+    region: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -195,6 +197,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "cf_kv_namespace_id": str,
     "cf_api_base_url": str,
     "dead_letter_sweep_seconds": _positive_float,
+    "region": str,
 }
 
 

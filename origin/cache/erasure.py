@@ -118,6 +118,10 @@ class CacheIndex:
         except (TimeoutError, redis.RedisError):
             pass
 
+    async def listed(self, project_id: str) -> int:
+        """How many things the project's index lists (entries still alive or not yet swept)."""
+        return int(await self._redis.scard(_index_key(project_id, Selector("all"))))
+
     async def erase(self, project_id: str, selector: Selector) -> dict[str, int]:
         """Delete what ``selector`` lists; raises ``redis.RedisError`` when Redis is away (nothing is
         then known to be erased)."""

@@ -10,10 +10,12 @@ import redis.asyncio as redis
 
 from origin.cache.erasure import CacheIndex, Selector, parse_selector
 from origin.cache.memory import SessionMemory
+from origin.cache.residency import residency
 from origin.cli.common import CliError, Commands, connect, find_project
 from origin.cli.usage import option_params, print_json, scope_options, scoped
 from origin.config import load_config
 from origin.settings import Settings
+from origin.stores import controls
 from origin.stores.kv import KVPublisher
 from origin.usage.filters import FilterError, parse_window
 from origin.usage.provider_cache import ProviderCacheReport, provider_cache
@@ -120,6 +122,32 @@ async def _cache_erase(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _cache_residency(args: argparse.Namespace, settings: Settings) -> int:
+    config = load_config(settings.config_path, settings.provider_api_keys)
+    async with connect(settings) as pool:
+        ref = await find_project(pool, args.org, args.project)
+        project = (await controls.load_controls(pool, ref.org_id, ref.project_id)).settings
+    redis_client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    memory = SessionMemory(redis_client)
+    try:
+        indexed = await CacheIndex(redis_client, memory, None).listed(ref.project_id)
+    except (OSError, redis.RedisError) as error:
+        raise CliError(f"Redis unreachable ({type(error).__name__})") from None
+    finally:
+        await redis_client.aclose()
+    report = residency(
+        ref.project_id,
+        project,
+        settings,
+        semantic=config.semantic is not None and project.semantic_cache,
+        kv_enabled=settings.kv_enabled,
+        memory_ttl_seconds=memory.ttl_seconds,
+        indexed=indexed,
+    )
+    print_json(report)
+    return 0
+
+
 def register(commands: Commands) -> None:
     cache = commands.add_parser("cache", help="the providers' prompt caches")
     verbs = cache.add_subparsers(dest="cache_command", required=True)
@@ -135,3 +163,8 @@ def register(commands: Commands) -> None:
     what.add_argument("--tag", metavar="KEY:VALUE")
     what.add_argument("--all", action="store_true")
     erase.set_defaults(run=_cache_erase)
+
+    where = verbs.add_parser("residency", help="where a project's cached data lives, and for how long")
+    where.add_argument("--org", default="default")
+    where.add_argument("--project", required=True)
+    where.set_defaults(run=_cache_residency)

@@ -215,7 +215,9 @@ async def test_erasing_the_cache_takes_the_answer_off_the_edge(topology: Topolog
         erased = await http.delete(
             "/v1/cache", params={"all": "true"}, headers={"Authorization": f"Bearer {key}"}
         )
+        residency = (await http.get("/v1/cache/residency", headers={"Authorization": f"Bearer {key}"})).json()
     assert erased.json()["deleted"] == {"exact": 1, "semantic": 0, "edge": 1, "memory": 0}
+    assert residency["leaves_region"] and residency["stores"][-1]["store"] == "workers kv"
     await topology.origin.state.kv.flush()
     again = await topology.ask(key, [{"role": "user", "content": "erase me from every PoP"}])
     assert again.headers["x-prism-edge-cache"] == "passthrough" and again.headers["x-prism-cache"] == "miss"

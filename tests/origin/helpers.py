@@ -40,7 +40,10 @@ def run_cli(settings: Settings, *args: str, stdin: str | None = None) -> subproc
         "PRISM_CF_ACCOUNT_ID": settings.cf_account_id or "",
         "PRISM_CF_KV_NAMESPACE_ID": settings.cf_kv_namespace_id or "",
         "PRISM_CF_API_BASE_URL": settings.cf_api_base_url or "",
+        "PRISM_LOCAL_CACHE_SECONDS": str(settings.local_cache_seconds),
     }
+    if settings.region is not None:
+        env["PRISM_REGION"] = settings.region
     if settings.config_path is not None:
         env["PRISM_CONFIG_PATH"] = str(settings.config_path)
     return subprocess.run(

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from origin.stores import postgres
+from origin.stores import controls, postgres
 from tests.fakes.provider import FakeProvider
 from tests.harness import RunningOrigin
 from tests.origin.helpers import client, fresh_project, run_cli
@@ -117,3 +117,34 @@ async def test_the_cli_erases_as_the_api_does(
         run_cli, origin.state.settings, "cache", "erase", *scope, "--tag", "nocolon"
     )
     assert refused.returncode != 0 and "--tag" in refused.stderr
+
+
+async def test_residency_says_where_the_answers_live_and_for_how_long(
+    origin: RunningOrigin, pool: postgres.Pool, fake: FakeProvider
+) -> None:
+    key, record = await fresh_project(origin, pool, "erase-org")
+    await controls.update_project_settings(pool, record.project_id, {"cache_max_ttl_seconds": 600})
+    assert await _ask(origin, key, "where do you keep me") == "miss"
+    async with httpx.AsyncClient(base_url=origin.url) as http:
+        response = await http.get("/v1/cache/residency", headers={"Authorization": f"Bearer {key}"})
+    report = response.json()
+    assert response.status_code == 200, report
+    assert (report["scope"], report["leaves_region"], report["entries_indexed"]) == ("project", False, 2)
+    redis_store = report["stores"][0]
+    assert redis_store["store"] == "redis" and "@" not in redis_store["address"]
+    assert redis_store["holds"] == ["exact answers", "session memory"]  # semantic is off for the project
+    assert redis_store["ttl_seconds"] == {"answers": 600, "longest_asked": 600, "memory": 86400}
+    assert [store["store"] for store in report["stores"]] == ["redis"]  # no local copies, no Workers KV here
+
+    printed = await asyncio.to_thread(
+        run_cli,
+        origin.state.settings,
+        "cache",
+        "residency",
+        "--org",
+        record.org_name,
+        "--project",
+        record.project_name,
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout) == report
