@@ -108,10 +108,6 @@ class SessionMemory:
         self._ttl_seconds = ttl_seconds
         self._max_turns = max_turns
 
-    @property
-    def ttl_seconds(self) -> int:
-        return self._ttl_seconds
-
     async def history(self, project_id: str, session_id: str, *, token_budget: int) -> list[dict[str, Any]]:
         """The stored messages, oldest first, trimmed oldest-first by whole turns to ``token_budget``."""
         if token_budget <= 0:
@@ -129,16 +125,27 @@ class SessionMemory:
             log.warning("session memory skipped %d unreadable turns", len(raw_turns) - len(turns))
         return newest_within(turns, token_budget)
 
+    def retained_seconds(self, max_ttl_seconds: int | None) -> int:
+        """How long a turn is kept under a project's retention cap (``None``: no cap)."""
+        return self._ttl_seconds if max_ttl_seconds is None else min(self._ttl_seconds, max_ttl_seconds)
+
     async def record_turn(
-        self, project_id: str, session_id: str, new_messages: list[dict[str, Any]], answer: dict[str, Any]
+        self,
+        project_id: str,
+        session_id: str,
+        new_messages: list[dict[str, Any]],
+        answer: dict[str, Any],
+        *,
+        ttl_seconds: int | None = None,
     ) -> None:
-        """Append one turn and restart the session's time to live; a Redis outage only loses this turn."""
+        """Append one turn and restart the session's time to live (``ttl_seconds``, else the memory's
+        own); a Redis outage only loses this turn."""
         key = memory_key(project_id, session_id)
         try:
             async with asyncio.timeout(self._timeout), self._redis.pipeline(transaction=True) as pipe:
                 pipe.rpush(key, encode_turn(new_messages, answer))
                 pipe.ltrim(key, -self._max_turns, -1)
-                pipe.expire(key, self._ttl_seconds)
+                pipe.expire(key, self._ttl_seconds if ttl_seconds is None else ttl_seconds)
                 await pipe.execute()
         except _UNAVAILABLE as error:
             log.warning("session memory write failed: %s", type(error).__name__)

@@ -363,12 +363,16 @@ class ChatPipeline:
         session, project = chat.session_id, ledger.row.project_id
         assert session is not None
 
+        ttl = self._memory.retained_seconds(chat.controls.settings.cache_max_ttl_seconds)
+
         async def record(row: UsageRow) -> None:
             choices = (ledger.answer or {}).get("choices") or []
-            if row.success and choices:
-                await self._memory.record_turn(project, session, messages, choices[0]["message"])
+            if row.success and choices and ttl > 0:
+                await self._memory.record_turn(
+                    project, session, messages, choices[0]["message"], ttl_seconds=ttl
+                )
                 under = selectors(session, row.request_tags)
-                await self._index.add(project, under, [member("memory", session)], self._memory.ttl_seconds)
+                await self._index.add(project, under, [member("memory", session)], ttl)
 
         ledger.after(record)
 

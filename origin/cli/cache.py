@@ -141,7 +141,7 @@ async def _cache_residency(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         semantic=config.semantic is not None and project.semantic_cache,
         kv_enabled=settings.kv_enabled,
-        memory_ttl_seconds=memory.ttl_seconds,
+        memory_ttl_seconds=memory.retained_seconds(project.cache_max_ttl_seconds),
         indexed=indexed,
     )
     print_json(report)

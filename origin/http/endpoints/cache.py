@@ -44,7 +44,7 @@ async def cache_residency(request: Request) -> JSONResponse:
         state.settings,
         semantic=state.semantic is not None and project.semantic_cache,
         kv_enabled=state.kv.enabled,
-        memory_ttl_seconds=state.memory.ttl_seconds,
+        memory_ttl_seconds=state.memory.retained_seconds(project.cache_max_ttl_seconds),
         indexed=indexed,
     )
     return JSONResponse(report)

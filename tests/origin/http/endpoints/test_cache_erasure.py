@@ -133,7 +133,7 @@ async def test_residency_says_where_the_answers_live_and_for_how_long(
     redis_store = report["stores"][0]
     assert redis_store["store"] == "redis" and "@" not in redis_store["address"]
     assert redis_store["holds"] == ["exact answers", "session memory"]  # semantic is off for the project
-    assert redis_store["ttl_seconds"] == {"answers": 600, "longest_asked": 600, "memory": 86400}
+    assert redis_store["ttl_seconds"] == {"answers": 600, "longest_asked": 600, "memory": 600}
     assert [store["store"] for store in report["stores"]] == ["redis"]  # no local copies, no Workers KV here
 
     printed = await asyncio.to_thread(

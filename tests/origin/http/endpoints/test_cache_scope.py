@@ -4,6 +4,7 @@ exceeds, and answers shared by the project, by each key, or by each end user."""
 from typing import Any
 
 from origin.cache.exact import entry_key
+from origin.cache.memory import memory_key
 from origin.stores import controls, postgres
 from shared.fingerprint import fingerprint
 from tests.fakes.provider import FakeProvider
@@ -69,3 +70,18 @@ async def test_end_users_share_nothing_and_an_unnamed_user_is_not_cached(
     assert await _status(origin, key, safety_identifier="u1") == "hit-exact"  # the same person, newer field
     assert await _status(origin, key, user="u2") == "miss"
     assert [await _status(origin, key), await _status(origin, key)] == ["bypass", "bypass"]
+
+
+async def test_session_memory_is_kept_no_longer_than_the_projects_retention(
+    origin: RunningOrigin, pool: postgres.Pool, fake: FakeProvider
+) -> None:
+    for cap, kept in ((120, True), (0, False)):
+        key, record = await _project(origin, pool, cache_max_ttl_seconds=cap)
+        session = client(origin, key, **{"X-Prism-Session": f"retained-{cap}"})
+        await session.chat.completions.create(model="beta", messages=QUESTION)
+        await origin.state.background.drain()
+        stored = memory_key(record.project_id, f"retained-{cap}")
+        if kept:
+            assert 0 < await origin.state.redis.ttl(stored) <= cap
+        else:
+            assert await origin.state.redis.exists(stored) == 0
