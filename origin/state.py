@@ -18,6 +18,7 @@ from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Ledger
 from origin.chat.pipeline import ChatPipeline
 from origin.chat.prefix_flight import PrefixFlights
+from origin.chat.prefix_survey import PrefixSurvey
 from origin.config import GatewayConfig, config_digest, load_config
 from origin.controls.admission import Admission
 from origin.controls.auth import Authenticator
@@ -65,6 +66,7 @@ class AppState:
     writer: UsageWriter
     memory: SessionMemory
     cache_index: CacheIndex
+    survey: PrefixSurvey
     controls: ControlsCache
     admission: Admission
     background: Background
@@ -128,6 +130,7 @@ class AppState:
         sink = UsageSink(metrics, writer.submit)
         background = Background()
         controls = ControlsCache(pool)
+        survey = PrefixSurvey(redis_client, scripts=scripts)
         pipeline = ChatPipeline(
             config,
             auth,
@@ -140,6 +143,7 @@ class AppState:
             admission,
             metrics,
             PrefixFlights(redis_client, metrics, wait_seconds=config.single_flight_wait, scripts=scripts),
+            survey,
             cache_index,
             flight_wait_seconds=config.single_flight_wait,
             prompt_cache_secret=settings.key_pepper.encode(),
@@ -172,6 +176,7 @@ class AppState:
             writer=writer,
             memory=memory,
             cache_index=cache_index,
+            survey=survey,
             controls=controls,
             admission=admission,
             background=background,

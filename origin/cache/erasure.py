@@ -19,6 +19,7 @@ import redis.asyncio as redis
 from origin.cache.exact import CACHE_TIMEOUT_SECONDS, entry_key
 from origin.cache.local import LocalEntries
 from origin.cache.memory import SessionMemory
+from origin.chat.prefix_survey import survey_keys
 from origin.stores.kv import KVPublisher
 from origin.stores.redis_scripts import ScriptRunner
 from origin.usage.filters import FilterError, Params, parse_request_filters
@@ -149,4 +150,6 @@ class CacheIndex:
         for session in names["memory"]:
             deleted["memory"] += bool(await self._memory.erase(project_id, session))
         await self._redis.delete(key)
+        if selector.kind == "all":  # what the prefix survey keeps is derived from prompts too
+            await self._redis.delete(*survey_keys(project_id))
         return deleted

@@ -20,6 +20,7 @@ from origin.cache.semantic_layer import Probe, SemanticLayer
 from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Finalizer, Ledger
 from origin.chat.prefix_flight import Prefix, PrefixFlights, long_prefix
+from origin.chat.prefix_survey import PrefixSurvey
 from origin.chat.prompt_cache import with_session_cache_key
 from origin.chat.request import ChatRequest, Incoming
 from origin.chat.routing import AUTO, Route, plan_route
@@ -89,6 +90,7 @@ class ChatPipeline:
         admission: Admission,
         metrics: Metrics,
         prefixes: PrefixFlights,
+        survey: PrefixSurvey,
         index: CacheIndex,
         *,
         flight_wait_seconds: float,
@@ -107,6 +109,7 @@ class ChatPipeline:
         self._admission = admission
         self._metrics = metrics
         self._prefixes = prefixes
+        self._survey = survey
         self._index = index
         self._flight_wait = flight_wait_seconds
         self._prompt_cache_secret = prompt_cache_secret
@@ -245,6 +248,8 @@ class ChatPipeline:
         prefix = long_prefix(ledger.row.project_id, body, model, self._config.providers[model.provider].kind)
         if prefix is not None:
             ledger.row.prefix_fp, ledger.row.prefix_tokens = prefix.fp, prefix.tokens
+            project = ledger.row.project_id
+            ledger.after(lambda row: self._survey.survey(project, prefix.fp, prefix.text))
         return prefix if chat.controls.settings.prefix_flight else None
 
     async def _consult_caches(

@@ -19,7 +19,7 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import redis.asyncio as redis
@@ -61,6 +61,7 @@ return 0
 class Prefix:
     fp: str
     tokens: int
+    text: str = field(default="", repr=False, compare=False)  # tools as JSON, then the system texts
 
     @property
     def keys(self) -> list[str]:
@@ -78,12 +79,14 @@ def long_prefix(
         if not isinstance(message, dict) or message.get("role") not in SYSTEM_ROLES:
             break
         system.append(message_text(message))
-    tokens = (estimate_tokens(json.dumps(tools)) if tools else 0) + sum(map(estimate_tokens, system))
+    tools_text = json.dumps(tools) if tools else ""
+    tokens = estimate_tokens(tools_text) + sum(map(estimate_tokens, system))
     minimum = minimum_tokens(model.upstream_model) if provider_kind == "anthropic" else DEFAULT_MINIMUM_TOKENS
     if tokens < minimum:
         return None
     canonical = json.dumps([project_id, model.name, tools, system], sort_keys=True, separators=(",", ":"))
-    return Prefix(hashlib.sha256(canonical.encode()).hexdigest()[:32], tokens)
+    fp = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return Prefix(fp, tokens, "".join([tools_text, *system]))
 
 
 class PrefixFlights:

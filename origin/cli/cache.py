@@ -11,6 +11,7 @@ import redis.asyncio as redis
 from origin.cache.erasure import CacheIndex, Selector, parse_selector
 from origin.cache.memory import SessionMemory
 from origin.cache.residency import residency
+from origin.chat.prefix_survey import PrefixSurvey
 from origin.cli.common import CliError, Commands, connect, find_project
 from origin.cli.usage import option_params, print_json, scope_options, scoped
 from origin.config import load_config
@@ -50,6 +51,11 @@ def _print_report(report: ProviderCacheReport) -> None:
             "  the prefix differs per user: each one is written cold;"
             f" at least {prefixes['per_user_lost_cents']:.4f} cents lost"
         )
+    for divergence in prefixes["diverge"]:
+        print(
+            f"  {divergence['prefixes']} prefixes of {divergence['project_id']} part at token"
+            f" {divergence['at_token']}: {divergence['excerpt']}"
+        )
     for prefix in prefixes["busiest"]:
         print(
             f"  {prefix['fingerprint'][:12]} {prefix['model']}: {prefix['requests']} requests"
@@ -78,8 +84,13 @@ def _print_report(report: ProviderCacheReport) -> None:
 async def _cache_report(args: argparse.Namespace, settings: Settings) -> int:
     prices = load_config(settings.config_path, settings.provider_api_keys).prices
     params = option_params(args, ("since", "until"))
-    async with scoped(args, settings) as (pool, scope):
-        report = await provider_cache(pool, scope, parse_window(params), prices)
+    redis_client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    try:
+        async with scoped(args, settings) as (pool, scope):
+            survey = PrefixSurvey(redis_client)
+            report = await provider_cache(pool, scope, parse_window(params), prices, survey)
+    finally:
+        await redis_client.aclose()
     if args.format == "json":
         print_json(report.to_json())
     else:

@@ -8,7 +8,7 @@ numbers do not count.
 """
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from shared.classify import message_text
@@ -56,18 +56,47 @@ def _phone(match: str) -> bool:
     return 9 <= len(_digits(match)) <= 15
 
 
+def _card(match: str) -> bool:
+    return luhn_valid(_digits(match))
+
+
+def _always(match: str) -> bool:
+    return True
+
+
+_DETECTORS: Final[tuple[tuple[str, re.Pattern[str], Callable[[str], bool]], ...]] = (
+    ("email", EMAIL, _always),
+    ("phone", PHONE, _phone),
+    ("card", CARD, _card),
+    ("iban", IBAN, iban_valid),
+)
+
+_LONGEST_FIRST: Final = ("email", "iban", "card", "phone")
+
+
 def found(text: str) -> list[str]:
     """The kinds of personal data in ``text``, in ``KINDS`` order."""
-    kinds = []
-    if EMAIL.search(text):
-        kinds.append("email")
-    if any(_phone(match.group()) for match in PHONE.finditer(text)):
-        kinds.append("phone")
-    if any(luhn_valid(_digits(match.group())) for match in CARD.finditer(text)):
-        kinds.append("card")
-    if any(iban_valid(match.group()) for match in IBAN.finditer(text)):
-        kinds.append("iban")
-    return kinds
+    return [
+        kind
+        for kind, pattern, valid in _DETECTORS
+        if any(valid(match.group()) for match in pattern.finditer(text))
+    ]
+
+
+def redacted(text: str) -> str:
+    """``text`` with each piece of personal data replaced by its kind in brackets (``[email]``)."""
+    detectors = {detector[0]: detector for detector in _DETECTORS}
+    for kind in _LONGEST_FIRST:  # so an IBAN's digits are not taken for a card, nor a card's for a phone
+        _, pattern, valid = detectors[kind]
+        text = pattern.sub(_masker(kind, valid), text)
+    return text
+
+
+def _masker(kind: str, valid: Callable[[str], bool]) -> Callable[[re.Match[str]], str]:
+    def mask(match: re.Match[str]) -> str:
+        return f"[{kind}]" if valid(match.group()) else match.group()
+
+    return mask
 
 
 def has_personal_data(texts: Iterable[str]) -> bool:

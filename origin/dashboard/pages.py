@@ -167,8 +167,8 @@ def routes(renderer: Renderer) -> list[BaseRoute]:
 
     @page(renderer, ())
     async def cache(view: Page) -> Response:
-        prices = app_state(view.request).config.prices
-        report = await provider_cache(view.pool, view.scope, view.window, prices)
+        state = app_state(view.request)
+        report = await provider_cache(view.pool, view.scope, view.window, state.config.prices, state.survey)
         return view.render("cache.html", title="Provider cache", report=report.to_json())
 
     return [

@@ -6,7 +6,9 @@
 - **Prefixes**: how many distinct stable prefixes (tools and system prompt, as fingerprints; no
   prompt text is kept) serve how much traffic. When there are about as many prefixes as sessions
   the prefix differs per user: every one is written cold at least once, and that money is at least
-  what the report says was lost.
+  what the report says was lost. Where they part is surveyed as requests arrive
+  (``origin/chat/prefix_survey.py``): the token at which most prefixes first differ from the
+  project's reference prefix, with a redacted excerpt of the text just before it.
 - **Stampedes**: requests that found one prefix cold within two seconds of each other, each paying
   the write the first was already paying; the extra writes are priced.
 - **Changes**: when the version that answers a model (OpenAI's ``system_fingerprint``, Anthropic's
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from origin.chat.prefix_survey import Divergence, PrefixSurvey
 from origin.providers.base import Price
 from origin.stores.postgres import Pool
 from origin.stores.sql import query
@@ -163,6 +166,7 @@ class ProviderCacheReport:
     per_user_lost_cents: float
     stampedes: list[Stampede]
     changes: list[VersionChange]
+    divergences: list[Divergence]
 
     @property
     def per_user(self) -> bool:
@@ -194,6 +198,7 @@ class ProviderCacheReport:
                 "per_user": self.per_user,
                 "per_user_lost_cents": self.per_user_lost_cents if self.per_user else 0.0,
                 "busiest": [prefix.to_json(self.prefixed_requests) for prefix in self.busiest_prefixes],
+                "diverge": [divergence.to_json() for divergence in self.divergences],
             },
             "stampedes": {
                 "count": len(self.stampedes),
@@ -206,9 +211,16 @@ class ProviderCacheReport:
 
 
 async def provider_cache(
-    pool: Pool, scope: Scope, window: Window, prices: Mapping[str, Price], *, worst: int = WORST
+    pool: Pool,
+    scope: Scope,
+    window: Window,
+    prices: Mapping[str, Price],
+    survey: PrefixSurvey,
+    *,
+    worst: int = WORST,
 ) -> ProviderCacheReport:
-    args = (visible_projects(scope, window), window.since, window.until)
+    projects = visible_projects(scope, window)
+    args = (projects, window.since, window.until)
     totals = await pool.fetchrow(query("provider_cache_totals"), *args)
     assert totals is not None
     sessions = await pool.fetch(query("provider_cache_sessions"), *args, worst)
@@ -248,6 +260,7 @@ async def provider_cache(
             )
             for record in changes
         ],
+        divergences=await survey.divergences(projects),
     )
 
 

@@ -168,5 +168,7 @@ async def usage_provider_cache(request: Request) -> JSONResponse:
     params = _params(request, WINDOW_PARAMS)
     state: AppState = request.app.state.prism
     with _refusals():
-        report = await provider_cache(state.pool, scope, parse_window(params), state.config.prices)
+        report = await provider_cache(
+            state.pool, scope, parse_window(params), state.config.prices, state.survey
+        )
     return JSONResponse(report.to_json())

@@ -1,6 +1,6 @@
 import pytest
 
-from origin.controls.pii import found, iban_valid, luhn_valid
+from origin.controls.pii import found, iban_valid, luhn_valid, redacted
 
 POSITIVE = [
     ("write to ada.lovelace@example.co.uk today", ["email"]),
@@ -47,3 +47,21 @@ def test_the_checksums() -> None:
     assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
     assert iban_valid("DE89370400440532013000") and not iban_valid("DE89370400440532013001")
     assert not iban_valid("DE8937")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("reach me at x@y.dev or +33 1 42 68 53 00", "reach me at [email] or [phone]"),
+        ("IBAN DE89 3704 0044 0532 0130 00 please", "IBAN [iban] please"),
+        ("card 4111 1111 1111 1111 exp 12/29", "card [card] exp 12/29"),
+        ("4111 1111 1111 1112 fails the Luhn check", "4111 1111 1111 1112 fails the Luhn check"),
+    ],
+)
+def test_redacted_masks_each_kind(text: str, expected: str) -> None:
+    assert redacted(text) == expected
+
+
+@pytest.mark.parametrize(("text", "kinds"), POSITIVE)
+def test_nothing_is_found_once_redacted(text: str, kinds: list[str]) -> None:
+    assert found(redacted(text)) == []

@@ -168,7 +168,12 @@ async def test_a_session_shows_its_turns_in_order(page: Page, world: World) -> N
     await _shot(page, "session")
 
 
-async def test_the_provider_cache_page_shows_cold_turns_and_stampedes(page: Page, world: World) -> None:
+async def test_the_provider_cache_page_shows_cold_turns_and_stampedes(
+    page: Page, world: World, origin: RunningOrigin
+) -> None:
+    project_id = world.mine.projects["web"].project_id
+    for fp, user in (("a" * 32, "ada"), ("b" * 32, "bob")):
+        await origin.state.survey.survey(project_id, fp, f"Shared words here. For {user} now")
     await _sign_in(page, world.mine.email)
     await page.click("nav >> text=Provider cache")
     await page.wait_for_url("**/dashboard/cache")
@@ -189,6 +194,10 @@ async def test_the_provider_cache_page_shows_cold_turns_and_stampedes(page: Page
     assert set(await _values(page, "tr[data-prefix]", "data-prefix")) == {"fp-support", "fp-launch"}
     assert await _values(page, "tr[data-change]", "data-change") == ["claude-b"]
     assert await _values(page, "tr[data-change]", "data-dropped") == ["false"]  # 45 % before, 60 % after
+    assert await _values(page, "[data-field=diverge]", "data-token") == ["6"]
+    assert "first differ at token 6, after Shared words here. For ⟨differs⟩" in (
+        await page.inner_text("[data-field=diverge]")
+    )
     await _shot(page, "provider-cache")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from origin.chat.prefix_survey import survey_keys
 from origin.stores import controls, postgres
 from tests.fakes.provider import FakeProvider
 from tests.harness import RunningOrigin
@@ -63,7 +64,9 @@ async def test_erase_by_session_then_tag_then_everything(
     assert await _deleted(origin, other, all="true") == {"exact": 0, "semantic": 0, "edge": 0, "memory": 0}
     assert await _ask(origin, key, "write me a haiku") == "hit-exact"  # another project erased nothing here
 
+    await origin.state.survey.survey(project, "f" * 32, "a prefix surveyed from a prompt")
     assert await _deleted(origin, key, all="true") == {"exact": 1, "semantic": 1, "edge": 0, "memory": 1}
+    assert await origin.state.redis.exists(*survey_keys(project)) == 0
     upstream = fake.count("beta")
     for question in ("where is my parcel", "write me a haiku", "opening hours of the shop"):
         assert await _ask(origin, key, question) == "miss"

@@ -23,6 +23,7 @@ WRITE_PREMIUM = 3.75 - 0.3  # cache_write against cached_input
 
 
 async def _report(origin: RunningOrigin, key: str) -> dict[str, Any]:
+    await origin.state.background.drain()  # the prefix survey runs once a request is settled
     await origin.state.writer.flush()
     async with httpx.AsyncClient(base_url=origin.url) as http:
         response = await http.get("/v1/usage/provider-cache", headers={"Authorization": f"Bearer {key}"})
@@ -75,9 +76,10 @@ async def test_cold_turns_of_a_long_session_are_counted_beside_the_overall_share
 async def test_a_prefix_per_user_is_said_and_priced(
     origin: RunningOrigin, pool: postgres.Pool, fake: FakeProvider
 ) -> None:
-    key, _ = await fresh_project(origin, pool, "pcr-org")
+    key, record = await fresh_project(origin, pool, "pcr-org")
     users = ["ada", "grace", "linus", "barbara"]
-    personal = {user: f"You are helping {user}. " + SYSTEM for user in users}
+    template = "Escalate refunds to help@bikes.example. The customer is "
+    personal = {user: f"{template}{user}. {SYSTEM}" for user in users}
     for user in users:
         for turn in range(2):
             await _turn(origin, pool, key, "claude", personal[user], user, turn)
@@ -87,12 +89,28 @@ async def test_a_prefix_per_user_is_said_and_priced(
     assert [prefix["share_of_traffic"] for prefix in prefixes["busiest"]] == [0.25] * 4
     tokens = sum(math.ceil(len(text) / 4) for text in personal.values())
     assert prefixes["per_user_lost_cents"] == pytest.approx(tokens * READ_SAVING / 10_000 * 3 / 4, abs=1e-9)
+    assert prefixes["diverge"] == [  # the first user's prefix is the reference; the three others part
+        {
+            "project_id": record.project_id,
+            "at_token": math.ceil(len(template) / 4),
+            "excerpt": "Escalate refunds to [email]. The customer is ⟨differs⟩",
+            "prefixes": 3,
+        }
+    ]
+    scope = ("--org", record.org_name, "--project", record.project_name)
+    table = await asyncio.to_thread(run_cli, origin.state.settings, "cache", "report", *scope)
+    assert table.returncode == 0, table.stderr
+    assert (
+        f"  3 prefixes of {record.project_id} part at token {math.ceil(len(template) / 4)}:"
+        " Escalate refunds to [email]. The customer is ⟨differs⟩"
+    ) in table.stdout.splitlines()
 
     shared, _ = await fresh_project(origin, pool, "pcr-org")
     for user in users:
         await _turn(origin, pool, shared, "claude", SYSTEM, user, 0)
     prefixes = (await _report(origin, shared))["prefixes"]
     assert (prefixes["distinct"], prefixes["per_user"], prefixes["per_user_lost_cents"]) == (1, False, 0.0)
+    assert prefixes["diverge"] == []
 
 
 async def _stampede(origin: RunningOrigin, pool: postgres.Pool, key: str) -> list[dict[str, Any]]:
