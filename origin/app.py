@@ -28,6 +28,7 @@ from origin.http.endpoints.usage import (
     usage_summary,
     usage_timeseries,
 )
+from origin.http.endpoints.warmups import delete_warmup, list_warmups, save_warmup
 from origin.http.errors import ApiError, internal_error
 from origin.ops.logs import configure_logging
 from origin.settings import Settings
@@ -71,6 +72,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/sessions/{session_id:path}", delete_session, methods=["DELETE"]),
         Route("/v1/cache", erase_cache, methods=["DELETE"]),
         Route("/v1/cache/residency", cache_residency, methods=["GET"]),
+        Route("/v1/cache/warmups", save_warmup, methods=["POST"]),
+        Route("/v1/cache/warmups", list_warmups, methods=["GET"]),
+        Route("/v1/cache/warmups/{name}", delete_warmup, methods=["DELETE"]),
         Route("/v1/usage/summary", usage_summary, methods=["GET"]),
         Route("/v1/usage/by-tag", usage_by_tag, methods=["GET"]),
         Route("/v1/usage/by-model", usage_by_model, methods=["GET"]),

@@ -63,6 +63,10 @@ class Settings:
     cf_kv_namespace_id: str | None = None
     cf_api_base_url: str | None = None  # None: the cloudflare SDK's default, the real Cloudflare API
     dead_letter_sweep_seconds: float = 10.0
+    # Prompt-prefix warm-ups: how often each instance ticks (0: never; the instance runs none) and how
+    # long the lease of the instance that runs them lasts without renewal.
+    warmup_tick_seconds: float = 10.0
+    warmup_lease_seconds: float = 30.0
     # Where this origin's Redis and Postgres run (e.g. "eu-west-1"), for the residency report.
     region: str | None = None
 
@@ -129,6 +133,13 @@ class Settings:
             _require_url("PRISM_CF_API_BASE_URL", self.cf_api_base_url, ("https", "http"))
         if self.dead_letter_sweep_seconds <= 0:
             raise SettingsError("PRISM_DEAD_LETTER_SWEEP_SECONDS must be a positive number")
+        if 0 < self.warmup_tick_seconds >= self.warmup_lease_seconds:
+            raise SettingsError("PRISM_WARMUP_LEASE_SECONDS must be longer than PRISM_WARMUP_TICK_SECONDS")
+
+    @property
+    def warmup_grace_seconds(self) -> float:
+        """How long past its interval a warm-up may wait (a takeover of the lease) before it is overdue."""
+        return self.warmup_lease_seconds + 2 * self.warmup_tick_seconds
 
     @property
     def kv_enabled(self) -> bool:
@@ -197,6 +208,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "cf_kv_namespace_id": str,
     "cf_api_base_url": str,
     "dead_letter_sweep_seconds": _positive_float,
+    "warmup_tick_seconds": _non_negative_float,
+    "warmup_lease_seconds": _positive_float,
     "region": str,
 }
 

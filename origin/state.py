@@ -19,6 +19,7 @@ from origin.chat.ledger import Ledger
 from origin.chat.pipeline import ChatPipeline
 from origin.chat.prefix_flight import PrefixFlights
 from origin.chat.prefix_survey import PrefixSurvey
+from origin.chat.warmup import WarmupScheduler
 from origin.config import GatewayConfig, config_digest, load_config
 from origin.controls.admission import Admission
 from origin.controls.auth import Authenticator
@@ -26,6 +27,7 @@ from origin.controls.cache import ControlsCache
 from origin.controls.grants import republish_until_done
 from origin.controls.limits import Budgets, RateLimiter
 from origin.ops.background import Background
+from origin.ops.lease import Lease
 from origin.ops.metrics import Metrics
 from origin.providers.breakers import Breakers
 from origin.providers.dispatch import Dispatcher
@@ -74,6 +76,7 @@ class AppState:
     semantic: SemanticLayer | None
     kv: KVPublisher
     sweeper: DeadLetterSweeper
+    warmups: WarmupScheduler
     sink: UsageSink
     grant_republisher: "asyncio.Task[None] | None" = None
     # /readyz's store checks: one at a time per store, never cancelled mid-query.
@@ -150,6 +153,15 @@ class AppState:
             semantic=semantic,
             kv=kv,
         )
+        warmup_scheduler = WarmupScheduler(
+            pool,
+            Lease(redis_client, "warmups", seconds=settings.warmup_lease_seconds, scripts=scripts),
+            pipeline.serve,
+            metrics,
+            tick_seconds=settings.warmup_tick_seconds,
+            grace_seconds=settings.warmup_grace_seconds,
+        )
+        warmup_scheduler.start()
         sweeper = DeadLetterSweeper(
             kv,
             envelope_ingest(auth, sink.record, settings.ingest_secret),
@@ -185,6 +197,7 @@ class AppState:
             semantic=semantic,
             kv=kv,
             sweeper=sweeper,
+            warmups=warmup_scheduler,
             grant_republisher=republisher,
         )
 
@@ -193,6 +206,7 @@ class AppState:
             self.grant_republisher.cancel()  # the next start finishes the job
             with contextlib.suppress(asyncio.CancelledError):
                 await self.grant_republisher
+        await self.warmups.stop()
         await self.background.drain()
         await self.sweeper.stop()
         await self.kv.stop()

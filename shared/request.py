@@ -19,7 +19,7 @@ from shared.mode import parse_mode
 from shared.prefer import parse_model_prefer
 from shared.semantic import parse_semantic
 from shared.session import parse_session
-from shared.tags import parse_tags
+from shared.tags import format_tags, parse_tags
 from shared.usage import UsageRow
 
 T = TypeVar("T")
@@ -93,3 +93,9 @@ def parse_request_headers(headers: Mapping[str, str]) -> PrismHeaders:
         semantic=semantic,
         error=errors[0] if errors else None,
     )
+
+
+def own_request_headers(tags: dict[str, str]) -> dict[str, str]:
+    """The headers of a request the gateway sends through itself (a warm-up): tagged, never cached,
+    never remembered."""
+    return {h.CACHE_CONTROL: "no-store", h.MEMORY: "off", h.TAGS: format_tags(tags)}

@@ -49,6 +49,8 @@ def base_settings(redis_server: TempRedis) -> Settings:
         # Redis is flushed between tests while an app lives on: nothing may outlive it in the app's
         # memory. tests/origin/cache/test_local.py turns it on.
         local_cache_seconds=0.0,
+        # Warm-ups run only where a test starts them (tests/origin/http/endpoints/test_warmups.py).
+        warmup_tick_seconds=0.0,
     )
 
 

@@ -119,6 +119,10 @@ class ChatPipeline:
 
     async def handle(self, incoming: Incoming) -> Response:
         key = await self._auth.authenticate(incoming.headers.get("authorization"))
+        return await self.serve(key, incoming)
+
+    async def serve(self, key: KeyRecord, incoming: Incoming) -> Response:
+        """Answer for an authenticated key (Prism's own warm-ups come in here)."""
         ledger = self._ledgers(key)
         try:
             controls = await self._controls.get(key.org_id, key.project_id)

@@ -16,7 +16,7 @@ from origin.cli.common import CliError, Commands, connect, find_project
 from origin.cli.usage import option_params, print_json, scope_options, scoped
 from origin.config import load_config
 from origin.settings import Settings
-from origin.stores import controls
+from origin.stores import controls, warmups
 from origin.stores.kv import KVPublisher
 from origin.usage.filters import FilterError, parse_window
 from origin.usage.provider_cache import ProviderCacheReport, provider_cache
@@ -88,7 +88,9 @@ async def _cache_report(args: argparse.Namespace, settings: Settings) -> int:
     try:
         async with scoped(args, settings) as (pool, scope):
             survey = PrefixSurvey(redis_client)
-            report = await provider_cache(pool, scope, parse_window(params), prices, survey)
+            report = await provider_cache(
+                pool, scope, parse_window(params), prices, survey, settings.warmup_grace_seconds
+            )
     finally:
         await redis_client.aclose()
     if args.format == "json":
@@ -159,6 +161,14 @@ async def _cache_residency(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _cache_warmups(args: argparse.Namespace, settings: Settings) -> int:
+    async with connect(settings) as pool:
+        ref = await find_project(pool, args.org, args.project)
+        listed = await warmups.listed(pool, [ref.project_id], settings.warmup_grace_seconds)
+    print_json({"object": "list", "data": [warmup.to_json() for warmup in listed]})
+    return 0
+
+
 def register(commands: Commands) -> None:
     cache = commands.add_parser("cache", help="the providers' prompt caches")
     verbs = cache.add_subparsers(dest="cache_command", required=True)
@@ -179,3 +189,8 @@ def register(commands: Commands) -> None:
     where.add_argument("--org", default="default")
     where.add_argument("--project", required=True)
     where.set_defaults(run=_cache_residency)
+
+    warm = verbs.add_parser("warmups", help="a project's prompt-prefix warm-ups and how they ran")
+    warm.add_argument("--org", default="default")
+    warm.add_argument("--project", required=True)
+    warm.set_defaults(run=_cache_warmups)

@@ -168,7 +168,14 @@ def routes(renderer: Renderer) -> list[BaseRoute]:
     @page(renderer, ())
     async def cache(view: Page) -> Response:
         state = app_state(view.request)
-        report = await provider_cache(view.pool, view.scope, view.window, state.config.prices, state.survey)
+        report = await provider_cache(
+            view.pool,
+            view.scope,
+            view.window,
+            state.config.prices,
+            state.survey,
+            state.settings.warmup_grace_seconds,
+        )
         return view.render("cache.html", title="Provider cache", report=report.to_json())
 
     return [

@@ -54,6 +54,25 @@ class Metrics:
             ["model", "kind"],
             registry=self.registry,
         )
+        self.warmup_runs = Counter(
+            "prism_warmup_runs",
+            "Prompt-prefix warm-ups sent by this instance, by outcome: ok, or failed (an error status).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.warmup_missed_runs = Counter(
+            "prism_warmup_missed_runs",
+            "Whole intervals that went by without a warm-up's run, counted when it ran again.",
+            registry=self.registry,
+        )
+        self.warmups_overdue = Gauge(
+            "prism_warmups_overdue",
+            "Warm-ups whose last run is older than their interval and the takeover grace.",
+            registry=self.registry,
+        )
+        self.warmup_leader = Gauge(
+            "prism_warmup_leader", "1 when this instance holds the warm-up lease.", registry=self.registry
+        )
         self.usage_queue_depth = Gauge(
             "prism_usage_queue_depth", "Usage rows waiting for the writer.", registry=self.registry
         )

@@ -70,7 +70,14 @@ async def create_key(pool: Pool, *, project: str, org: str, pepper: str) -> tupl
 
 
 async def find_key(pool: Pool, hashed: str) -> KeyRecord | None:
-    row = await pool.fetchrow(query("key_by_hash"), hashed)
+    return _key_record(await pool.fetchrow(query("key_by_hash"), hashed))
+
+
+async def find_key_by_id(pool: Pool, key_id: str) -> KeyRecord | None:
+    return _key_record(await pool.fetchrow(query("key_by_id"), key_id))
+
+
+def _key_record(row: asyncpg.Record | None) -> KeyRecord | None:
     if row is None:
         return None
     return KeyRecord(

@@ -14,6 +14,8 @@
 - **Changes**: when the version that answers a model (OpenAI's ``system_fingerprint``, Anthropic's
   dated model id) changed, with the cached share in the hour before and the ten minutes after; a
   drop of ten points or more is flagged.
+- **Warm-ups**: each scheduled prefix warm-up, how often it ran, how many intervals it missed, and
+  whether it is overdue now (``origin/chat/warmup.py``).
 
 Money is priced from the config's price table at today's prices (a model no longer configured
 counts no money). Only rows a provider answered count.
@@ -26,8 +28,10 @@ from typing import Any, Final
 
 from origin.chat.prefix_survey import Divergence, PrefixSurvey
 from origin.providers.base import Price
+from origin.stores import warmups
 from origin.stores.postgres import Pool
 from origin.stores.sql import query
+from origin.stores.warmups import Warmup
 from origin.usage.filters import Window
 from origin.usage.reports import Scope, visible_projects
 
@@ -167,6 +171,7 @@ class ProviderCacheReport:
     stampedes: list[Stampede]
     changes: list[VersionChange]
     divergences: list[Divergence]
+    warmups: list[Warmup]
 
     @property
     def per_user(self) -> bool:
@@ -207,6 +212,7 @@ class ProviderCacheReport:
                 "worst": [stampede.to_json() for stampede in self.stampedes[:WORST]],
             },
             "changes": [change.to_json() for change in self.changes],
+            "warmups": [warmup.to_json() for warmup in self.warmups],
         }
 
 
@@ -216,6 +222,7 @@ async def provider_cache(
     window: Window,
     prices: Mapping[str, Price],
     survey: PrefixSurvey,
+    warmup_grace_seconds: float,
     *,
     worst: int = WORST,
 ) -> ProviderCacheReport:
@@ -261,6 +268,7 @@ async def provider_cache(
             for record in changes
         ],
         divergences=await survey.divergences(projects),
+        warmups=await warmups.listed(pool, projects, warmup_grace_seconds),
     )
 
 

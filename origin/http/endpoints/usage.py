@@ -169,6 +169,11 @@ async def usage_provider_cache(request: Request) -> JSONResponse:
     state: AppState = request.app.state.prism
     with _refusals():
         report = await provider_cache(
-            state.pool, scope, parse_window(params), state.config.prices, state.survey
+            state.pool,
+            scope,
+            parse_window(params),
+            state.config.prices,
+            state.survey,
+            state.settings.warmup_grace_seconds,
         )
     return JSONResponse(report.to_json())

@@ -38,3 +38,11 @@ FROM api_keys k
 JOIN projects p ON p.id = k.project_id
 WHERE p.id = $1
 ORDER BY k.created_at;
+
+-- name: key_by_id
+SELECT k.id AS key_id, k.status, k.prefix, k.revoked_at, p.id AS project_id, p.name AS project_name,
+       o.id AS org_id, o.name AS org_name
+FROM api_keys k
+JOIN projects p ON p.id = k.project_id
+JOIN orgs o ON o.id = p.org_id
+WHERE k.id = $1;

@@ -16,7 +16,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from origin.dashboard.throttle import LIMIT
-from origin.stores import postgres
+from origin.stores import postgres, warmups
 from tests.harness import RunningOrigin
 from tests.origin.dashboard.world import PASSWORD, TURNS, World, build_world, cents
 
@@ -171,9 +171,15 @@ async def test_a_session_shows_its_turns_in_order(page: Page, world: World) -> N
 async def test_the_provider_cache_page_shows_cold_turns_and_stampedes(
     page: Page, world: World, origin: RunningOrigin
 ) -> None:
-    project_id = world.mine.projects["web"].project_id
+    web = world.mine.projects["web"]
     for fp, user in (("a" * 32, "ada"), ("b" * 32, "bob")):
-        await origin.state.survey.survey(project_id, fp, f"Shared words here. For {user} now")
+        await origin.state.survey.survey(web.project_id, fp, f"Shared words here. For {user} now")
+    prefix = {"model": "claude", "messages": [{"role": "system", "content": "Be brief."}]}
+    await warmups.save(origin.state.pool, web.project_id, "nightly", web.key_id, prefix, 60)
+    await origin.state.pool.execute(  # last run an hour ago: overdue
+        "UPDATE prompt_warmups SET last_run_at = now() - interval '1 hour', runs = 3 WHERE project_id = $1",
+        web.project_id,
+    )
     await _sign_in(page, world.mine.email)
     await page.click("nav >> text=Provider cache")
     await page.wait_for_url("**/dashboard/cache")
@@ -194,6 +200,8 @@ async def test_the_provider_cache_page_shows_cold_turns_and_stampedes(
     assert set(await _values(page, "tr[data-prefix]", "data-prefix")) == {"fp-support", "fp-launch"}
     assert await _values(page, "tr[data-change]", "data-change") == ["claude-b"]
     assert await _values(page, "tr[data-change]", "data-dropped") == ["false"]  # 45 % before, 60 % after
+    assert await _values(page, "tr[data-warmup]", "data-overdue") == ["true"]
+    await warmups.delete(origin.state.pool, web.project_id, "nightly")
     assert await _values(page, "[data-field=diverge]", "data-token") == ["6"]
     assert "first differ at token 6, after Shared words here. For ⟨differs⟩" in (
         await page.inner_text("[data-field=diverge]")
