@@ -14,7 +14,7 @@ from origin.http.endpoints.cache import cache_residency, erase_cache
 from origin.http.endpoints.chat import chat_completions
 from origin.http.endpoints.health import healthz, metrics, readyz
 from origin.http.endpoints.internal import ingest_usage
-from origin.http.endpoints.models import list_models
+from origin.http.endpoints.models import list_models, retrieve_model
 from origin.http.endpoints.sessions import delete_session
 from origin.http.endpoints.usage import (
     usage_by_model,
@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
         Route("/v1/sessions/{session_id:path}", delete_session, methods=["DELETE"]),
         Route("/v1/cache", erase_cache, methods=["DELETE"]),
         Route("/v1/cache/residency", cache_residency, methods=["GET"]),

@@ -2,6 +2,7 @@
 
 import json
 
+import openai
 import pytest
 
 from origin.stores import postgres
@@ -146,3 +147,14 @@ async def test_anthropic_provider_plain_and_streamed(
 async def test_models_lists_configured_models(origin: RunningOrigin, api_key: str) -> None:
     models = [model.id async for model in client(origin, api_key).models.list()]
     assert {"auto", "alpha", "beta", "claude", "fast"} <= set(models)
+
+
+async def test_a_model_is_retrieved_with_the_fields_of_the_list(origin: RunningOrigin, api_key: str) -> None:
+    prism = client(origin, api_key)
+    listed = {model.id: model async for model in prism.models.list()}
+    for name in ("claude", "fast", "auto"):
+        assert await prism.models.retrieve(name) == listed[name]
+    assert (await prism.models.retrieve("claude")).owned_by == "fakeant"
+    with pytest.raises(openai.NotFoundError) as raised:
+        await prism.models.retrieve("gpt-nope")
+    assert raised.value.code == "model_not_found"
