@@ -16,6 +16,7 @@ from shared import headers as h
 from shared.body import is_json_content_type, parse_json_body
 from shared.chat_body import validate_chat_body
 from shared.classify import classify
+from shared.costs import Costs
 from shared.edgekv import EdgeCacheEntry, cache_name
 from shared.errors import InvalidBody
 from shared.fingerprint import fingerprint
@@ -108,9 +109,11 @@ def hit_answer(entry: EdgeCacheEntry, found: Lookup, edge_headers: Mapping[str, 
     """The stored answer with a fresh identity, as JSON or as the replayed stream; ``None`` when the
     stored completion cannot be replayed."""
     completion: dict[str, Any] = fresh_identity(entry.response)
+    costs = Costs(0.0, float(entry.cost_cents))
     try:
         if found.stream:
-            body, content_type = replay_sse(completion, include_usage=found.include_usage), SSE_CONTENT_TYPE
+            body = replay_sse(completion, include_usage=found.include_usage, costs=costs)
+            content_type = SSE_CONTENT_TYPE
         else:
             body, content_type = json_bytes(completion), JSON_CONTENT_TYPE
     except (KeyError, TypeError, ValueError, AttributeError):
@@ -122,5 +125,6 @@ def hit_answer(entry: EdgeCacheEntry, found: Lookup, edge_headers: Mapping[str, 
         h.CACHE: HIT_EXACT_EDGE,
         h.MODEL: entry.model,
         h.PROVIDER: CACHE_PROVIDER,
+        **costs.headers(),
     }
     return Answer(200, headers, body)

@@ -22,6 +22,8 @@ REQUEST_ID: Final = "X-Prism-Request-Id"
 MODEL: Final = "X-Prism-Model"
 PROVIDER: Final = "X-Prism-Provider"
 SIMILARITY: Final = "X-Prism-Similarity"
+COST_CENTS: Final = "X-Prism-Cost-Cents"
+SAVED_CENTS: Final = "X-Prism-Saved-Cents"
 
 INGEST_SIGNATURE: Final = "X-Prism-Signature"
 INGEST_TIMESTAMP: Final = "X-Prism-Timestamp"

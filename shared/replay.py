@@ -6,6 +6,8 @@ import time
 import uuid
 from typing import Any, Final
 
+from shared.costs import Costs
+
 DONE: Final = b"data: [DONE]\n\n"
 JSON_CONTENT_TYPE: Final = "application/json"
 # What Starlette's StreamingResponse sends for media type text/event-stream.
@@ -22,7 +24,9 @@ def fresh_identity(completion: dict[str, Any]) -> dict[str, Any]:
     return {**completion, "id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time())}
 
 
-def replay_chunks(completion: dict[str, Any], *, include_usage: bool) -> list[dict[str, Any]]:
+def replay_chunks(
+    completion: dict[str, Any], *, include_usage: bool, costs: Costs | None = None
+) -> list[dict[str, Any]]:
     """The ``chat.completion.chunk`` objects of ``completion``, in stream order."""
     base: dict[str, Any] = {
         "id": completion["id"],
@@ -49,7 +53,8 @@ def replay_chunks(completion: dict[str, Any], *, include_usage: bool) -> list[di
             chunks.append(chunk(index, {"tool_calls": [{"index": position, **call}]}))
         chunks.append(chunk(index, {}, choice.get("finish_reason") or "stop"))
     if include_usage:
-        chunks.append({**base, "choices": [], "usage": completion.get("usage")})
+        usage_chunk = {**base, "choices": [], "usage": completion.get("usage")}
+        chunks.append(usage_chunk if costs is None else {**usage_chunk, "prism": costs.extension()})
     return chunks
 
 
@@ -62,6 +67,8 @@ def sse_event(payload: Any) -> bytes:
     return sse_data(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
-def replay_sse(completion: dict[str, Any], *, include_usage: bool) -> bytes:
-    """The whole replayed stream, ``[DONE]`` included."""
-    return b"".join(sse_event(c) for c in replay_chunks(completion, include_usage=include_usage)) + DONE
+def replay_sse(completion: dict[str, Any], *, include_usage: bool, costs: Costs | None = None) -> bytes:
+    """The whole replayed stream, ``[DONE]`` included (after the costs' comment when given)."""
+    chunks = replay_chunks(completion, include_usage=include_usage, costs=costs)
+    ending = DONE if costs is None else costs.comment() + DONE
+    return b"".join(sse_event(chunk) for chunk in chunks) + ending

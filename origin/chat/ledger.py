@@ -7,6 +7,7 @@ from typing import Any
 from origin.cache.exact import CacheEntry
 from origin.providers.base import JSON, ModelConfig, Usage
 from origin.stores.postgres import KeyRecord
+from shared.costs import Costs
 from shared.usage import UsageRow
 
 # The work to do once the row is settled, or None when there is none (no task is started then).
@@ -62,6 +63,10 @@ class Ledger:
         self.row.cost_provider_cents = 0.0
         self.row.cost_total_cents = 0.0
         self.row.cache_saved_cents = entry.cost_cents
+
+    @property
+    def costs(self) -> Costs:
+        return Costs(self.row.cost_total_cents, self.row.cache_saved_cents)
 
     def fail(self, status: int, code: str) -> None:
         self.row.success = False

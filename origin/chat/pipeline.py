@@ -51,11 +51,17 @@ from shared.request import parse_request_headers
 from shared.usage import BYPASS, CACHE_PROVIDER, HIT_EXACT, HIT_SEMANTIC, MISS, UsageRow
 
 
-def answer_headers(ledger: Ledger, model: str | None, provider: str | None, cache: str) -> dict[str, str]:
+def answer_headers(
+    ledger: Ledger, model: str | None, provider: str | None, cache: str, *, priced: bool = True
+) -> dict[str, str]:
+    """The answer's ``X-Prism-*`` headers; ``priced`` once the row holds what it cost (a stream's
+    headers go before that is known: its costs come at its end)."""
     headers = {h.REQUEST_ID: ledger.request_id, h.CACHE: cache}
     if model is not None and provider is not None:
         headers[h.MODEL] = model
         headers[h.PROVIDER] = provider
+    if priced:
+        headers.update(ledger.costs.headers())
     return headers
 
 
@@ -330,7 +336,7 @@ class ChatPipeline:
         headers = {**answer_headers(ledger, entry.model, CACHE_PROVIDER, status), **(extra or {})}
         if chat.stream:
             # The whole replay is one write: nothing to stream, no client to watch.
-            body = replay_sse(completion, include_usage=chat.include_usage)
+            body = replay_sse(completion, include_usage=chat.include_usage, costs=ledger.costs)
             return Response(body, media_type="text/event-stream", headers=headers)
         return JSONResponse(completion, headers=headers)
 
@@ -424,7 +430,7 @@ class ChatPipeline:
             on_abandon=answered.result.stream.close,
             media_type="text/event-stream",
             headers={
-                **answer_headers(ledger, model.name, model.provider, ledger.row.cache_status),
+                **answer_headers(ledger, model.name, model.provider, ledger.row.cache_status, priced=False),
                 "Cache-Control": "no-cache",
             },
         )

@@ -15,6 +15,7 @@ from origin.chat.tokens import estimate_tokens
 from origin.providers.base import JSON, UpstreamStreamError, Usage
 from origin.providers.dispatch import Answered, OpenStream
 from origin.providers.upstream import UpstreamFailure
+from shared.costs import Costs
 from shared.replay import DONE, sse_data
 
 log = logging.getLogger("prism.stream")
@@ -77,6 +78,10 @@ async def relay(
     """
     opened = answered.result
     translator = opened.translator
+
+    def costs(usage: Usage) -> Costs:
+        return Costs(usage.cost_cents(answered.model.price))
+
     assembler = ChunkAssembler()
     text: list[str] = []
     last: JSON = {}
@@ -95,7 +100,9 @@ async def relay(
                         c.get("finish_reason") for c in chunk.get("choices") or ()
                     )
                     if include_usage:
-                        usage_sent = usage_sent or bool(chunk.get("usage"))
+                        if chunk.get("usage"):
+                            usage_sent = True
+                            chunk = {**chunk, "prism": costs(translator.usage).extension()}
                         relayed.append(_event(chunk))
                     elif (kept := _strip_usage(chunk)) is not None:
                         relayed.append(_event(kept))
@@ -109,10 +116,11 @@ async def relay(
         if not (translator.finished or finish_seen):
             raise UpstreamFailure("protocol", "the upstream stream ended before the answer was complete")
         if include_usage and not usage_sent:
-            relayed.append(_event(_usage_chunk(last, translator.usage)))
+            usage_chunk = _usage_chunk(last, translator.usage)
+            relayed.append(_event({**usage_chunk, "prism": costs(translator.usage).extension()}))
         if on_complete is not None and assembler.complete:
             await on_complete(assembler.completion(translator.usage), translator.usage)
-        yield LastChunk(b"".join(relayed) + DONE)
+        yield LastChunk(b"".join(relayed) + costs(translator.usage).comment() + DONE)
     except (UpstreamFailure, UpstreamStreamError, ValueError) as error:
         message = getattr(error, "message", None) or str(error) or "the upstream stream failed"
         ledger.fail(502, "upstream_stream_error")

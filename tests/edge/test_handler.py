@@ -191,6 +191,8 @@ async def test_json_hit_is_served_from_the_edge(edge: Edge) -> None:
     [row] = await edge.rows()
     assert row["row"]["request_id"] == answer.headers[h.REQUEST_ID]
     assert row["row"]["request_tags"] == {"feature": "search"}
+    assert answer.headers[h.COST_CENTS] == "0.000000"
+    assert answer.headers[h.SAVED_CENTS] == f"{row['row']['cache_saved_cents']:.6f}" != "0.000000"
 
 
 @pytest.mark.parametrize("include_usage", [True, False])
@@ -208,6 +210,8 @@ async def test_streaming_hit_is_replayed_as_sse(edge: Edge, include_usage: bool)
     text = "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"])
     assert text == "Hello from the cache"
     assert any("usage" in event for event in events) is include_usage
+    assert any("prism" in event for event in events) is include_usage
+    assert b"\n\n: prism cost_cents=0.000000 saved_cents=" in answer.body
     [row] = await edge.rows()
     assert row["row"]["was_streaming"] is True
 

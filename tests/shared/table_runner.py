@@ -87,6 +87,21 @@ def replay_sse(completion: dict[str, Any], include_usage: bool) -> str:
     return replay(completion, include_usage=include_usage).decode("utf-8")
 
 
+def told_costs(cost_cents: float, saved_cents: float) -> dict[str, Any]:
+    """Every way ``shared.costs.Costs`` tells a client what a request cost."""
+    from shared.costs import Costs
+
+    costs = Costs(cost_cents, saved_cents)
+    return {"headers": costs.headers(), "extension": costs.extension(), "comment": costs.comment().decode()}
+
+
+def replay_sse_with_costs(completion: dict[str, Any], cost_cents: float, saved_cents: float) -> str:
+    from shared.costs import Costs
+    from shared.replay import replay_sse as replay
+
+    return replay(completion, include_usage=True, costs=Costs(cost_cents, saved_cents)).decode("utf-8")
+
+
 def signature(body: str, timestamp: int, secret: str) -> str:
     from shared.signing import sign
 

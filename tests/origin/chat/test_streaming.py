@@ -45,6 +45,7 @@ class Opened:
         self.dispatcher = Dispatcher(self.config, self.upstream, Breakers(self.config.breaker), Metrics())
         self.rows: list[UsageRow] = []
         self.completed: list[tuple[JSON, Usage]] = []
+        self.comments: list[str] = []  # SSE comments, which clients skip
 
     async def open(self, model: str) -> Answered[OpenStream]:
         route = Route((self.models[model],), mode="balanced", task_type="chat")
@@ -66,7 +67,9 @@ class Opened:
         )
         async for raw in stream:
             for frame in raw.decode().split("\n\n"):
-                if frame:
+                if frame.startswith(":"):
+                    self.comments.append(frame)
+                elif frame:
                     payload = frame.removeprefix("data: ")
                     events.append(payload if payload == "[DONE]" else json.loads(payload))
         return events
@@ -106,6 +109,10 @@ async def test_chunks_out_then_usage_then_done(opened: Opened, model: str) -> No
     message = completion["choices"][0]["message"]
     assert message == {"role": "assistant", "content": "echo: tell me about streams", "refusal": None}
     assert usage.tokens_out == row.tokens_out
+    # Its headers left before the cost was known: the cost comes in the usage chunk and a comment.
+    assert usage_events[0]["prism"] == {"cost_cents": round(row.cost_total_cents, 6), "saved_cents": 0.0}
+    assert row.cost_total_cents > 0
+    assert opened.comments == [f": prism cost_cents={row.cost_total_cents:.6f} saved_cents=0.000000"]
 
 
 async def test_without_include_usage_no_usage_reaches_the_client(opened: Opened) -> None:

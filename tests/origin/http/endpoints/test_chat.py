@@ -158,3 +158,33 @@ async def test_a_model_is_retrieved_with_the_fields_of_the_list(origin: RunningO
     with pytest.raises(openai.NotFoundError) as raised:
         await prism.models.retrieve("gpt-nope")
     assert raised.value.code == "model_not_found"
+
+
+async def test_cost_and_savings_are_told_in_headers_and_at_a_streams_end(
+    origin: RunningOrigin, pool: postgres.Pool, api_key: str, fake: FakeProvider
+) -> None:
+    cached = client(origin, api_key, cache=True)
+    question = [{"role": "user", "content": "what does this cost me"}]
+    miss = await cached.chat.completions.with_raw_response.create(model="alpha", messages=question)
+    row = await usage_row(origin, pool, miss.headers["x-prism-request-id"])
+    assert row["cost_total_cents"] > 0
+    assert miss.headers["x-prism-cost-cents"] == f"{row['cost_total_cents']:.6f}"
+    assert miss.headers["x-prism-saved-cents"] == "0.000000"
+    hit = await cached.chat.completions.with_raw_response.create(model="alpha", messages=question)
+    assert hit.headers["x-prism-cache"] == "hit-exact"
+    assert (hit.headers["x-prism-cost-cents"], hit.headers["x-prism-saved-cents"]) == (
+        "0.000000",
+        f"{row['cost_total_cents']:.6f}",
+    )
+
+    streamed = await client(origin, api_key).chat.completions.with_raw_response.create(
+        model="alpha", messages=question, stream=True, stream_options={"include_usage": True}
+    )
+    assert "x-prism-cost-cents" not in streamed.headers  # not known yet when the headers leave
+    chunks = [chunk async for chunk in streamed.parse()]
+    stream_row = await usage_row(origin, pool, streamed.headers["x-prism-request-id"])
+    assert chunks[-1].usage is not None
+    assert (chunks[-1].model_extra or {})["prism"] == {
+        "cost_cents": round(float(stream_row["cost_total_cents"]), 6),
+        "saved_cents": 0.0,
+    }
