@@ -12,6 +12,7 @@ from starlette.routing import Route
 from origin.dashboard.routes import dashboard_routes
 from origin.http.endpoints.cache import cache_residency, erase_cache
 from origin.http.endpoints.chat import chat_completions
+from origin.http.endpoints.embeddings import create_embeddings
 from origin.http.endpoints.health import healthz, metrics, readyz
 from origin.http.endpoints.internal import ingest_usage
 from origin.http.endpoints.models import list_models, retrieve_model
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", create_embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
         Route("/v1/sessions/{session_id:path}", delete_session, methods=["DELETE"]),

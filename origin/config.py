@@ -57,6 +57,9 @@ class TaskRule:
     mode: str | None = None
 
 
+ENDPOINTS: Final = ("chat", "embeddings")
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
     providers: Mapping[str, ProviderConfig]
@@ -144,6 +147,11 @@ def _parse(raw: Mapping[str, Any], api_keys: Mapping[str, str]) -> GatewayConfig
         if entry["provider"] not in providers:
             raise ConfigError(f"models.{name}: unknown provider {entry['provider']!r}")
         price = entry.get("price", {})
+        endpoint = entry.get("endpoint", "chat")
+        if endpoint not in ENDPOINTS:
+            raise ConfigError(
+                f"models.{name}: endpoint must be one of {', '.join(ENDPOINTS)}, not {endpoint!r}"
+            )
         models[name] = ModelConfig(
             name=name,
             provider=entry["provider"],
@@ -155,16 +163,18 @@ def _parse(raw: Mapping[str, Any], api_keys: Mapping[str, str]) -> GatewayConfig
                 cache_write=_optional_float(price.get("cache_write")),
                 cache_write_1h=_optional_float(price.get("cache_write_1h")),
             ),
+            endpoint=endpoint,
         )
         fallbacks[name] = tuple(entry.get("fallbacks", ()))
     if not models:
         raise ConfigError("no [models] configured")
 
     routing = raw.get("routing", {})
+    chat_models = tuple(name for name, model in models.items() if model.endpoint == "chat")
     modes = {mode: tuple(routing.get("modes", {}).get(mode, ())) for mode in MODES}
     for mode, names in modes.items():
         if not names:
-            modes[mode] = tuple(models)
+            modes[mode] = chat_models
     aliases = dict(routing.get("aliases", {}))
     rules = tuple(
         TaskRule(task=rule["task"], prefer=tuple(rule["prefer"]), mode=rule.get("mode"))
@@ -178,6 +188,12 @@ def _parse(raw: Mapping[str, Any], api_keys: Mapping[str, str]) -> GatewayConfig
         raise ConfigError(f"routing names unknown models: {', '.join(unknown)}")
     if set(aliases) & set(models):
         raise ConfigError("an alias may not share its name with a model")
+    chat_only = [*(n for names in modes.values() for n in names), *(n for rule in rules for n in rule.prefer)]
+    if embedders := sorted(set(chat_only) - set(chat_models)):
+        raise ConfigError(f"routing modes and task rules name embeddings models: {', '.join(embedders)}")
+    for name, names in fallbacks.items():
+        if mixed := [n for n in names if models[n].endpoint != models[name].endpoint]:
+            raise ConfigError(f"models.{name}: fallbacks serve another endpoint: {', '.join(mixed)}")
 
     semantic = parse_semantic_config(raw.get("semantic"))
     if semantic is not None and semantic.provider not in providers:

@@ -26,6 +26,7 @@ from origin.controls.auth import Authenticator
 from origin.controls.cache import ControlsCache
 from origin.controls.grants import republish_until_done
 from origin.controls.limits import Budgets, RateLimiter
+from origin.embeddings.pipeline import EmbeddingsPipeline
 from origin.ops.background import Background
 from origin.ops.lease import Lease
 from origin.ops.metrics import Metrics
@@ -73,6 +74,7 @@ class AppState:
     admission: Admission
     background: Background
     pipeline: ChatPipeline
+    embeddings: EmbeddingsPipeline
     semantic: SemanticLayer | None
     kv: KVPublisher
     sweeper: DeadLetterSweeper
@@ -134,14 +136,19 @@ class AppState:
         background = Background()
         controls = ControlsCache(pool)
         survey = PrefixSurvey(redis_client, scripts=scripts)
+
+        def ledgers(key: KeyRecord) -> Ledger:
+            return Ledger(key, sink.record, background.spawn)
+
+        flights = SingleFlight(redis_client, local=local, scripts=scripts)
         pipeline = ChatPipeline(
             config,
             auth,
             controls,
-            lambda key: Ledger(key, sink.record, background.spawn),
+            ledgers,
             dispatcher,
             cache,
-            SingleFlight(redis_client, local=local, scripts=scripts),
+            flights,
             memory,
             admission,
             metrics,
@@ -152,6 +159,16 @@ class AppState:
             prompt_cache_secret=settings.key_pepper.encode(),
             semantic=semantic,
             kv=kv,
+        )
+        embeddings = EmbeddingsPipeline(
+            config,
+            auth,
+            controls,
+            ledgers,
+            dispatcher,
+            flights,
+            admission,
+            flight_wait_seconds=config.single_flight_wait,
         )
         warmup_scheduler = WarmupScheduler(
             pool,
@@ -194,6 +211,7 @@ class AppState:
             background=background,
             sink=sink,
             pipeline=pipeline,
+            embeddings=embeddings,
             semantic=semantic,
             kv=kv,
             sweeper=sweeper,

@@ -6,7 +6,7 @@ route → session memory → caches → budget → dispatch → response (the ro
 
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from origin.controls.cache import ControlsCache
 from origin.controls.generation import controls_generation
 from origin.controls.pii import has_personal_data, message_texts
 from origin.controls.policy import ProjectControls
-from origin.http.errors import ApiError, internal_error, refused_body, refused_header
+from origin.http.errors import ApiError, internal_error, invalid_request, refused_body, refused_header
 from origin.http.responses import JSONResponse
 from origin.ops.metrics import Metrics
 from origin.providers.base import JSON, ModelConfig, Usage
@@ -63,6 +63,20 @@ def answer_headers(
     if priced:
         headers.update(ledger.costs.headers())
     return headers
+
+
+async def answered_or_refused(ledger: Ledger, answer: Callable[[], Awaitable[Response]]) -> Response:
+    """``answer()``, or the error response its failure deserves; the row is settled either way."""
+    try:
+        return await answer()
+    except ApiError as error:
+        ledger.fail(error.status, error.code)
+        ledger.settle()
+        return error.response({h.REQUEST_ID: ledger.request_id})
+    except Exception as error:
+        ledger.fail(500, "internal_error")
+        ledger.settle()
+        return internal_error(error, request_id=ledger.request_id).response({h.REQUEST_ID: ledger.request_id})
 
 
 @dataclass(slots=True)
@@ -130,23 +144,16 @@ class ChatPipeline:
     async def serve(self, key: KeyRecord, incoming: Incoming) -> Response:
         """Answer for an authenticated key (Prism's own warm-ups come in here)."""
         ledger = self._ledgers(key)
-        try:
+
+        async def answer() -> Response:
             controls = await self._controls.get(key.org_id, key.project_id)
             await self._admission.rate_limit(key, controls)
             chat = await self._parse(incoming, controls, ledger.row)
             route = self._route(chat)
             history = await self._recall(chat, ledger)
             return await self._answer(chat, route, history, ledger)
-        except ApiError as error:
-            ledger.fail(error.status, error.code)
-            ledger.settle()
-            return error.response({h.REQUEST_ID: ledger.request_id})
-        except Exception as error:
-            ledger.fail(500, "internal_error")
-            ledger.settle()
-            return internal_error(error, request_id=ledger.request_id).response(
-                {h.REQUEST_ID: ledger.request_id}
-            )
+
+        return await answered_or_refused(ledger, answer)
 
     async def _parse(self, incoming: Incoming, controls: ProjectControls, row: UsageRow) -> ChatRequest:
         """The headers first (``shared.request``; they attribute the row even when refused), then the body."""
@@ -186,6 +193,12 @@ class ChatPipeline:
             raise policy_denied(denial)
         requested = str(chat.body.get("model", AUTO))
         target = self._config.models.get(self._config.aliases.get(requested, requested))
+        if target is not None and target.endpoint != "chat":
+            raise invalid_request(
+                f"{requested!r} is an embeddings model: send it to POST /v1/embeddings.",
+                code="model_not_supported",
+                param="model",
+            )
         if target is not None and (denial := policy.denial_for(target.name, target.provider)):
             raise policy_denied(denial)
         route = plan_route(

@@ -1,6 +1,6 @@
 """What a request must pass before it may spend money: rate limit, policy, budget reservation."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from origin.chat.ledger import Ledger
@@ -83,11 +83,16 @@ class Admission:
         candidates: tuple[ModelConfig, ...],
     ) -> None:
         """Hold the worst case against every budget that applies; settle to the real cost afterwards."""
+        await self.hold(ledger, controls, lambda: worst_case_cents(body, candidates))
+
+    async def hold(self, ledger: Ledger, controls: ProjectControls, worst_cents: Callable[[], float]) -> None:
+        """Hold ``worst_cents()`` (reckoned only when a budget applies) against every budget that
+        applies; settle to the real cost once the row is settled."""
         scopes = budget_scopes(ledger.key, controls, ledger.row.request_tags)
         if not scopes:
             return
         try:
-            reservation = await self._budgets.reserve(scopes, worst_case_cents(body, candidates))
+            reservation = await self._budgets.reserve(scopes, worst_cents())
         except LimitsUnavailable as error:
             raise _unavailable(error) from None
         except BudgetExceeded as error:

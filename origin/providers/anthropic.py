@@ -298,7 +298,13 @@ class AnthropicAdapter:
         return AnthropicStreamTranslator(model, completion_id, created)
 
     def embeddings_request(
-        self, text: str, model: str, provider: ProviderConfig, *, dimensions: int | None = None
+        self,
+        text: str | list[Any],
+        model: str,
+        provider: ProviderConfig,
+        *,
+        dimensions: int | None = None,
+        encoding_format: str = "float",
     ) -> UpstreamRequest:
         raise NoEmbeddings(
             f"provider {provider.name!r} is of kind 'anthropic': Anthropic has no embeddings API"

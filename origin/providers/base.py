@@ -46,6 +46,7 @@ class ModelConfig:
     provider: str
     upstream_model: str
     price: Price
+    endpoint: str = "chat"  # or "embeddings": which API the model serves
 
 
 @dataclass(slots=True)
@@ -157,9 +158,16 @@ class Adapter(Protocol):
     def stream_translator(self, model: ModelConfig, completion_id: str, created: int) -> StreamTranslator: ...
 
     def embeddings_request(
-        self, text: str, model: str, provider: ProviderConfig, *, dimensions: int | None = None
+        self,
+        text: str | list[Any],
+        model: str,
+        provider: ProviderConfig,
+        *,
+        dimensions: int | None = None,
+        encoding_format: str = "float",
     ) -> UpstreamRequest:
-        """The upstream request embedding ``text``; ``NoEmbeddings`` when the provider cannot embed."""
+        """The upstream request embedding ``text`` (a string, or a list of strings or of token ids);
+        ``NoEmbeddings`` when the provider cannot embed."""
         ...
 
     def embeddings_response(self, data: JSON) -> list[float]:

@@ -17,6 +17,7 @@ from origin.providers.base import (
     JSON,
     Adapter,
     ModelConfig,
+    NoEmbeddings,
     RequestFieldError,
     StreamTranslator,
     UpstreamRequest,
@@ -85,6 +86,31 @@ class Dispatcher:
             request = self._build(adapter, {**body, "stream": True}, model, cache_breakpoints)
             stream = await self._upstream.open_stream(model.provider, request, adapter.error_message)
             return OpenStream(stream, adapter.stream_translator(model, completion_id, created))
+
+        return await self._first_success(route, call)
+
+    async def embed(self, route: Route, body: JSON) -> Answered[Completion]:
+        """An embeddings answer (OpenAI's shape, with the public model name) from the first candidate
+        that gives one; its usage counts input tokens only."""
+
+        async def call(model: ModelConfig, adapter: Adapter) -> Completion:
+            provider = self._config.providers[model.provider]
+            try:
+                request = adapter.embeddings_request(
+                    body["input"],
+                    model.upstream_model,
+                    provider,
+                    dimensions=body.get("dimensions"),
+                    encoding_format=body.get("encoding_format") or "float",
+                )
+            except NoEmbeddings as error:
+                raise ApiError(400, f"{model.name}: {error}", code="unsupported_request") from None
+            data = await self._upstream.complete(model.provider, request, adapter.error_message)
+            if not isinstance(data.get("data"), list):
+                raise UpstreamFailure("protocol", f"{model.name} answered without embeddings", status=502)
+            tokens = (data.get("usage") or {}).get("prompt_tokens")
+            usage = Usage(tokens_in=tokens if isinstance(tokens, int) and tokens >= 0 else 0)
+            return Completion({**data, "model": model.name}, usage)
 
         return await self._first_success(route, call)
 

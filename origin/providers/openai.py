@@ -99,9 +99,15 @@ class OpenAIAdapter:
         return OpenAIStreamTranslator(model)
 
     def embeddings_request(
-        self, text: str, model: str, provider: ProviderConfig, *, dimensions: int | None = None
+        self,
+        text: str | list[Any],
+        model: str,
+        provider: ProviderConfig,
+        *,
+        dimensions: int | None = None,
+        encoding_format: str = "float",
     ) -> UpstreamRequest:
-        body: JSON = {"model": model, "input": text, "encoding_format": "float"}
+        body: JSON = {"model": model, "input": text, "encoding_format": encoding_format}
         if dimensions is not None:
             body["dimensions"] = dimensions
         return UpstreamRequest(path="/embeddings", headers=self._headers(provider), body=body)

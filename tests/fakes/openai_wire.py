@@ -28,6 +28,7 @@ from tests.fakes.behaviour import (
 from tests.fakes.prompt_cache import CacheUsage, Part, header
 
 EMBEDDING_DIMENSIONS: Final = 64
+MAX_DIMENSIONS: Final = 3072  # text-embedding-3-large's
 DEFAULT_MODELS: Final = ("fake-gpt", "fake-embed")
 SYSTEM_FINGERPRINT: Final = "fp_fake"
 
@@ -295,6 +296,18 @@ def embed(text: str) -> list[float]:
     return [value / norm for value in vector] if norm else vector
 
 
+def _token_ids(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(item, int) for item in value)
+
+
+def _shortened(vector: list[float], dimensions: int) -> list[float]:
+    """The first ``dimensions`` values, normalised again, as OpenAI's ``dimensions`` does (past the
+    fake's own length, zeros)."""
+    head = vector[:dimensions] + [0.0] * max(0, dimensions - len(vector))
+    norm = math.sqrt(sum(value * value for value in head))
+    return [value / norm for value in head] if norm else head
+
+
 def _encoded(vector: list[float], as_base64: bool) -> list[float] | str:
     if not as_base64:
         return vector
@@ -306,18 +319,32 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     if isinstance(body, web.Response):
         return body
     given = body["input"]
-    inputs = [given] if isinstance(given, str) else given
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(text, str) for text in inputs):
-        return error_response(400, "'input' must be a string or an array of strings.", param="input")
+    inputs = [given] if isinstance(given, str) or (isinstance(given, list) and _token_ids(given)) else given
+    if (
+        not isinstance(inputs, list)
+        or not inputs
+        or not all(isinstance(text, str) or _token_ids(text) for text in inputs)
+    ):
+        return error_response(
+            400, "'input' must be a string or an array of strings or token arrays.", param="input"
+        )
+    dimensions = body.get("dimensions", EMBEDDING_DIMENSIONS)
+    if not isinstance(dimensions, int) or not 1 <= dimensions <= MAX_DIMENSIONS:
+        return error_response(400, f"'dimensions' must be from 1 to {MAX_DIMENSIONS}.", param="dimensions")
     failure = (await request.app[STAGE].admit(body["model"])).failure
     if failure is not None:
         return error_response(failure)
     as_base64 = body.get("encoding_format") == "base64"
+    texts = [text if isinstance(text, str) else " ".join(map(str, text)) for text in inputs]
     data = [
-        {"object": "embedding", "index": i, "embedding": _encoded(embed(text), as_base64)}
-        for i, text in enumerate(inputs)
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": _encoded(_shortened(embed(text), dimensions), as_base64),
+        }
+        for i, text in enumerate(texts)
     ]
-    tokens = sum(count_tokens(text) for text in inputs)
+    tokens = sum(count_tokens(text) if isinstance(text, str) else len(text) for text in inputs)
     usage = {"prompt_tokens": tokens, "total_tokens": tokens}
     return web.json_response({"object": "list", "data": data, "model": body["model"], "usage": usage})
 

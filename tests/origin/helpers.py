@@ -107,6 +107,19 @@ provider = "fakeant"
 upstream_model = "claude-up"
 price = {{ input = 3.0, cached_input = 0.3, cache_write = 3.75, output = 15.0 }}
 
+[models.embed-small]
+provider = "fakeoai"
+endpoint = "embeddings"
+upstream_model = "fake-embed"
+price = {{ input = 0.02 }}
+fallbacks = ["embed-backup"]
+
+[models.embed-backup]
+provider = "fakeoai"
+endpoint = "embeddings"
+upstream_model = "fake-embed-backup"
+price = {{ input = 0.1 }}
+
 [models.flaky]
 provider = "fakeoai"
 price = {{ input = 1.0, output = 1.0 }}

@@ -21,6 +21,15 @@ BASE: dict[str, Any] = {
 }
 
 
+EMBEDDER: dict[str, Any] = {"provider": "p", "endpoint": "embeddings"}
+
+
+def test_embeddings_models_serve_only_embeddings() -> None:
+    config = parse_config({**BASE, "models": {**BASE["models"], "e": EMBEDDER}}, {})
+    assert (config.models["e"].endpoint, config.models["m"].endpoint) == ("embeddings", "chat")
+    assert all(names == ("m",) for names in config.modes.values())  # never a chat candidate
+
+
 def test_defaults_fill_modes_and_strip_base_url() -> None:
     config = parse_config(BASE, {})
     assert config.modes["cheap"] == ("m",)
@@ -38,6 +47,18 @@ def test_defaults_fill_modes_and_strip_base_url() -> None:
         ({"routing": {"aliases": {"m": "m"}}}, "alias may not share"),
         ({"timeouts": {"connect": 1, "bogus": 2}}, "malformed entry"),
         ({"models": {"m": {}}}, "malformed entry"),
+        (
+            {"models": {"m": {"provider": "p", "endpoint": "images"}}},
+            "endpoint must be one of chat, embeddings",
+        ),
+        (
+            {"models": {**BASE["models"], "e": EMBEDDER}, "routing": {"modes": {"cheap": ["e"]}}},
+            "routing modes and task rules name embeddings models: e",
+        ),
+        (
+            {"models": {"m": {"provider": "p", "fallbacks": ["e"]}, "e": EMBEDDER}},
+            "models.m: fallbacks serve another endpoint: e",
+        ),
     ],
 )
 def test_bad_configs_name_the_problem(change: dict[str, Any], fragment: str) -> None:
