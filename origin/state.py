@@ -168,6 +168,7 @@ class AppState:
             dispatcher,
             flights,
             admission,
+            cache_index,
             flight_wait_seconds=config.single_flight_wait,
         )
         warmup_scheduler = WarmupScheduler(

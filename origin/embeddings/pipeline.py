@@ -3,8 +3,9 @@
 Authentication, the rate limit, policy on the model, budgets (the input's estimate at the model's
 input price), the exact cache with single-flight (an embedding of the same input by the same model
 is the same vector, so it is cached unless the client says ``no-store``), the model's fallbacks, and
-one usage row with the session and tags. Embeddings have no output tokens and no semantic cache, and
-their answers stay at the origin.
+one usage row with the session and tags. The project's cache scope and retention apply, and what is
+stored is listed for erasure. Embeddings have no output tokens and no semantic cache, and their
+answers stay at the origin.
 """
 
 from collections.abc import Callable
@@ -12,7 +13,9 @@ from typing import Any
 
 from starlette.responses import Response
 
+from origin.cache.erasure import CacheIndex, member, selectors
 from origin.cache.exact import CacheEntry
+from origin.cache.scope import cache_scope
 from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Ledger
 from origin.chat.pipeline import answer_headers, answered_or_refused
@@ -35,7 +38,7 @@ from shared.embeddings_body import input_texts, validate_embeddings_body
 from shared.errors import InvalidBody
 from shared.fingerprint import fingerprint
 from shared.request import parse_request_headers
-from shared.usage import CACHE_PROVIDER, HIT_EXACT
+from shared.usage import BYPASS, CACHE_PROVIDER, HIT_EXACT, MISS
 
 TASK_TYPE = "embedding"
 MODE = "embeddings"  # in the fingerprint: an embeddings answer is never a chat answer's
@@ -51,6 +54,7 @@ class EmbeddingsPipeline:
         dispatcher: Dispatcher,
         flights: SingleFlight,
         admission: Admission,
+        index: CacheIndex,
         *,
         flight_wait_seconds: float,
     ) -> None:
@@ -61,6 +65,7 @@ class EmbeddingsPipeline:
         self._dispatcher = dispatcher
         self._flights = flights
         self._admission = admission
+        self._index = index
         self._flight_wait = flight_wait_seconds
 
     async def handle(self, incoming: Incoming) -> Response:
@@ -125,7 +130,11 @@ class EmbeddingsPipeline:
         controls: ProjectControls,
         ledger: Ledger,
     ) -> Response:
-        fp = fingerprint(ledger.row.project_id, body, mode=MODE)
+        scope = cache_scope(ledger.row, body, controls.settings.cache_scope)
+        if scope is None:  # the project's scope is per end user and the request names none
+            directive = NO_CACHE
+        ledger.row.cache_status = BYPASS if directive.bypass else MISS
+        fp = fingerprint(scope or ledger.row.project_id, body, mode=MODE)
         lock = None
         if directive.read:
             begun = await self._flights.begin(fp)
@@ -153,6 +162,8 @@ class EmbeddingsPipeline:
                 cost_cents=ledger.row.cost_total_cents,
             )
             await self._flights.finish(fp, entry, directive.ttl_seconds, lock)
+            under = selectors(ledger.row.session_id, ledger.row.request_tags)
+            await self._index.add(ledger.row.project_id, under, [member("exact", fp)], directive.ttl_seconds)
         ledger.settle()
         return JSONResponse(
             response, headers=answer_headers(ledger, model.name, model.provider, ledger.row.cache_status)

@@ -70,7 +70,32 @@ async def test_the_same_input_is_served_from_the_cache(
     fresh = await client(origin, api_key).embeddings.with_raw_response.create(  # Cache-Control: no-store
         model="embed-small", input="cache me", encoding_format="float"
     )
-    assert fresh.headers["x-prism-cache"] != "hit-exact" and fake.count("fake-embed") == 3
+    assert fresh.headers["x-prism-cache"] == "bypass" and fake.count("fake-embed") == 3
+
+
+async def test_cached_embeddings_are_erased_and_scoped(
+    origin: RunningOrigin, pool: postgres.Pool, fake: FakeProvider
+) -> None:
+    key, _ = await fresh_project(origin, pool, "emb-org")
+    tagged = client(origin, key, cache=True, **{"X-Prism-Tags": "feature=search"})
+    embed = tagged.embeddings.with_raw_response.create
+    assert (await embed(model="embed-small", input="forget me")).headers["x-prism-cache"] == "miss"
+    assert (await embed(model="embed-small", input="forget me")).headers["x-prism-cache"] == "hit-exact"
+    async with httpx.AsyncClient(base_url=origin.url) as http:
+        erased = await http.delete(
+            "/v1/cache", params={"tag": "feature:search"}, headers={"Authorization": f"Bearer {key}"}
+        )
+    assert erased.json()["deleted"]["exact"] == 1
+    assert (await embed(model="embed-small", input="forget me")).headers["x-prism-cache"] == "miss"
+
+    user_scoped, scoped_record = await fresh_project(origin, pool, "emb-org")
+    await controls.update_project_settings(pool, scoped_record.project_id, {"cache_scope": "user"})
+    per_user = client(origin, user_scoped, cache=True).embeddings.with_raw_response.create
+    statuses = [
+        (await per_user(model="embed-small", input="same text", **who)).headers["x-prism-cache"]
+        for who in ({"user": "ada"}, {"user": "ada"}, {"user": "bob"}, {})
+    ]
+    assert statuses == ["miss", "hit-exact", "miss", "bypass"]  # nobody named: not cached at all
 
 
 async def test_a_failing_model_falls_back(
