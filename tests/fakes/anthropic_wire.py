@@ -1,5 +1,6 @@
 """The Anthropic wire: ``/v1/messages`` as JSON and as the Messages event stream."""
 
+import itertools
 import json
 import uuid
 from dataclasses import dataclass
@@ -106,11 +107,29 @@ def prompt_parts(body: dict[str, Any]) -> list[Part]:
     tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
     parts = [Part(header({"tool": tool}), "", breakpoint_ttl(tool)) for tool in tools]
     parts.extend(_block_part(block, with_tools=False, at="system") for block in _blocks(body.get("system")))
+    blocks = list(range(len(parts)))  # the parts that are blocks (a message's role is not one)
     for message in body["messages"]:
         if isinstance(message, dict):
             parts.append(Part(header({"role": message.get("role")}), ""))
-            parts.extend(_block_part(block, with_tools=True) for block in _blocks(message.get("content")))
+            for block in _blocks(message.get("content")):
+                blocks.append(len(parts))
+                parts.append(_block_part(block, with_tools=True))
+    automatic = breakpoint_ttl(body)  # a top-level cache_control: a breakpoint on the last block
+    if automatic is not None and blocks:
+        last = parts[blocks[-1]]
+        parts[blocks[-1]] = Part(last.header, last.text, last.ttl or automatic)
     return parts
+
+
+def ttl_order_error(parts: list[Part]) -> str | None:
+    """Anthropic's rule: a breakpoint with a longer lifetime may not come after a shorter one."""
+    lifetimes = [part.ttl for part in parts if part.ttl is not None]
+    if any(later > earlier for earlier, later in itertools.pairwise(lifetimes)):
+        return (
+            "A cache_control with ttl '1h' must not come after one with the default 5-minute ttl:"
+            " longer lifetimes go first (tools, then system, then messages)."
+        )
+    return None
 
 
 def _conversation(body: dict[str, Any], parts: list[Part]) -> Conversation:
@@ -234,6 +253,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
             400,
             f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {breakpoints}.",
         )
+    if (ordering := ttl_order_error(parts)) is not None:
+        return error_response(400, ordering)
     stage = request.app[STAGE]
     admitted = await stage.admit(body["model"])
     behaviour = admitted.behaviour

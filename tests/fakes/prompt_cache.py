@@ -14,8 +14,12 @@ every earlier entry unreachable, and tool definitions, which the fake has never 
 OpenAI (``automatic``): a prefix of L tokens is cacheable when ``L >= min_tokens`` and
 ``(L - min_tokens) % 128 == 0``; the read is the longest run of cacheable prefixes already held, and every
 cacheable prefix of the request is held afterwards. Anthropic (``breakpoints``): each ``cache_control``
-part ends a prefix, cacheable from ``min_tokens``; the read is the longest one held, and the later ones
-are written, each segment (from the previous cut) at its breakpoint's lifetime.
+part ends a prefix, cacheable from ``min_tokens``; the read is the longest prefix held that ends at a
+breakpoint or at one of the 20 parts before it (Anthropic's lookback, so a breakpoint that moves to the
+newest message still finds the previous turn's), and the later breakpoints are written, each segment
+(from the previous cut) at its breakpoint's lifetime. The wire (``anthropic_wire``) refuses more than
+four breakpoints and an hour-long one after a five-minute one, and reads a top-level ``cache_control``
+as a breakpoint on the request's last block.
 
 An entry costs its segment's tokens on its pod; a pod over capacity drops its least recently used entries,
 and a request touches its longest prefix first, so a conversation's shared start is the last to go.
@@ -36,6 +40,7 @@ from typing import Any, Final
 FIVE_MINUTES: Final = 300.0
 ONE_HOUR: Final = 3600.0
 STEP_TOKENS: Final = 128
+LOOKBACK_PARTS: Final = 20  # Anthropic also looks for a hit at the 20 blocks before each breakpoint
 
 
 @dataclass(frozen=True)
@@ -92,13 +97,6 @@ def _tokens(characters: int) -> int:
     return math.ceil(characters / 4)
 
 
-@dataclass(frozen=True)
-class _Cut:
-    tokens: int
-    key: str
-    ttl: float
-
-
 def _walk(model: str, settings: Settings, parts: Sequence[Part]) -> Iterator[tuple[Part, int, Any]]:
     """Each part with the text offset where it starts and a hash that has taken in its header."""
     digest = hashlib.sha256("\0".join([model, settings.model_version, settings.tokenizer_version]).encode())
@@ -126,14 +124,20 @@ def _offset_cuts(model: str, settings: Settings, parts: Sequence[Part], offsets:
     return keys
 
 
-def _part_cuts(model: str, settings: Settings, parts: Sequence[Part]) -> list[_Cut]:
-    """One cut after each part that carries a breakpoint."""
-    cuts: list[_Cut] = []
+@dataclass(frozen=True)
+class _Boundary:
+    tokens: int
+    key: str
+    ttl: float | None  # the lifetime of the breakpoint here, if the part carries one
+
+
+def _boundaries(model: str, settings: Settings, parts: Sequence[Part]) -> list[_Boundary]:
+    """The prefix that ends after each part."""
+    found: list[_Boundary] = []
     for part, start, digest in _walk(model, settings, parts):
         digest.update(part.text.encode())
-        if part.ttl is not None:
-            cuts.append(_Cut(_tokens(start + len(part.text)), digest.hexdigest(), part.ttl))
-    return cuts
+        found.append(_Boundary(_tokens(start + len(part.text)), digest.hexdigest(), part.ttl))
+    return found
 
 
 @dataclass
@@ -239,20 +243,38 @@ class PromptCache:
         routing_key: str | None = None,
         arrived: float | None = None,
     ) -> CacheUsage:
-        """Anthropic: the longest breakpoint prefix held is read; the later ones are written."""
+        """Anthropic: the longest prefix held at a breakpoint, or at a part boundary up to
+        ``LOOKBACK_PARTS`` before one, is read; the later breakpoints are written."""
         pod, now = self.pod(model, settings, routing_key), self._clock() if arrived is None else arrived
-        cuts = [cut for cut in _part_cuts(model, settings, parts) if cut.tokens >= settings.min_tokens]
-        read_index = max((i for i, cut in enumerate(cuts) if pod.holds(cut.key, now)), default=-1)
-        read = cuts[read_index].tokens if read_index >= 0 else 0
+        bounds = _boundaries(model, settings, parts)
+        marked = [
+            i
+            for i, bound in enumerate(bounds)
+            if bound.ttl is not None and bound.tokens >= settings.min_tokens
+        ]
+        read_at = max(
+            (
+                j
+                for i in marked
+                for j in range(i, max(-1, i - LOOKBACK_PARTS - 1), -1)
+                if bounds[j].tokens >= settings.min_tokens and pod.holds(bounds[j].key, now)
+            ),
+            default=-1,
+        )
+        read = bounds[read_at].tokens if read_at >= 0 else 0
         written = {FIVE_MINUTES: 0, ONE_HOUR: 0}
-        boundary = read
-        for cut in cuts[read_index + 1 :]:
-            written[cut.ttl] += cut.tokens - boundary
-            boundary = cut.tokens
-        kept = cuts[max(read_index, 0) :]
-        for index in reversed(range(len(kept))):
-            cut = kept[index]
-            segment = cut.tokens - (kept[index - 1].tokens if index else 0)
-            pod.keep(cut.key, segment, cut.ttl, now, now + settings.prefill_seconds)
+        kept = ([read_at] if read_at >= 0 else []) + [i for i in marked if bounds[i].tokens > read]
+        previous = 0
+        for index in kept:
+            bound = bounds[index]
+            ttl = FIVE_MINUTES if bound.ttl is None else bound.ttl
+            if index != read_at:
+                written[ttl] += bound.tokens - max(previous, read)
+            previous = bound.tokens
+        for position in reversed(range(len(kept))):
+            bound = bounds[kept[position]]
+            segment = bound.tokens - (bounds[kept[position - 1]].tokens if position else 0)
+            ttl = FIVE_MINUTES if bound.ttl is None else bound.ttl
+            pod.keep(bound.key, segment, ttl, now, now + settings.prefill_seconds)
         pod.evict(settings.pod_tokens, now)
         return CacheUsage(read=read, written_5m=written[FIVE_MINUTES], written_1h=written[ONE_HOUR])

@@ -169,3 +169,26 @@ def test_a_prefix_being_written_is_read_by_nobody_until_the_writers_prefill_is_o
         0,
         1408,
     ]
+
+
+def test_a_moved_breakpoint_reads_what_was_written_up_to_twenty_blocks_before_it() -> None:
+    """A conversation marks its newest message each turn: the previous turn's write point is found by
+    the lookback while it is at most twenty blocks back, and not beyond."""
+    cache = PromptCache(Clock(), seed=0)
+    turn = [_block(1100, FIVE_MINUTES, "s")]
+    near = [
+        _block(1100, None, "s"),
+        *(_block(10, None, f"{n}") for n in "abcdefghijklmnopqrs"),
+        _block(10, FIVE_MINUTES, "t"),
+    ]
+    far = [
+        _block(1100, None, "s"),
+        *(_block(10, None, f"{n}") for n in "abcdefghijklmnopqrst"),
+        _block(10, FIVE_MINUTES, "u"),
+    ]
+
+    assert cache.breakpoints("claude", ONE_POD, turn) == CacheUsage(written_5m=1100)
+    assert cache.breakpoints("claude", ONE_POD, near) == CacheUsage(read=1100, written_5m=200)  # 20 back
+    other = PromptCache(Clock(), seed=0)
+    assert other.breakpoints("claude", ONE_POD, turn) == CacheUsage(written_5m=1100)
+    assert other.breakpoints("claude", ONE_POD, far) == CacheUsage(written_5m=1310)  # 21 back: cold

@@ -257,3 +257,45 @@ async def test_requests_log_lists_each_body_as_sent(
         }
     ]
     assert json.loads(json.dumps(log["requests"][0]["body"])) == fake.requests[0].json
+
+
+async def test_anthropic_refuses_an_hour_breakpoint_after_a_five_minute_one(
+    fake: FakeProvider, claude: anthropic.AsyncAnthropic
+) -> None:
+    late_hour: list[MessageParam] = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": QUESTION, "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+            ],
+        }
+    ]
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        await claude.messages.create(
+            model="fake-claude", max_tokens=5, system=_system(None), messages=late_hour
+        )
+    assert "must not come after" in raised.value.message
+    hour_first = await claude.messages.create(
+        model="fake-claude", max_tokens=5, system=_system("1h"), messages=[_turn(QUESTION, cached=True)]
+    )
+    assert hour_first.usage.cache_creation_input_tokens == 1500
+
+
+async def test_anthropic_top_level_cache_control_marks_the_last_block(
+    fake: FakeProvider, claude: anthropic.AsyncAnthropic
+) -> None:
+    fake.configure("fake-claude", ONE_POD)
+    messages: list[MessageParam] = [{"role": "user", "content": QUESTION}]
+    automatic = {"cache_control": {"type": "ephemeral"}}
+    first = await claude.messages.create(
+        model="fake-claude", max_tokens=5, system=SYSTEM, messages=messages, extra_body=automatic
+    )
+    second = await claude.messages.create(
+        model="fake-claude", max_tokens=5, system=SYSTEM, messages=messages, extra_body=automatic
+    )
+    unmarked = await claude.messages.create(
+        model="fake-claude", max_tokens=5, system=SYSTEM, messages=messages
+    )
+    assert (first.usage.cache_creation_input_tokens, first.usage.cache_read_input_tokens) == (1500, 0)
+    assert (second.usage.cache_creation_input_tokens, second.usage.cache_read_input_tokens) == (0, 1500)
+    assert (unmarked.usage.cache_creation_input_tokens, unmarked.usage.cache_read_input_tokens) == (0, 0)
