@@ -15,6 +15,7 @@ from origin.http.endpoints.chat import chat_completions
 from origin.http.endpoints.embeddings import create_embeddings
 from origin.http.endpoints.health import healthz, metrics, readyz
 from origin.http.endpoints.internal import ingest_usage
+from origin.http.endpoints.messages import count_tokens, create_message
 from origin.http.endpoints.models import list_models, retrieve_model
 from origin.http.endpoints.sessions import delete_session
 from origin.http.endpoints.usage import (
@@ -70,6 +71,8 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/embeddings", create_embeddings, methods=["POST"]),
+        Route("/v1/messages", create_message, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
         Route("/v1/sessions/{session_id:path}", delete_session, methods=["DELETE"]),

@@ -27,6 +27,8 @@ from origin.controls.cache import ControlsCache
 from origin.controls.grants import republish_until_done
 from origin.controls.limits import Budgets, RateLimiter
 from origin.embeddings.pipeline import EmbeddingsPipeline
+from origin.messages.dispatch import MessagesDispatch
+from origin.messages.pipeline import MessagesPipeline
 from origin.ops.background import Background
 from origin.ops.lease import Lease
 from origin.ops.metrics import Metrics
@@ -75,6 +77,7 @@ class AppState:
     background: Background
     pipeline: ChatPipeline
     embeddings: EmbeddingsPipeline
+    messages: MessagesPipeline
     semantic: SemanticLayer | None
     kv: KVPublisher
     sweeper: DeadLetterSweeper
@@ -171,6 +174,17 @@ class AppState:
             cache_index,
             flight_wait_seconds=config.single_flight_wait,
         )
+        messages = MessagesPipeline(
+            auth,
+            controls,
+            ledgers,
+            pipeline.route,
+            MessagesDispatch(config, dispatcher),
+            flights,
+            admission,
+            cache_index,
+            flight_wait_seconds=config.single_flight_wait,
+        )
         warmup_scheduler = WarmupScheduler(
             pool,
             Lease(redis_client, "warmups", seconds=settings.warmup_lease_seconds, scripts=scripts),
@@ -213,6 +227,7 @@ class AppState:
             sink=sink,
             pipeline=pipeline,
             embeddings=embeddings,
+            messages=messages,
             semantic=semantic,
             kv=kv,
             sweeper=sweeper,

@@ -45,3 +45,29 @@ class InvalidBody(ValueError):
         super().__init__(message)
         self.code = code
         self.param = param
+
+
+# Anthropic's ``error.type`` by status (its SDK picks the exception by status; the type names it).
+ANTHROPIC_ERROR_TYPES: Final = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_body(
+    status: int, message: str, code: str, request_id: str | None = None
+) -> dict[str, Any]:
+    """Anthropic's shape, ``{"type": "error", "error": {"type", "message"}}``, with Prism's ``code``."""
+    kind = ANTHROPIC_ERROR_TYPES.get(status, "api_error")
+    body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message, "code": code}}
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body

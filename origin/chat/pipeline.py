@@ -65,18 +65,34 @@ def answer_headers(
     return headers
 
 
-async def answered_or_refused(ledger: Ledger, answer: Callable[[], Awaitable[Response]]) -> Response:
-    """``answer()``, or the error response its failure deserves; the row is settled either way."""
+Render = Callable[[ApiError, dict[str, str]], Response]
+
+
+async def answered_or_refused(
+    ledger: Ledger, answer: Callable[[], Awaitable[Response]], render: Render = ApiError.response
+) -> Response:
+    """``answer()``, or the error response its failure deserves (in the shape ``render`` gives);
+    the row is settled either way."""
     try:
         return await answer()
     except ApiError as error:
         ledger.fail(error.status, error.code)
         ledger.settle()
-        return error.response({h.REQUEST_ID: ledger.request_id})
+        return render(error, {h.REQUEST_ID: ledger.request_id})
     except Exception as error:
         ledger.fail(500, "internal_error")
         ledger.settle()
-        return internal_error(error, request_id=ledger.request_id).response({h.REQUEST_ID: ledger.request_id})
+        return render(internal_error(error, request_id=ledger.request_id), {h.REQUEST_ID: ledger.request_id})
+
+
+def entry_fits(entry: CacheEntry | None, route: Route) -> bool:
+    """A stored answer is served only while the route still starts where it did and the answering
+    model is still allowed."""
+    if entry is None or not route.candidates:
+        return False
+    return entry.route_head == route.candidates[0].name and any(
+        m.name == entry.model for m in route.candidates
+    )
 
 
 @dataclass(slots=True)
@@ -149,7 +165,7 @@ class ChatPipeline:
             controls = await self._controls.get(key.org_id, key.project_id)
             await self._admission.rate_limit(key, controls)
             chat = await self._parse(incoming, controls, ledger.row)
-            route = self._route(chat)
+            route = self.route(chat)
             history = await self._recall(chat, ledger)
             return await self._answer(chat, route, history, ledger)
 
@@ -185,7 +201,7 @@ class ChatPipeline:
             and (settings.semantic_cache if headers.semantic is None else headers.semantic),
         )
 
-    def _route(self, chat: ChatRequest) -> Route:
+    def route(self, chat: ChatRequest) -> Route:
         """Policy, checked here and only here, then the candidates it allows (403 naming the rule)."""
         policy = chat.controls.policies
         denial = policy.check_request(output_cap(chat.body), chat.stream)
@@ -299,7 +315,7 @@ class ChatPipeline:
         )
         if directive.read:
             begun = await self._flights.begin(fp)
-            if self._usable(begun.entry, route):
+            if entry_fits(begun.entry, route):
                 assert begun.entry is not None
                 return self._serve_hit(begun.entry, chat, ledger, HIT_EXACT), store
             # A stored entry this route may not use (e.g. an alias now points elsewhere) is replaced.
@@ -307,25 +323,17 @@ class ChatPipeline:
             if store.lock is not None:
                 ledger.after(self._store_releaser(store))
         store.probe = await self._probe(chat, scope, route, read=directive.read)
-        if store.probe is not None and self._usable(store.probe.entry, route):
+        if store.probe is not None and entry_fits(store.probe.entry, route):
             assert store.probe.entry is not None
             headers = {h.SIMILARITY: f"{store.probe.similarity:.4f}"}
             return self._serve_hit(store.probe.entry, chat, ledger, HIT_SEMANTIC, headers), store
         if directive.read and store.lock is None:
             entry = await self._flights.wait(fp, self._flight_wait)
-            if self._usable(entry, route):
+            if entry_fits(entry, route):
                 assert entry is not None
                 self._metrics.coalesced.inc()
                 return self._serve_hit(entry, chat, ledger, HIT_EXACT), store
         return None, store
-
-    def _usable(self, entry: CacheEntry | None, route: Route) -> bool:
-        """Served only while the route still starts where it did and the answering model is allowed."""
-        if entry is None or not route.candidates:
-            return False
-        return entry.route_head == route.candidates[0].name and any(
-            m.name == entry.model for m in route.candidates
-        )
 
     async def _probe(self, chat: ChatRequest, scope: str, route: Route, *, read: bool) -> Probe | None:
         if self._semantic is None or not chat.semantic:

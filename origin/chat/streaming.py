@@ -144,11 +144,11 @@ async def relay(
         raise
     finally:
         opened.stream.close()
-        ledger.charge(answered.model, _seen_usage(translator.usage, "".join(text), prompt_tokens))
+        ledger.charge(answered.model, seen_usage(translator.usage, "".join(text), prompt_tokens))
         ledger.settle()
 
 
-def _seen_usage(reported: Usage, text: str, prompt_tokens: int) -> Usage:
+def seen_usage(reported: Usage, text: str, prompt_tokens: int) -> Usage:
     """The upstream's usage when it reported it, else an estimate of what was streamed so far."""
     if (reported.tokens_out or not text) and (reported.tokens_in or not prompt_tokens):
         return reported

@@ -1,11 +1,12 @@
-"""OpenAI-shaped errors: ``{"error": {"message", "type", "code", "param"}}``."""
+"""OpenAI-shaped errors, ``{"error": {"message", "type", "code", "param"}}``, and Anthropic's for its API."""
 
 import logging
 import traceback
 from typing import Any, Final
 
 from origin.http.responses import JSONResponse
-from shared.errors import InvalidBody, InvalidHeader, error_body, error_type
+from shared import headers as h
+from shared.errors import InvalidBody, InvalidHeader, anthropic_error_body, error_body, error_type
 
 log = logging.getLogger("prism.errors")
 INTERNAL_MESSAGE: Final = "Prism hit an internal error; the request id identifies it."
@@ -41,6 +42,12 @@ class ApiError(Exception):
         return JSONResponse(
             self.body(), status_code=self.status, headers={**self.headers, **(extra_headers or {})}
         )
+
+    def anthropic_response(self, extra_headers: dict[str, str] | None = None) -> JSONResponse:
+        """The same error as Anthropic's API words it (for ``/v1/messages``)."""
+        headers = {**self.headers, **(extra_headers or {})}
+        body = anthropic_error_body(self.status, self.message, self.code, headers.get(h.REQUEST_ID))
+        return JSONResponse(body, status_code=self.status, headers=headers)
 
 
 def invalid_request(message: str, *, code: str = "invalid_request", param: str | None = None) -> ApiError:

@@ -219,6 +219,35 @@ def _tool_fields(body: JSON) -> JSON:
     return {"tools": tools, "tool_choice": choice} if choice else {"tools": tools}
 
 
+def messages_request(
+    body: JSON,
+    model: ModelConfig,
+    provider: ProviderConfig,
+    *,
+    version: str | None = None,
+    beta: str | None = None,
+    path: str = "/v1/messages",
+) -> UpstreamRequest:
+    """A Messages request sent as the client wrote it (so its ``cache_control`` blocks still pay),
+    the model resolved; the client's ``anthropic-version`` and ``anthropic-beta`` go with it.
+    ``path`` is ``/v1/messages/count_tokens`` to count the same request's tokens."""
+    headers = _headers(provider, version)
+    if beta:
+        headers["anthropic-beta"] = beta
+    return UpstreamRequest(path=path, headers=headers, body={**body, "model": model.upstream_model})
+
+
+def _headers(provider: ProviderConfig, version: str | None = None) -> dict[str, str]:
+    headers = {
+        "content-type": "application/json",
+        "anthropic-version": version or ANTHROPIC_VERSION,
+        **provider.headers,
+    }
+    if provider.api_key:
+        headers["x-api-key"] = provider.api_key
+    return headers
+
+
 class AnthropicAdapter:
     retryable_statuses: Final = RETRYABLE_STATUSES | {OVERLOADED}
 
@@ -241,14 +270,7 @@ class AnthropicAdapter:
             upstream["stop_sequences"] = _stop_sequences(body["stop"])
         if cache_breakpoints:
             upstream = with_breakpoints(upstream)
-        headers = {
-            "content-type": "application/json",
-            "anthropic-version": ANTHROPIC_VERSION,
-            **provider.headers,
-        }
-        if provider.api_key:
-            headers["x-api-key"] = provider.api_key
-        return UpstreamRequest(path="/v1/messages", headers=headers, body=upstream)
+        return UpstreamRequest(path="/v1/messages", headers=_headers(provider), body=upstream)
 
     def chat_response(self, data: JSON, model: ModelConfig) -> tuple[JSON, Usage]:
         blocks = [block for block in data.get("content") or [] if isinstance(block, dict)]

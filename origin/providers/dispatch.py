@@ -68,26 +68,30 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._sleep = sleep
 
+    @property
+    def upstream(self) -> Upstream:
+        return self._upstream
+
     async def complete(
         self, route: Route, body: JSON, *, cache_breakpoints: bool = False
     ) -> Answered[Completion]:
         async def call(model: ModelConfig, adapter: Adapter) -> Completion:
-            request = self._build(adapter, body, model, cache_breakpoints)
+            request = self.chat_request(adapter, body, model, cache_breakpoints)
             data = await self._upstream.complete(model.provider, request, adapter.error_message)
             response, usage = adapter.chat_response(data, model)
             return Completion(response, usage)
 
-        return await self._first_success(route, call)
+        return await self.first_success(route, call)
 
     async def open_stream(
         self, route: Route, body: JSON, completion_id: str, created: int, *, cache_breakpoints: bool = False
     ) -> Answered[OpenStream]:
         async def call(model: ModelConfig, adapter: Adapter) -> OpenStream:
-            request = self._build(adapter, {**body, "stream": True}, model, cache_breakpoints)
+            request = self.chat_request(adapter, {**body, "stream": True}, model, cache_breakpoints)
             stream = await self._upstream.open_stream(model.provider, request, adapter.error_message)
             return OpenStream(stream, adapter.stream_translator(model, completion_id, created))
 
-        return await self._first_success(route, call)
+        return await self.first_success(route, call)
 
     async def embed(self, route: Route, body: JSON) -> Answered[Completion]:
         """An embeddings answer (OpenAI's shape, with the public model name) from the first candidate
@@ -112,11 +116,12 @@ class Dispatcher:
             usage = Usage(tokens_in=tokens if isinstance(tokens, int) and tokens >= 0 else 0)
             return Completion({**data, "model": model.name}, usage)
 
-        return await self._first_success(route, call)
+        return await self.first_success(route, call)
 
-    def _build(
+    def chat_request(
         self, adapter: Adapter, body: JSON, model: ModelConfig, cache_breakpoints: bool
     ) -> UpstreamRequest:
+        """The adapter's upstream request for a chat body; what it cannot carry is a 400."""
         provider = self._config.providers[model.provider]
         try:
             return adapter.chat_request(body, model, provider, cache_breakpoints=cache_breakpoints)
@@ -125,9 +130,10 @@ class Dispatcher:
         except ValueError as error:
             raise ApiError(400, f"{model.name}: {error}", code="unsupported_request") from None
 
-    async def _first_success(
+    async def first_success(
         self, route: Route, call: Callable[[ModelConfig, Adapter], Awaitable[T]]
     ) -> Answered[T]:
+        """``call``'s result from the first candidate that gives one: retries, breakers, fallbacks."""
         last: UpstreamFailure | None = None
         tried = 0
         for model in route.candidates:

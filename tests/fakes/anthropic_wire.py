@@ -19,6 +19,9 @@ from tests.fakes.behaviour import (
     play,
     split_reply,
 )
+from tests.fakes.behaviour import (
+    count_tokens as tokens_of,
+)
 from tests.fakes.prompt_cache import CacheUsage, Part, breakpoint_ttl, header
 
 MAX_BREAKPOINTS: Final = 4
@@ -46,7 +49,9 @@ def error_response(status: int, message: str | None = None) -> web.Response:
     return web.json_response(error_body(status, message), status=status, headers=headers)
 
 
-async def _open(request: web.Request) -> dict[str, Any] | web.Response:
+async def _open(
+    request: web.Request, *, required: tuple[str, ...] = ("model", "max_tokens", "messages")
+) -> dict[str, Any] | web.Response:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     bearer = token.strip() if scheme.lower() == "bearer" else ""
     if not (request.headers.get("x-api-key", "").strip() or bearer):
@@ -56,12 +61,14 @@ async def _open(request: web.Request) -> dict[str, Any] | web.Response:
     body = parse_json(await request.read())
     if body is None:
         return error_response(400, "The request body is not valid JSON.")
-    for name in ("model", "max_tokens", "messages"):
+    for name in required:
         if name not in body:
             return error_response(400, f"{name}: Field required")
     if not isinstance(body["model"], str):
         return error_response(400, "model: Input should be a valid string")
-    if not isinstance(body["max_tokens"], int) or isinstance(body["max_tokens"], bool):
+    if "max_tokens" in required and (
+        not isinstance(body["max_tokens"], int) or isinstance(body["max_tokens"], bool)
+    ):
         return error_response(400, "max_tokens: Input should be a valid integer")
     if not isinstance(body["messages"], list) or not body["messages"]:
         return error_response(400, "messages: at least one message is required")
@@ -271,3 +278,12 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if body.get("stream") is True:
         return await play(request, behaviour, reply.script())
     return web.json_response(reply.message())
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    """``/v1/messages/count_tokens``: the prompt's tokens as the Messages endpoint would count them."""
+    body = await _open(request, required=("model", "messages"))
+    if isinstance(body, web.Response):
+        return body
+    prompt = "".join(part.text for part in prompt_parts(body))
+    return web.json_response({"input_tokens": tokens_of(prompt)})

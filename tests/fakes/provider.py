@@ -82,6 +82,7 @@ def create_app(stage: Stage) -> web.Application:
     app.router.add_post("/v1/embeddings", openai_wire.embeddings)
     app.router.add_get("/v1/models", openai_wire.models)
     app.router.add_post("/v1/messages", anthropic_wire.messages)
+    app.router.add_post("/v1/messages/count_tokens", anthropic_wire.count_tokens)
     app.router.add_post("/_fake/behaviour", _set_behaviour)
     app.router.add_post("/_fake/reset", _reset)
     app.router.add_post("/_fake/flush", _flush)
