@@ -1,9 +1,10 @@
-"""Errors the edge answers itself, in the origin's shape (``shared.errors``)."""
+"""Errors the edge answers itself, in the origin's shape (``shared.errors``): OpenAI's, or Anthropic's
+under its API's path."""
 
 from collections.abc import Mapping
 
 from edge.runtime import Answer
-from shared.errors import error_body
+from shared.errors import anthropic_error_body, error_body
 from shared.replay import JSON_CONTENT_TYPE, json_bytes
 
 
@@ -14,6 +15,10 @@ def error_answer(
     code: str,
     param: str | None = None,
     headers: Mapping[str, str] | None = None,
+    anthropic: bool = False,
 ) -> Answer:
-    body = json_bytes(error_body(status, message, code, param))
+    shaped = (
+        anthropic_error_body(status, message, code) if anthropic else error_body(status, message, code, param)
+    )
+    body = json_bytes(shaped)
     return Answer(status, {"content-type": JSON_CONTENT_TYPE, **(headers or {})}, body)

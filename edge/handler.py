@@ -1,7 +1,8 @@
 """One request at the edge: reject a bad key, answer an exact-cache hit, or forward to the origin.
 
-- ``/v1/*`` needs a valid key (CORS preflights aside): a missing, malformed, unknown or revoked key
-  is a 401 here and never reaches the origin. Other paths (``/healthz``, …) are forwarded as they are.
+- ``/v1/*`` needs a valid key (CORS preflights aside), as a bearer token or Anthropic's ``x-api-key``:
+  a missing, malformed, unknown or revoked key is a 401 here (in Anthropic's shape under
+  ``/v1/messages``) and never reaches the origin. Other paths (``/healthz``, …) are forwarded as they are.
 - ``POST /v1/chat/completions`` with a key allowed to use the edge cache, headers and body the
   origin would serve from its exact cache, and an entry in KV: answered here, and its usage row
   handed to the origin after the response.
@@ -21,8 +22,9 @@ from edge.errors import error_answer
 from edge.proxy import origin_target
 from edge.runtime import Answer, Clock, EdgeRequest, Env, Forward, Poster, Schedule, Sleep
 from shared import headers as h
+from shared.credentials import authorization
 from shared.edgekv import generations_match
-from shared.errors import InvalidHeader
+from shared.errors import InvalidHeader, speaks_anthropic
 from shared.keys import KeyRejection
 from shared.request import PrismHeaders, parse_request_headers
 from shared.usage import UsageRow, new_request_id
@@ -107,11 +109,13 @@ async def _decide(ctx: _Context) -> Answer | Forward:
     request, env = ctx.request, ctx.env
     if not needs_key(request):
         return ctx.forward()
-    auth = await authenticate(request.headers.get("authorization"), env.kv, env.key_pepper)
+    auth = await authenticate(authorization(request.headers), env.kv, env.key_pepper)
     if auth is None:
         return ctx.forward()
     if isinstance(auth, KeyRejection):
-        return error_answer(401, auth.message, code=auth.code, headers=edge_headers(AUTH_REJECT, ctx.region))
+        headers = edge_headers(AUTH_REJECT, ctx.region)
+        anthropic = speaks_anthropic(request.path)
+        return error_answer(401, auth.message, code=auth.code, headers=headers, anthropic=anthropic)
     if request.method != "POST" or request.path != cache.CHAT_PATH or not auth.grant.edge_cache:
         return ctx.forward()
     return await _chat(ctx, auth)

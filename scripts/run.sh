@@ -69,6 +69,11 @@ $edge_line
   print(client.chat.completions.create(model="demo-claude", messages=[{"role": "user", "content": "hi"}]).choices[0].message.content)
   PY
 
+  Anthropic's SDK (and Claude Code) speak the Messages API to the same key:
+  ANTHROPIC_BASE_URL=http://127.0.0.1:$edge_port ANTHROPIC_AUTH_TOKEN=$key claude
+  curl -s http://127.0.0.1:$edge_port/v1/messages -H "x-api-key: $key" -H "Content-Type: application/json" \\
+    -d '{"model": "demo-claude", "max_tokens": 100, "messages": [{"role": "user", "content": "Hello"}]}'
+
   Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}"

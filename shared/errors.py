@@ -47,6 +47,13 @@ class InvalidBody(ValueError):
         self.param = param
 
 
+ANTHROPIC_API: Final = "/v1/messages"  # and what is below it: errors there are in Anthropic's shape
+
+
+def speaks_anthropic(path: str) -> bool:
+    return path == ANTHROPIC_API or path.startswith(ANTHROPIC_API + "/")
+
+
 # Anthropic's ``error.type`` by status (its SDK picks the exception by status; the type names it).
 ANTHROPIC_ERROR_TYPES: Final = {
     400: "invalid_request_error",

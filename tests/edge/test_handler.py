@@ -157,6 +157,20 @@ async def test_other_api_paths_need_a_key_too(edge: Edge) -> None:
     assert edge.reads == 0
 
 
+async def test_anthropic_clients_authenticate_with_x_api_key_and_get_anthropic_errors(edge: Edge) -> None:
+    messages = {"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}
+    _forwarded(
+        await edge.call(path="/v1/messages", headers={"x-api-key": KEY}, body=messages), "/v1/messages"
+    )
+    for headers in ({"x-api-key": OTHER_KEY}, {}):
+        answer = _answer(await edge.call(path="/v1/messages/count_tokens", headers=headers, body=messages))
+        assert answer.status == 401 and answer.headers[h.EDGE_CACHE] == "auth-reject"
+        refused = json.loads(answer.body)
+        assert refused["type"] == "error" and refused["error"]["type"] == "authentication_error"
+    chat = _answer(await edge.call(headers={"x-api-key": OTHER_KEY}))  # the same key, OpenAI's path
+    assert _error(chat)["code"] == "invalid_api_key"
+
+
 async def test_health_and_other_paths_go_through_without_auth(edge: Edge) -> None:
     for path in ("/healthz", "/readyz", "/internal/usage", "/v1beta"):
         _forwarded(await edge.call("GET", path, headers={}), path)
