@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as redis
 
+from origin.cache.answers import Answers
 from origin.cache.erasure import CacheIndex
 from origin.cache.exact import ExactCache
 from origin.cache.local import LocalEntries
@@ -163,27 +164,16 @@ class AppState:
             semantic=semantic,
             kv=kv,
         )
-        embeddings = EmbeddingsPipeline(
-            config,
-            auth,
-            controls,
-            ledgers,
-            dispatcher,
-            flights,
-            admission,
-            cache_index,
-            flight_wait_seconds=config.single_flight_wait,
-        )
+        answers = Answers(flights, cache_index, wait_seconds=config.single_flight_wait)
+        embeddings = EmbeddingsPipeline(config, auth, controls, ledgers, dispatcher, answers, admission)
         messages = MessagesPipeline(
             auth,
             controls,
             ledgers,
             pipeline.route,
             MessagesDispatch(config, dispatcher),
-            flights,
+            answers,
             admission,
-            cache_index,
-            flight_wait_seconds=config.single_flight_wait,
         )
         warmup_scheduler = WarmupScheduler(
             pool,

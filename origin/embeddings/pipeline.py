@@ -13,10 +13,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from origin.cache.erasure import CacheIndex, member, selectors
+from origin.cache.answers import Answers
 from origin.cache.exact import CacheEntry
 from origin.cache.scope import cache_scope
-from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Ledger
 from origin.chat.pipeline import answer_headers, answered_or_refused
 from origin.chat.request import Incoming
@@ -36,9 +35,8 @@ from origin.stores.postgres import KeyRecord
 from shared.directive import NO_CACHE, CacheDirective
 from shared.embeddings_body import input_texts, validate_embeddings_body
 from shared.errors import InvalidBody
-from shared.fingerprint import fingerprint
 from shared.request import parse_request_headers
-from shared.usage import BYPASS, CACHE_PROVIDER, HIT_EXACT, MISS
+from shared.usage import CACHE_PROVIDER, HIT_EXACT
 
 TASK_TYPE = "embedding"
 MODE = "embeddings"  # in the fingerprint: an embeddings answer is never a chat answer's
@@ -52,21 +50,16 @@ class EmbeddingsPipeline:
         controls: ControlsCache,
         ledgers: Callable[[KeyRecord], Ledger],
         dispatcher: Dispatcher,
-        flights: SingleFlight,
+        answers: Answers,
         admission: Admission,
-        index: CacheIndex,
-        *,
-        flight_wait_seconds: float,
     ) -> None:
         self._config = config
         self._auth = auth
         self._controls = controls
         self._ledgers = ledgers
         self._dispatcher = dispatcher
-        self._flights = flights
+        self._answers = answers
         self._admission = admission
-        self._index = index
-        self._flight_wait = flight_wait_seconds
 
     async def handle(self, incoming: Incoming) -> Response:
         key = await self._auth.authenticate(incoming.headers.get("authorization"))
@@ -130,40 +123,22 @@ class EmbeddingsPipeline:
         controls: ProjectControls,
         ledger: Ledger,
     ) -> Response:
-        scope = cache_scope(ledger.row, body, controls.settings.cache_scope)
-        if scope is None:  # the project's scope is per end user and the request names none
-            directive = NO_CACHE
-        ledger.row.cache_status = BYPASS if directive.bypass else MISS
-        fp = fingerprint(scope or ledger.row.project_id, body, mode=MODE)
-        lock = None
-        if directive.read:
-            begun = await self._flights.begin(fp)
-            if begun.entry is not None and _usable(begun.entry, route):
-                return self._serve_hit(begun.entry, ledger)
-            lock = begun.lock if begun.entry is None else await self._flights.acquire(fp)
-            if lock is None and _usable(entry := await self._flights.wait(fp, self._flight_wait), route):
-                assert entry is not None
-                return self._serve_hit(entry, ledger)
-        if lock is not None:
-            held = lock
-            ledger.after(lambda row: self._flights.release(fp, held))
+        slot = await self._answers.slot(
+            ledger,
+            body,
+            mode=MODE,
+            scope=cache_scope(ledger.row, body, controls.settings.cache_scope),
+            directive=directive,
+            fits=lambda entry: _usable(entry, route),
+        )
+        if slot.hit is not None:
+            return self._serve_hit(slot.hit, ledger)
         await self._admission.hold(ledger, controls, lambda: _worst_cents(body, route.candidates))
         answered = await self._dispatcher.embed(route, {**body, "model": route.candidates[0].name})
         model, usage = answered.model, answered.result.usage
         ledger.charge(model, usage)
         response = answered.result.response
-        if lock is not None and directive.write:
-            entry = CacheEntry.build(
-                response,
-                model=model.name,
-                provider=model.provider,
-                route_head=route.candidates[0].name,
-                usage=usage,
-                cost_cents=ledger.row.cost_total_cents,
-            )
-            await self._flights.finish(fp, entry, directive.ttl_seconds, lock)
-            under = selectors(ledger.row.session_id, ledger.row.request_tags)
-            await self._index.add(ledger.row.project_id, under, [member("exact", fp)], directive.ttl_seconds)
+        await slot.fill(response, model, usage, route_head=route.candidates[0].name)
         ledger.settle()
         return JSONResponse(
             response, headers=answer_headers(ledger, model.name, model.provider, ledger.row.cache_status)

@@ -14,10 +14,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from origin.cache.erasure import CacheIndex, member, selectors
+from origin.cache.answers import Answers
 from origin.cache.exact import CacheEntry
 from origin.cache.scope import cache_scope
-from origin.cache.singleflight import SingleFlight
 from origin.chat.ledger import Ledger
 from origin.chat.pipeline import answer_headers, answered_or_refused, entry_fits
 from origin.chat.request import ChatRequest, Incoming
@@ -40,12 +39,11 @@ from origin.providers.base import JSON, ModelConfig, RequestFieldError, Usage
 from origin.stores.postgres import KeyRecord
 from shared.classify import classify
 from shared.credentials import authorization
-from shared.directive import NO_CACHE, CacheDirective
+from shared.directive import NO_CACHE
 from shared.errors import InvalidBody
-from shared.fingerprint import fingerprint
 from shared.messages_body import validate_count_tokens_body, validate_messages_body
 from shared.request import parse_request_headers
-from shared.usage import BYPASS, CACHE_PROVIDER, HIT_EXACT, MISS, UsageRow
+from shared.usage import CACHE_PROVIDER, HIT_EXACT, UsageRow
 
 Store = Callable[[JSON, ModelConfig, Usage], Awaitable[None]]
 
@@ -69,21 +67,16 @@ class MessagesPipeline:
         ledgers: Callable[[KeyRecord], Ledger],
         routes: Callable[[ChatRequest], Route],
         dispatch: MessagesDispatch,
-        flights: SingleFlight,
+        answers: Answers,
         admission: Admission,
-        index: CacheIndex,
-        *,
-        flight_wait_seconds: float,
     ) -> None:
         self._auth = auth
         self._controls = controls
         self._ledgers = ledgers
         self._routes = routes
         self._dispatch = dispatch
-        self._flights = flights
+        self._answers = answers
         self._admission = admission
-        self._index = index
-        self._flight_wait = flight_wait_seconds
 
     async def handle(self, incoming: Incoming) -> Response:
         try:
@@ -157,43 +150,21 @@ class MessagesPipeline:
 
     async def _answer(self, request: MessagesRequest, route: Route, ledger: Ledger) -> Response:
         chat = request.chat
-        scope = cache_scope(ledger.row, chat.body, chat.controls.settings.cache_scope)
-        directive: CacheDirective = NO_CACHE if scope is None else chat.directive
-        ledger.row.cache_status = BYPASS if directive.bypass else MISS
-        fp = fingerprint(
-            scope or ledger.row.project_id,
+        slot = await self._answers.slot(
+            ledger,
             request.body,
             mode=f"messages:{chat.mode}",
-            model_prefer=chat.prefer,
+            scope=cache_scope(ledger.row, chat.body, chat.controls.settings.cache_scope),
+            directive=chat.directive,
+            prefer=chat.prefer,
+            fits=lambda entry: entry_fits(entry, route),
         )
-        lock = None
-        if directive.read:
-            begun = await self._flights.begin(fp)
-            if entry_fits(begun.entry, route):
-                assert begun.entry is not None
-                return self._serve_hit(begun.entry, request, ledger)
-            lock = begun.lock if begun.entry is None else await self._flights.acquire(fp)
-            if lock is None and entry_fits(entry := await self._flights.wait(fp, self._flight_wait), route):
-                assert entry is not None
-                return self._serve_hit(entry, request, ledger)
-        if lock is not None:
-            held = lock
-            ledger.after(lambda row: self._flights.release(fp, held))
+        if slot.hit is not None:
+            return self._serve_hit(slot.hit, request, ledger)
 
         async def store(message: JSON, model: ModelConfig, usage: Usage) -> None:
-            if lock is None or not directive.write or message.get("stop_reason") is None:
-                return
-            entry = CacheEntry.build(
-                message,
-                model=model.name,
-                provider=model.provider,
-                route_head=route.candidates[0].name,
-                usage=usage,
-                cost_cents=usage.cost_cents(model.price),
-            )
-            await self._flights.finish(fp, entry, directive.ttl_seconds, lock)
-            under = selectors(ledger.row.session_id, ledger.row.request_tags)
-            await self._index.add(ledger.row.project_id, under, [member("exact", fp)], directive.ttl_seconds)
+            if message.get("stop_reason") is not None:
+                await slot.fill(message, model, usage, route_head=route.candidates[0].name)
 
         await self._admission.reserve(ledger, chat.controls, chat.body, route.candidates)
         if request.stream:
