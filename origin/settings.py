@@ -67,6 +67,8 @@ class Settings:
     # long the lease of the instance that runs them lasts without renewal.
     warmup_tick_seconds: float = 10.0
     warmup_lease_seconds: float = 30.0
+    # How long a stored Response (``store``, the default) can be read or continued by id.
+    responses_retention_days: float = 30.0
     # Where this origin's Redis and Postgres run (e.g. "eu-west-1"), for the residency report.
     region: str | None = None
 
@@ -210,6 +212,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "dead_letter_sweep_seconds": _positive_float,
     "warmup_tick_seconds": _non_negative_float,
     "warmup_lease_seconds": _positive_float,
+    "responses_retention_days": _positive_float,
     "region": str,
 }
 

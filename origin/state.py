@@ -37,6 +37,7 @@ from origin.providers.breakers import Breakers
 from origin.providers.dispatch import Dispatcher
 from origin.providers.embeddings import embeddings_client
 from origin.providers.upstream import Upstream
+from origin.responses.pipeline import ResponsesPipeline
 from origin.settings import Settings
 from origin.stores import postgres
 from origin.stores.inflight import Inflight
@@ -44,6 +45,7 @@ from origin.stores.kv import KVPublisher
 from origin.stores.postgres import KeyRecord
 from origin.stores.redis_pool import WaitingConnectionPool
 from origin.stores.redis_scripts import ScriptRunner
+from origin.stores.responses import ResponseStore
 from origin.usage.deadletters import DeadLetterSweeper, envelope_ingest
 from origin.usage.sink import UsageSink
 from origin.usage.spool import Spool
@@ -79,6 +81,7 @@ class AppState:
     pipeline: ChatPipeline
     embeddings: EmbeddingsPipeline
     messages: MessagesPipeline
+    responses: ResponsesPipeline
     semantic: SemanticLayer | None
     kv: KVPublisher
     sweeper: DeadLetterSweeper
@@ -175,6 +178,16 @@ class AppState:
             answers,
             admission,
         )
+        responses = ResponsesPipeline(
+            auth,
+            controls,
+            ledgers,
+            pipeline.route,
+            dispatcher,
+            answers,
+            admission,
+            ResponseStore(pool, retention_seconds=settings.responses_retention_days * 86400),
+        )
         warmup_scheduler = WarmupScheduler(
             pool,
             Lease(redis_client, "warmups", seconds=settings.warmup_lease_seconds, scripts=scripts),
@@ -218,6 +231,7 @@ class AppState:
             pipeline=pipeline,
             embeddings=embeddings,
             messages=messages,
+            responses=responses,
             semantic=semantic,
             kv=kv,
             sweeper=sweeper,

@@ -22,7 +22,7 @@ from origin.chat.ledger import Finalizer, Ledger
 from origin.chat.prefix_flight import Prefix, PrefixFlights, long_prefix
 from origin.chat.prefix_survey import PrefixSurvey
 from origin.chat.prompt_cache import with_session_cache_key
-from origin.chat.request import ChatRequest, Incoming
+from origin.chat.request import ChatRequest, Incoming, cache_directive, read_request
 from origin.chat.routing import AUTO, Route, plan_route
 from origin.chat.streaming import SettlingStreamingResponse, relay
 from origin.chat.tokens import estimate_prompt_tokens
@@ -33,7 +33,7 @@ from origin.controls.cache import ControlsCache
 from origin.controls.generation import controls_generation
 from origin.controls.pii import has_personal_data, message_texts
 from origin.controls.policy import ProjectControls
-from origin.http.errors import ApiError, internal_error, invalid_request, refused_body, refused_header
+from origin.http.errors import ApiError, internal_error, invalid_request
 from origin.http.responses import JSONResponse
 from origin.ops.metrics import Metrics
 from origin.providers.base import JSON, ModelConfig, Usage
@@ -44,10 +44,8 @@ from shared import headers as h
 from shared.chat_body import validate_chat_body
 from shared.classify import classify
 from shared.directive import NO_CACHE, CacheDirective
-from shared.errors import InvalidBody
 from shared.fingerprint import fingerprint
 from shared.replay import fresh_identity, replay_sse
-from shared.request import parse_request_headers
 from shared.usage import BYPASS, CACHE_PROVIDER, HIT_EXACT, HIT_SEMANTIC, MISS, UsageRow
 
 
@@ -173,14 +171,7 @@ class ChatPipeline:
 
     async def _parse(self, incoming: Incoming, controls: ProjectControls, row: UsageRow) -> ChatRequest:
         """The headers first (``shared.request``; they attribute the row even when refused), then the body."""
-        headers = parse_request_headers(incoming.headers)
-        headers.attribute(row)
-        if headers.error is not None:
-            raise refused_header(headers.error)
-        try:
-            body = validate_chat_body(await incoming.read_json())
-        except InvalidBody as error:
-            raise refused_body(error) from None
+        headers, body = await read_request(incoming, validate_chat_body, row)
         row.was_streaming = bool(body.get("stream"))
         row.task_type = classify(body["messages"], response_format=body.get("response_format"))
         settings = controls.settings
@@ -191,9 +182,7 @@ class ChatPipeline:
             mode=headers.mode,
             prefer=headers.model_prefer,
             task_type=row.task_type,
-            directive=NO_CACHE
-            if guarded
-            else headers.cache.directive(settings.cache_ttl_seconds, settings.cache_max_ttl_seconds),
+            directive=cache_directive(headers, settings, guarded=guarded),
             controls=controls,
             session_id=headers.session_id,
             memory="auto" if headers.memory_on and not guarded else "off",

@@ -4,8 +4,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from origin.controls.policy import DEFAULT_CONTROLS, ProjectControls
-from shared.directive import CacheDirective
+from origin.controls.pii import has_personal_data, message_texts
+from origin.controls.policy import DEFAULT_CONTROLS, ProjectControls, ProjectSettings
+from origin.http.errors import refused_body, refused_header
+from shared.classify import classify
+from shared.directive import NO_CACHE, CacheDirective
+from shared.errors import InvalidBody
+from shared.request import PrismHeaders, parse_request_headers
+from shared.usage import UsageRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +46,41 @@ class ChatRequest:
     @property
     def choices(self) -> int:
         return int(self.body.get("n") or 1)
+
+
+async def read_request(
+    incoming: Incoming, validate: Callable[[Any], dict[str, Any]], row: UsageRow | None = None
+) -> tuple[PrismHeaders, dict[str, Any]]:
+    """The headers first (``shared.request``; they attribute ``row`` even when refused), then the
+    body, checked by ``validate``: either refused is a 400 naming what was wrong."""
+    headers = parse_request_headers(incoming.headers)
+    if row is not None:
+        headers.attribute(row)
+    if headers.error is not None:
+        raise refused_header(headers.error)
+    try:
+        return headers, validate(await incoming.read_json())
+    except InvalidBody as error:
+        raise refused_body(error) from None
+
+
+def cache_directive(headers: PrismHeaders, settings: ProjectSettings, *, guarded: bool) -> CacheDirective:
+    """What the cache may do for this request: nothing when the PII guard caught personal data."""
+    if guarded:
+        return NO_CACHE
+    return headers.cache.directive(settings.cache_ttl_seconds, settings.cache_max_ttl_seconds)
+
+
+def as_chat(view: dict[str, Any], headers: PrismHeaders, controls: ProjectControls) -> ChatRequest:
+    """Another API's request read as the chat body ``view``, for the controls and routing (session
+    memory and the semantic cache are chat's own)."""
+    guarded = controls.settings.pii_guard and has_personal_data(message_texts(view["messages"]))
+    return ChatRequest(
+        body=view,
+        mode=headers.mode,
+        prefer=headers.model_prefer,
+        task_type=classify(view["messages"], response_format=view.get("response_format")),
+        directive=cache_directive(headers, controls.settings, guarded=guarded),
+        controls=controls,
+        session_id=headers.session_id,
+    )

@@ -18,7 +18,7 @@ from origin.cache.exact import CacheEntry
 from origin.cache.scope import cache_scope
 from origin.chat.ledger import Ledger
 from origin.chat.pipeline import answer_headers, answered_or_refused
-from origin.chat.request import Incoming
+from origin.chat.request import Incoming, cache_directive, read_request
 from origin.chat.routing import Route
 from origin.chat.tokens import estimate_tokens
 from origin.config import GatewayConfig
@@ -27,15 +27,13 @@ from origin.controls.auth import Authenticator
 from origin.controls.cache import ControlsCache
 from origin.controls.pii import has_personal_data
 from origin.controls.policy import ProjectControls
-from origin.http.errors import ApiError, invalid_request, refused_body, refused_header
+from origin.http.errors import ApiError, invalid_request
 from origin.http.responses import JSONResponse
 from origin.providers.base import ModelConfig, Usage
 from origin.providers.dispatch import Dispatcher
 from origin.stores.postgres import KeyRecord
-from shared.directive import NO_CACHE, CacheDirective
+from shared.directive import CacheDirective
 from shared.embeddings_body import input_texts, validate_embeddings_body
-from shared.errors import InvalidBody
-from shared.request import parse_request_headers
 from shared.usage import CACHE_PROVIDER, HIT_EXACT
 
 TASK_TYPE = "embedding"
@@ -78,18 +76,10 @@ class EmbeddingsPipeline:
     async def _parse(
         self, incoming: Incoming, controls: ProjectControls, ledger: Ledger
     ) -> tuple[dict[str, Any], CacheDirective]:
-        headers = parse_request_headers(incoming.headers)
-        headers.attribute(ledger.row)
-        if headers.error is not None:
-            raise refused_header(headers.error)
-        try:
-            body = validate_embeddings_body(await incoming.read_json())
-        except InvalidBody as error:
-            raise refused_body(error) from None
+        headers, body = await read_request(incoming, validate_embeddings_body, ledger.row)
         settings = controls.settings
-        if settings.pii_guard and has_personal_data(input_texts(body)):
-            return body, NO_CACHE
-        return body, headers.cache.directive(settings.cache_ttl_seconds, settings.cache_max_ttl_seconds)
+        guarded = settings.pii_guard and has_personal_data(input_texts(body))
+        return body, cache_directive(headers, settings, guarded=guarded)
 
     def _route(self, body: dict[str, Any], controls: ProjectControls) -> Route:
         """The model asked for (an embeddings model), then its fallbacks, as policy allows."""

@@ -19,16 +19,15 @@ from origin.cache.exact import CacheEntry
 from origin.cache.scope import cache_scope
 from origin.chat.ledger import Ledger
 from origin.chat.pipeline import answer_headers, answered_or_refused, entry_fits
-from origin.chat.request import ChatRequest, Incoming
+from origin.chat.request import ChatRequest, Incoming, as_chat, read_request
 from origin.chat.routing import Route
 from origin.chat.streaming import SettlingStreamingResponse
 from origin.chat.tokens import estimate_prompt_tokens
 from origin.controls.admission import Admission
 from origin.controls.auth import Authenticator
 from origin.controls.cache import ControlsCache
-from origin.controls.pii import has_personal_data, message_texts
 from origin.controls.policy import ProjectControls
-from origin.http.errors import ApiError, internal_error, refused_body, refused_header
+from origin.http.errors import ApiError, internal_error
 from origin.http.responses import JSONResponse
 from origin.messages.dispatch import MessagesDispatch, Wire
 from origin.messages.events import encode, replay
@@ -37,12 +36,8 @@ from origin.messages.streaming import relay_messages
 from origin.messages.to_chat import chat_body
 from origin.providers.base import JSON, ModelConfig, RequestFieldError, Usage
 from origin.stores.postgres import KeyRecord
-from shared.classify import classify
 from shared.credentials import authorization
-from shared.directive import NO_CACHE
-from shared.errors import InvalidBody
 from shared.messages_body import validate_count_tokens_body, validate_messages_body
-from shared.request import parse_request_headers
 from shared.usage import CACHE_PROVIDER, HIT_EXACT, UsageRow
 
 Store = Callable[[JSON, ModelConfig, Usage], Awaitable[None]]
@@ -120,29 +115,8 @@ class MessagesPipeline:
         row: UsageRow | None = None,
     ) -> MessagesRequest:
         """The headers first (they attribute ``row`` even when refused), then the body."""
-        headers = parse_request_headers(incoming.headers)
-        if row is not None:
-            headers.attribute(row)
-        if headers.error is not None:
-            raise refused_header(headers.error)
-        try:
-            body = validate(await incoming.read_json())
-        except InvalidBody as error:
-            raise refused_body(error) from None
-        view = _chat_body(body)
-        settings = controls.settings
-        guarded = settings.pii_guard and has_personal_data(message_texts(view["messages"]))
-        chat = ChatRequest(
-            body=view,
-            mode=headers.mode,
-            prefer=headers.model_prefer,
-            task_type=classify(view["messages"]),
-            directive=NO_CACHE
-            if guarded
-            else headers.cache.directive(settings.cache_ttl_seconds, settings.cache_max_ttl_seconds),
-            controls=controls,
-            session_id=headers.session_id,
-        )
+        headers, body = await read_request(incoming, validate, row)
+        chat = as_chat(_chat_body(body), headers, controls)
         if row is not None:
             row.was_streaming = bool(body.get("stream"))
             row.task_type = chat.task_type
