@@ -13,10 +13,10 @@ from shared.edgekv import KeyGrant, key_name
 from shared.keys import (
     MALFORMED_KEY,
     MISSING_KEY,
-    REVOKED_KEY,
     UNKNOWN_KEY,
     KeyRejection,
     key_hash,
+    key_refusal,
     looks_like_key,
     parse_bearer,
 )
@@ -30,7 +30,9 @@ class Authorized:
     key_hash: str
 
 
-async def authenticate(authorization: str | None, kv: KV, pepper: str) -> Authorized | KeyRejection | None:
+async def authenticate(
+    authorization: str | None, kv: KV, pepper: str, *, now: float
+) -> Authorized | KeyRejection | None:
     token = parse_bearer(authorization)
     if token is None:
         return MISSING_KEY
@@ -50,6 +52,6 @@ async def authenticate(authorization: str | None, kv: KV, pepper: str) -> Author
         # Only the origin writes grants; a broken one is treated as no grant at all.
         log.warning("malformed key grant in KV")
         return UNKNOWN_KEY
-    if not grant.active:
-        return REVOKED_KEY
+    if (refusal := key_refusal(grant.active, grant.expires_at, now)) is not None:
+        return refusal
     return Authorized(grant, hashed)

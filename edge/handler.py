@@ -25,7 +25,7 @@ from shared import headers as h
 from shared.credentials import authorization
 from shared.edgekv import generations_match
 from shared.errors import InvalidHeader, speaks_anthropic
-from shared.keys import KeyRejection
+from shared.keys import KeyRejection, models_permit
 from shared.request import PrismHeaders, parse_request_headers
 from shared.usage import UsageRow, new_request_id
 
@@ -109,7 +109,7 @@ async def _decide(ctx: _Context) -> Answer | Forward:
     request, env = ctx.request, ctx.env
     if not needs_key(request):
         return ctx.forward()
-    auth = await authenticate(authorization(request.headers), env.kv, env.key_pepper)
+    auth = await authenticate(authorization(request.headers), env.kv, env.key_pepper, now=ctx.started)
     if auth is None:
         return ctx.forward()
     if isinstance(auth, KeyRejection):
@@ -136,6 +136,8 @@ async def _chat(ctx: _Context, auth: Authorized) -> Answer | Forward:
     entry = await cache.find(env.kv, found.fp)
     if entry is None or not generations_match(auth.grant.generation, entry.generation):
         return ctx.forward()  # no answer, or one made before the project's current rules
+    if not models_permit(auth.grant.models, entry.model):
+        return ctx.forward()  # the origin tells the key which models it may use
     request_id = new_request_id()
     answer = cache.hit_answer(entry, found, {**edge_headers(HIT, ctx.region), h.REQUEST_ID: request_id})
     if answer is None:

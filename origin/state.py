@@ -26,7 +26,7 @@ from origin.controls.admission import Admission
 from origin.controls.auth import Authenticator
 from origin.controls.cache import ControlsCache
 from origin.controls.grants import republish_until_done
-from origin.controls.limits import Budgets, RateLimiter
+from origin.controls.limits import Budgets, RateLimiter, TokenLimiter
 from origin.embeddings.pipeline import EmbeddingsPipeline
 from origin.messages.dispatch import MessagesDispatch
 from origin.messages.pipeline import MessagesPipeline
@@ -126,6 +126,7 @@ class AppState:
         admission = Admission(
             Budgets(redis_client, timeout=LIMITS_DEADLINE_SECONDS, scripts=scripts),
             RateLimiter(redis_client, timeout=LIMITS_DEADLINE_SECONDS, scripts=scripts),
+            TokenLimiter(redis_client, timeout=LIMITS_DEADLINE_SECONDS, scripts=scripts),
         )
         semantic = None
         if config.semantic is not None:

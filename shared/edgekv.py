@@ -58,6 +58,8 @@ class KeyGrant:
     active: bool
     edge_cache: bool
     generation: str = ""
+    expires_at: float | None = None  # epoch seconds; the edge refuses the key from then on
+    models: tuple[str, ...] = ()  # the key's model globs: it is served only answers of these
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -65,8 +67,14 @@ class KeyGrant:
     @classmethod
     def from_json(cls, text: str | bytes) -> "KeyGrant":
         data = _load(text, "a key grant", cls.__dataclass_fields__)
+        models = data.get("models", [])
+        if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+            raise ValueError("malformed key grant: models must be a list of strings")
+        expires = data.get("expires_at")
+        if expires is not None and (isinstance(expires, bool) or not isinstance(expires, (int, float))):
+            raise ValueError("malformed key grant: expires_at must be a number of seconds")
         try:
-            grant = cls(**data)
+            grant = cls(**{**data, "models": tuple(models)})
         except TypeError as error:
             raise ValueError(f"malformed key grant: {error}") from None
         ids = (grant.key_id, grant.project_id, grant.org_id, grant.generation)

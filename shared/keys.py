@@ -3,7 +3,9 @@
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Final
 
 PREFIX: Final = "prism_sk_"
@@ -63,3 +65,18 @@ MALFORMED_KEY: Final = KeyRejection(
 )
 UNKNOWN_KEY: Final = KeyRejection("invalid_api_key", "Invalid API key.")
 REVOKED_KEY: Final = KeyRejection("revoked_api_key", "This API key has been revoked.")
+EXPIRED_KEY: Final = KeyRejection("key_expired", "This API key has expired: ask for a new one.")
+
+
+def key_refusal(active: bool, expires_at: float | None, now: float) -> KeyRejection | None:
+    """Why a known key is refused at ``now`` (epoch seconds), or ``None``: both tiers ask this."""
+    if not active:
+        return REVOKED_KEY
+    if expires_at is not None and now >= expires_at:
+        return EXPIRED_KEY
+    return None
+
+
+def models_permit(patterns: Sequence[str], model: str) -> bool:
+    """Whether a key limited to these model globs (none: any model) may use ``model``; case-insensitive."""
+    return not patterns or any(fnmatchcase(model.lower(), pattern.lower()) for pattern in patterns)

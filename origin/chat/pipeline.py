@@ -160,7 +160,7 @@ class ChatPipeline:
         ledger = self._ledgers(key)
 
         async def answer() -> Response:
-            controls = await self._controls.get(key.org_id, key.project_id)
+            controls = await self._controls.of_key(key)
             await self._admission.rate_limit(key, controls)
             chat = await self._parse(incoming, controls, ledger.row)
             route = self.route(chat)

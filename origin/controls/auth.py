@@ -29,10 +29,10 @@ from origin.stores.postgres import KeyRecord
 from shared.keys import (
     MALFORMED_KEY,
     MISSING_KEY,
-    REVOKED_KEY,
     UNKNOWN_KEY,
     KeyRejection,
     key_hash,
+    key_refusal,
     looks_like_key,
     parse_bearer,
 )
@@ -69,6 +69,7 @@ class Authenticator:
         lookup_timeout_seconds: float = 0.75,
         redis_timeout_seconds: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         finder: Finder = postgres.find_key,
     ) -> None:
         self._pool = pool
@@ -78,6 +79,7 @@ class Authenticator:
         self._lookup_timeout = lookup_timeout_seconds
         self._redis_timeout = redis_timeout_seconds
         self._clock = clock
+        self._wall = wall  # expiry is a moment in time, not an interval
         self._finder = finder
         self._local: dict[str, tuple[float, KeyRecord | None]] = {}
         self._lookups: Inflight[str, KeyRecord | None] = Inflight(clock=clock)
@@ -92,8 +94,8 @@ class Authenticator:
         record = await self.lookup(key_hash(token, self._pepper))
         if record is None:
             raise _refused(UNKNOWN_KEY)
-        if not record.active:
-            raise _refused(REVOKED_KEY)
+        if (refusal := key_refusal(record.active, record.expires_at, self._wall())) is not None:
+            raise _refused(refusal)
         return record
 
     async def lookup(self, hashed: str) -> KeyRecord | None:
@@ -135,7 +137,7 @@ class Authenticator:
             raw = None
         if raw is not None:
             text = raw.decode() if isinstance(raw, bytes) else str(raw)
-            return None if text == _UNKNOWN else KeyRecord(**json.loads(text))
+            return None if text == _UNKNOWN else KeyRecord.from_json(json.loads(text))
         try:
             record = await self._finder(self._pool, hashed)
         except _POSTGRES_ERRORS as error:

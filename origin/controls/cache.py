@@ -26,7 +26,7 @@ import asyncpg
 from origin.controls.policy import DEFAULT_CONTROLS, ProjectControls
 from origin.stores import controls
 from origin.stores.inflight import Inflight
-from origin.stores.postgres import Pool
+from origin.stores.postgres import KeyRecord, Pool
 
 Loader = Callable[[Pool, str, str], Awaitable[ProjectControls]]
 _Key = tuple[str, str]
@@ -64,6 +64,10 @@ class ControlsCache:
             return await self._loads.run(key, lambda: self._refresh(key), self._load_timeout)
         except TimeoutError as error:
             return self._fallback(key, self._clock(), error, store=False)
+
+    async def of_key(self, key: KeyRecord) -> ProjectControls:
+        """The controls of the key's project, as the key sees them (its own model globs applied)."""
+        return (await self.get(key.org_id, key.project_id)).for_key(key.models)
 
     def invalidate(self, org_id: str, project_id: str) -> None:
         """Forget one project's entry (tests, and callers that just wrote its controls)."""

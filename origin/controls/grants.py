@@ -125,5 +125,7 @@ async def _publish(
             active=key.active,
             edge_cache=loaded.settings.edge_cache == "global",
             generation=generation,
+            expires_at=key.expires_at,
+            models=key.models,
         )
         await kv.publish_key_now(key.key_hash, grant)

@@ -12,10 +12,12 @@ Patterns are shell globs (``gpt-4*``, ``claude-*``, ``*``), matched case-insensi
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import Literal, TypeAlias, get_args
+
+from shared.keys import models_permit
 
 Scope: TypeAlias = Literal["org", "project"]
 Effect: TypeAlias = Literal["deny", "allow", "limit"]
@@ -78,9 +80,12 @@ class Policy:
     """Every rule that applies to one project (its org's and its own), in id order."""
 
     rules: tuple[PolicyRule, ...] = ()
+    key_models: tuple[str, ...] = ()  # the calling key's own model globs (none: any model)
 
     def denial_for(self, model_name: str, provider_name: str) -> str | None:
         """Why this model (served by this provider) is refused, naming the rule; None if allowed."""
+        if not models_permit(self.key_models, model_name):
+            return f"this key may use only models matching {', '.join(self.key_models)}, not {model_name!r}"
         names: dict[str, str] = {"model": model_name, "provider": provider_name}
         for rule in self.rules:
             if rule.effect == "deny" and rule.target in names and rule.matches(names[rule.target]):
@@ -194,6 +199,10 @@ class ProjectControls:
     policies: Policy = field(default_factory=Policy)
     settings: ProjectSettings = field(default_factory=ProjectSettings)
     budgets: tuple[BudgetDef, ...] = ()
+
+    def for_key(self, models: tuple[str, ...]) -> "ProjectControls":
+        """These controls as a key limited to ``models`` (globs) sees them."""
+        return replace(self, policies=replace(self.policies, key_models=models)) if models else self
 
     def budgets_for(self, tags: Mapping[str, str] | None) -> tuple[BudgetDef, ...]:
         """The budgets a request with these tags counts against (the project's and its tags')."""

@@ -65,7 +65,7 @@ class EmbeddingsPipeline:
         ledger.row.task_type = TASK_TYPE
 
         async def answer() -> Response:
-            controls = await self._controls.get(key.org_id, key.project_id)
+            controls = await self._controls.of_key(key)
             await self._admission.rate_limit(key, controls)
             body, directive = await self._parse(incoming, controls, ledger)
             route = self._route(body, controls)
@@ -123,7 +123,9 @@ class EmbeddingsPipeline:
         )
         if slot.hit is not None:
             return self._serve_hit(slot.hit, ledger)
-        await self._admission.hold(ledger, controls, lambda: _worst_cents(body, route.candidates))
+        await self._admission.hold(
+            ledger, controls, lambda: _worst_cents(body, route.candidates), lambda: _input_tokens(body)
+        )
         answered = await self._dispatcher.embed(route, {**body, "model": route.candidates[0].name})
         model, usage = answered.model, answered.result.usage
         ledger.charge(model, usage)
@@ -146,9 +148,12 @@ def _usable(entry: CacheEntry | None, route: Route) -> bool:
     return entry is not None and entry.route_head == route.candidates[0].name
 
 
-def _worst_cents(body: dict[str, Any], candidates: tuple[ModelConfig, ...]) -> float:
+def _input_tokens(body: dict[str, Any]) -> int:
     given = body["input"]
     items = [given] if isinstance(given, str) or (given and isinstance(given[0], int)) else given
-    tokens = sum(estimate_tokens(item) if isinstance(item, str) else len(item) for item in items)
-    usage = Usage(tokens_in=tokens)
+    return sum(estimate_tokens(item) if isinstance(item, str) else len(item) for item in items)
+
+
+def _worst_cents(body: dict[str, Any], candidates: tuple[ModelConfig, ...]) -> float:
+    usage = Usage(tokens_in=_input_tokens(body))
     return max(usage.cost_cents(model.price) for model in candidates)

@@ -81,7 +81,7 @@ class MessagesPipeline:
         ledger = self._ledgers(key)
 
         async def answer() -> Response:
-            controls = await self._controls.get(key.org_id, key.project_id)
+            controls = await self._controls.of_key(key)
             await self._admission.rate_limit(key, controls)
             request = await self._parse(incoming, controls, row=ledger.row)
             return await self._answer(request, self._routes(request.chat), ledger)
@@ -93,7 +93,7 @@ class MessagesPipeline:
         Counting is free: it writes no usage row."""
         try:
             key = await self._auth.authenticate(authorization(incoming.headers))
-            controls = await self._controls.get(key.org_id, key.project_id)
+            controls = await self._controls.of_key(key)
             request = await self._parse(incoming, controls, validate_count_tokens_body)
             view = request.chat.body
             counted = await self._dispatch.count_tokens(

@@ -94,7 +94,7 @@ class ResponsesPipeline:
         ledger = self._ledgers(key)
 
         async def answer() -> Response:
-            controls = await self._controls.get(key.org_id, key.project_id)
+            controls = await self._controls.of_key(key)
             await self._admission.rate_limit(key, controls)
             request = await self._parse(incoming, controls, key, ledger.row)
             return await self._answer(request, self._routes(request.chat), ledger)

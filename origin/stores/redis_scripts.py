@@ -20,6 +20,11 @@ from redis.exceptions import NoScriptError
 Arg = str | int | float | bytes
 
 
+def as_int(value: Any) -> int:
+    """A script's integer reply, which a client decoding no responses gives as bytes."""
+    return int(value.decode() if isinstance(value, bytes) else value)
+
+
 @dataclass(frozen=True, slots=True)
 class _Call:
     script: "BatchedScript"

@@ -143,6 +143,24 @@ async def test_revoked_key_is_rejected(edge: Edge) -> None:
     assert _error(answer)["code"] == "revoked_api_key"
 
 
+async def test_an_expired_key_is_rejected_at_the_edge(edge: Edge) -> None:
+    edge.store()
+    store_grant(edge.kv, replace(GRANT, expires_at=edge.clock.now))
+    answer = _answer(await edge.call())
+    assert (answer.status, answer.headers[h.EDGE_CACHE]) == (401, "auth-reject")
+    assert _error(answer)["code"] == "key_expired" and not edge.scheduler.pending
+    store_grant(edge.kv, replace(GRANT, expires_at=edge.clock.now + 3600))
+    assert _answer(await edge.call()).status == 200
+
+
+async def test_a_hit_of_a_model_the_key_may_not_use_is_forwarded(edge: Edge) -> None:
+    edge.store()
+    store_grant(edge.kv, replace(GRANT, models=("beta*",)))
+    _forwarded(await edge.call())  # the origin refuses it, naming the key's models
+    store_grant(edge.kv, replace(GRANT, models=("ALPHA-*",)))
+    assert _answer(await edge.call()).headers[h.EDGE_CACHE] == "hit"
+
+
 @pytest.mark.parametrize("stored", ["{not json", "[]", '{"key_id": "k"}'])
 async def test_malformed_grant_reads_as_unknown(edge: Edge, stored: str) -> None:
     edge.kv.data = {key: (stored if key.startswith("key:") else value) for key, value in edge.kv.data.items()}

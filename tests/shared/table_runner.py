@@ -95,6 +95,14 @@ def told_costs(cost_cents: float, saved_cents: float) -> dict[str, Any]:
     return {"headers": costs.headers(), "extension": costs.extension(), "comment": costs.comment().decode()}
 
 
+def key_refusal_of(active: bool, expires_at: float | None, now: float) -> dict[str, str] | None:
+    """``shared.keys.key_refusal`` as the code and message both tiers answer with."""
+    from shared.keys import key_refusal
+
+    refusal = key_refusal(active, expires_at, now)
+    return None if refusal is None else {"code": refusal.code, "message": refusal.message}
+
+
 def replay_sse_with_costs(completion: dict[str, Any], cost_cents: float, saved_cents: float) -> str:
     from shared.costs import Costs
     from shared.replay import replay_sse as replay

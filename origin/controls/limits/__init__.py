@@ -3,6 +3,7 @@
 from origin.controls.limits.budget import Budgets, BudgetScope, Reservation
 from origin.controls.limits.errors import BudgetExceeded, LimitsUnavailable
 from origin.controls.limits.ratelimit import RateDecision, RateLimiter
+from origin.controls.limits.tokens import TokenDecision, TokenLimiter
 
 __all__ = [
     "BudgetExceeded",
@@ -12,4 +13,6 @@ __all__ = [
     "RateDecision",
     "RateLimiter",
     "Reservation",
+    "TokenDecision",
+    "TokenLimiter",
 ]

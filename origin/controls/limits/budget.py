@@ -22,12 +22,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import redis.asyncio as redis
 
 from origin.controls.limits.errors import BudgetExceeded, redis_guard
-from origin.stores.redis_scripts import ScriptRunner
+from origin.stores.redis_scripts import ScriptRunner, as_int
 
 MICRO: Final = 1_000_000
 RESERVATION_SECONDS: Final = 600.0
@@ -141,10 +141,6 @@ def _retention_seconds(period: str, now: float) -> int:
     return max(3600, math.ceil((next_month + RETENTION).timestamp() - now))
 
 
-def _int(value: Any) -> int:
-    return int(value.decode() if isinstance(value, bytes) else value)
-
-
 class Budgets:
     def __init__(
         self,
@@ -182,7 +178,7 @@ class Budgets:
         ]
         args += [to_micro(max(scope.limit_cents, 0.0)) for scope in reservation.scopes]
         async with redis_guard(_WHAT, self._timeout):
-            failed, spent, reserved = (_int(v) for v in await self._reserve(keys=keys, args=args))
+            failed, spent, reserved = (as_int(v) for v in await self._reserve(keys=keys, args=args))
         if failed:
             scope = reservation.scopes[failed - 1]
             raise BudgetExceeded(scope.label, scope.limit_cents, (spent + reserved) / MICRO, worst_cents)
@@ -218,4 +214,4 @@ class Budgets:
         key = budget_key(period or period_of(self._clock()), scope.key)
         async with redis_guard(_WHAT, self._timeout):
             spent, reserved = await self._redis.hmget(key, ["spent", "reserved"])
-        return _int(spent or 0) / MICRO, _int(reserved or 0) / MICRO
+        return as_int(spent or 0) / MICRO, as_int(reserved or 0) / MICRO

@@ -14,12 +14,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import redis.asyncio as redis
 
 from origin.controls.limits.errors import redis_guard
-from origin.stores.redis_scripts import ScriptRunner
+from origin.stores.redis_scripts import ScriptRunner, as_int
 
 WINDOW_MS: Final = 60_000
 _WHAT: Final = "rate limits"
@@ -54,10 +54,6 @@ def ratelimit_key(key_id: str) -> str:
     return f"prism:ratelimit:{key_id}"
 
 
-def _int(value: Any) -> int:
-    return int(value.decode() if isinstance(value, bytes) else value)
-
-
 class RateLimiter:
     def __init__(
         self,
@@ -79,7 +75,7 @@ class RateLimiter:
         args: list[int | str] = [now, WINDOW_MS, now - WINDOW_MS, per_minute, f"{now}:{uuid.uuid4().hex}"]
         async with redis_guard(_WHAT, self._timeout):
             allowed, wait_ms, remaining = (
-                _int(v) for v in await self._hit(keys=[ratelimit_key(key_id)], args=args)
+                as_int(v) for v in await self._hit(keys=[ratelimit_key(key_id)], args=args)
             )
         retry_after = 0 if allowed else max(1, math.ceil(wait_ms / 1000))
         return RateDecision(allowed=bool(allowed), retry_after=retry_after, remaining=remaining)

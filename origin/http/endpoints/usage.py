@@ -6,6 +6,8 @@ The caller's scope is a set of project ids: an API key's own project, or, for a 
 
 from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
@@ -14,6 +16,7 @@ from origin.dashboard.auth import signed_in
 from origin.http.errors import ApiError, invalid_request
 from origin.http.responses import JSONResponse
 from origin.state import AppState
+from origin.stores import postgres
 from origin.stores.postgres import Pool
 from origin.usage import reports
 from origin.usage.export import csv_line
@@ -72,7 +75,30 @@ async def usage_summary(request: Request) -> JSONResponse:
     params = _params(request, WINDOW_PARAMS)
     with _refusals():
         report = await reports.summary(_pool(request), scope, parse_window(params))
-    return JSONResponse(report.to_json())
+    summary = report.to_json()
+    if (authorization := request.headers.get("authorization")) is not None:
+        summary["key"] = await _key_month(request.app.state.prism, authorization)
+    return JSONResponse(summary)
+
+
+async def _key_month(state: AppState, authorization: str) -> dict[str, Any]:
+    """The calling key's own month: what it spent, its limits and what its budget has left."""
+    key = await state.auth.authenticate(authorization)
+    month = await postgres.key_month_usage(state.pool, key.key_id)
+    return {
+        "id": key.key_id,
+        "prefix": key.prefix,
+        "month_requests": month.requests,
+        "month_cost_cents": month.cost_cents,
+        "budget_cents": key.budget_cents,
+        "budget_left_cents": await state.admission.budget_left(key),
+        "rpm": key.rpm,
+        "tpm": key.tpm,
+        "models": list(key.models),
+        "expires_at": None
+        if key.expires_at is None
+        else datetime.fromtimestamp(key.expires_at, UTC).isoformat(),
+    }
 
 
 async def usage_by_tag(request: Request) -> JSONResponse:

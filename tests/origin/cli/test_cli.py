@@ -53,6 +53,31 @@ def test_keys_create_list_revoke(base_settings: Settings) -> None:
 
 
 @pytest.mark.usefixtures("migrated")
+def test_keys_are_created_with_their_own_limits(base_settings: Settings) -> None:
+    created = _prism(
+        base_settings,
+        *("keys", "create", "--project", "cli-limited", "--org", "cli-org", "--budget-cents", "500"),
+        *("--rpm", "60", "--tpm", "20000", "--models", "gpt-4o*, claude-*", "--expires", "2099-01-31"),
+    )
+    assert created.returncode == 0, created.stderr
+    described = "budget 500¢/month; 60 rpm; 20000 tpm; models gpt-4o*,claude-*; expires 2099-01-31 00:00Z"
+    assert f"limits: {described}" in created.stdout
+    prefix = created.stdout.strip().splitlines()[-1][:17]
+    listed = next(
+        line for line in _prism(base_settings, "keys", "list").stdout.splitlines() if prefix in line
+    )
+    assert listed.split("\t")[1] == "active" and listed.endswith(described)
+    for flag, value, why in [
+        ("--expires", "soonish", "neither a span"),
+        ("--expires", "2001-01-01", "already past"),
+        ("--rpm", "0", "not a positive whole number"),
+        ("--models", " , ", "at least one model"),
+    ]:
+        refused = _prism(base_settings, "keys", "create", "--project", "cli-limited", flag, value)
+        assert refused.returncode == 2 and why in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.usefixtures("migrated")
 def test_migrate_twice_is_safe(base_settings: Settings) -> None:
     result = _prism(base_settings, "migrate")
     assert result.returncode == 0 and "up to date" in result.stdout
