@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from origin.dashboard.routes import dashboard_routes
+from origin.http.endpoints.admin import admin_routes
 from origin.http.endpoints.cache import cache_residency, erase_cache
 from origin.http.endpoints.chat import chat_completions
 from origin.http.endpoints.embeddings import create_embeddings
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *admin_routes(),
         *dashboard_routes(),
     ]
     return Starlette(

@@ -28,6 +28,7 @@ PUBLISHED_SECRETS = frozenset(
         "local-demo-pepper-0123456789",
         "local-demo-ingest-secret-0123456789",
         "local-demo-dashboard-secret-0123456789",
+        "local-demo-admin-token-0123456789",
         "CHANGE-ME-to-a-long-random-string",
         "CHANGE-ME-to-another-long-random-string",
     }
@@ -48,6 +49,7 @@ class Settings:
     key_pepper: str = field(default="", repr=False)
     ingest_secret: str = field(default="", repr=False)
     dashboard_secret: str = field(default="", repr=False)  # signs dashboard session cookies
+    admin_token: str | None = field(default=None, repr=False)  # None: the admin API is off
     host: str = "127.0.0.1"
     port: int = 8080
     config_path: Path | None = None
@@ -106,6 +108,8 @@ class Settings:
         _require_secret("PRISM_KEY_PEPPER", self.key_pepper, development=self.development)
         _require_secret("PRISM_INGEST_SECRET", self.ingest_secret, development=self.development)
         _require_secret("PRISM_DASHBOARD_SECRET", self.dashboard_secret, development=self.development)
+        if self.admin_token is not None:
+            _require_secret("PRISM_ADMIN_TOKEN", self.admin_token, development=self.development)
         if not 0 < self.port < 65536:
             raise SettingsError(f"PRISM_PORT must be between 1 and 65535, got {self.port}")
         if self.max_body_bytes < 1024:
@@ -197,6 +201,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "key_pepper": str,
     "ingest_secret": str,
     "dashboard_secret": str,
+    "admin_token": str,
     "host": str,
     "port": int,
     "config_path": Path,

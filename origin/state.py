@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as redis
 
+from origin.admin.operations import Operations
 from origin.cache.answers import Answers
 from origin.cache.erasure import CacheIndex
 from origin.cache.exact import ExactCache
@@ -87,6 +88,7 @@ class AppState:
     sweeper: DeadLetterSweeper
     warmups: WarmupScheduler
     sink: UsageSink
+    operations: Operations
     grant_republisher: "asyncio.Task[None] | None" = None
     # /readyz's store checks: one at a time per store, never cancelled mid-query.
     probes: Inflight[str, object] = field(default_factory=Inflight)
@@ -211,7 +213,17 @@ class AppState:
                 republish_until_done(pool, kv, redis_client, config_digest=config_digest(config)),
                 name="prism-grant-republish",
             )
+        digest = config_digest(config)
+        operations = Operations(
+            pool,
+            redis_client,
+            kv,
+            pepper=settings.key_pepper,
+            config_digest=lambda: digest,
+            warn=lambda text: log.warning("admin API: %s", text),
+        )
         return cls(
+            operations=operations,
             settings=settings,
             config=config,
             pool=pool,

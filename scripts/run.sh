@@ -14,6 +14,7 @@ export PRISM_ENV=development
 export PRISM_KEY_PEPPER=${PRISM_KEY_PEPPER:-local-demo-pepper-0123456789}
 export PRISM_INGEST_SECRET=${PRISM_INGEST_SECRET:-local-demo-ingest-secret-0123456789}
 export PRISM_DASHBOARD_SECRET=${PRISM_DASHBOARD_SECRET:-local-demo-dashboard-secret-0123456789}
+export PRISM_ADMIN_TOKEN=${PRISM_ADMIN_TOKEN:-local-demo-admin-token-0123456789}
 export PRISM_CF_API_TOKEN=local-kv-token PRISM_CF_ACCOUNT_ID=local-account PRISM_CF_KV_NAMESPACE_ID=local-namespace
 export PRISM_CF_API_BASE_URL=http://127.0.0.1:$kv_port/client/v4
 pids=()
@@ -55,6 +56,7 @@ $edge_line
   Local KV      http://127.0.0.1:$kv_port      FAKE Cloudflare KV API (the origin publishes, the edge reads)
   Demo key      $key
   Dashboard     http://127.0.0.1:$port/dashboard   sign in as $demo_email / $demo_password
+  Admin API     http://127.0.0.1:$port/admin/v1    Authorization: Bearer $PRISM_ADMIN_TOKEN
 
   Ask twice through the edge: the second answer comes from the PoP (X-Prism-Edge-Cache: hit).
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from origin.admin.operations import OperationError
 from origin.cli import cache, keys, policy, project, service, usage, users
 from origin.cli.common import CliError, Command
 from origin.settings import Settings, SettingsError
@@ -37,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Command = args.run
     try:
         return asyncio.run(command(args, settings))
-    except CliError as error:
+    except OperationError as error:
         print(f"prism: {error}", file=sys.stderr)
         return 1
     except (OSError, ConnectionError) as error:

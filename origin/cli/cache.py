@@ -8,11 +8,12 @@ from typing import Any
 
 import redis.asyncio as redis
 
+from origin.admin.operations import find_project
 from origin.cache.erasure import CacheIndex, Selector, parse_selector
 from origin.cache.memory import SessionMemory
 from origin.cache.residency import residency
 from origin.chat.prefix_survey import PrefixSurvey
-from origin.cli.common import CliError, Commands, connect, find_project
+from origin.cli.common import CliError, Commands, connect
 from origin.cli.usage import option_params, print_json, scope_options, scoped
 from origin.config import load_config
 from origin.settings import Settings

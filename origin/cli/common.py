@@ -3,26 +3,26 @@
 import argparse
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Set
-from decimal import Decimal, InvalidOperation
-from typing import Any, Final, TypeAlias
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, Final, TypeAlias, TypeVar
 
+import redis.asyncio as redis
+
+from origin.admin.operations import OperationError, Operations
 from origin.config import config_digest, load_config
-from origin.controls.grants import publish_org_grants, publish_project_grants
 from origin.settings import Settings
-from origin.stores import controls, postgres
-from origin.stores.controls import ProjectRef
+from origin.stores import postgres
 from origin.stores.kv import KVPublisher
 from shared.tags import MAX_LENGTH, parse_tags
 
+T = TypeVar("T")
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 APPLIES: Final = "it applies on every origin within 5 s"
-_MAX_CENTS: Final = Decimal(10) ** 10  # numeric(20, 10)
 
 
-class CliError(Exception):
-    """A request the database cannot honour (unknown project, policy…); one line for a person."""
+class CliError(OperationError):
+    """A request the command cannot honour; one line for a person."""
 
 
 @contextlib.asynccontextmanager
@@ -34,18 +34,17 @@ async def connect(settings: Settings) -> AsyncIterator[postgres.Pool]:
         await pool.close()
 
 
-async def find_project(pool: postgres.Pool, org: str, project: str) -> ProjectRef:
-    ref = await controls.find_project(pool, org=org, project=project)
-    if ref is None:
-        raise CliError(f"no project {project!r} in org {org!r}")
-    return ref
+def argument(read: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from one of ``origin.admin.fields``' readers, its message kept."""
 
+    def typed(text: str) -> T:
+        try:
+            return read(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
-async def find_org(pool: postgres.Pool, org: str) -> str:
-    org_id = await controls.find_org(pool, org)
-    if org_id is None:
-        raise CliError(f"no org named {org!r}")
-    return org_id
+    typed.__name__ = read.__name__
+    return typed
 
 
 def positive_int(text: str) -> int:
@@ -95,16 +94,6 @@ def threshold(text: str) -> float:
     return value
 
 
-def monthly_cents(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value.is_finite() or not 0 <= value < _MAX_CENTS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and {_MAX_CENTS}")
-    return value
-
-
 def tag(text: str) -> tuple[str, str]:
     key, _, value = text.partition("=")
     key, value = key.strip(), value.strip()
@@ -115,28 +104,26 @@ def tag(text: str) -> tuple[str, str]:
     return key, value
 
 
-async def publish_grants(
-    pool: postgres.Pool, settings: Settings, project_ids: Set[str], *, org_ids: Set[str] = frozenset()
-) -> None:
-    """Tell the edge about the change (when Workers KV is configured); a failure is a warning.
-
-    The grants' generation digests the gateway config too: the one at ``PRISM_CONFIG_PATH``, which
-    must be the origins' (it is, with the deploy/ env file). Were it not, the edge would only forward
-    more, until an origin's next start republishes.
-    """
+@contextlib.asynccontextmanager
+async def operations(settings: Settings) -> AsyncIterator[Operations]:
+    """The changes an operator makes, each with what it owes the edge and the key caches; a step
+    that fails after the change itself is printed as a warning."""
     kv = KVPublisher.from_settings(settings)
+    redis_client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
     try:
-        if not kv.enabled:
-            return
-        digest = config_digest(load_config(settings.config_path, settings.provider_api_keys))
-        for org_id in sorted(org_ids):
-            await publish_org_grants(pool, kv, org_id, config_digest=digest)
-        for project_id in sorted(project_ids):
-            await publish_project_grants(pool, kv, project_id, config_digest=digest)
-    except Exception as error:  # the key change itself is done; say what the edge has not seen
-        print(
-            f"warning: could not publish to Workers KV ({type(error).__name__}); rerun to retry",
-            file=sys.stderr,
-        )
+        async with connect(settings) as pool:
+            yield Operations(
+                pool,
+                redis_client,
+                kv,
+                pepper=settings.key_pepper,
+                # The config at PRISM_CONFIG_PATH, which must be the origins' (it is, with deploy/'s
+                # env file). Were it not, the edge would only forward more until an origin restarts.
+                config_digest=lambda: config_digest(
+                    load_config(settings.config_path, settings.provider_api_keys)
+                ),
+                warn=lambda text: print(f"warning: {text}", file=sys.stderr),
+            )
     finally:
+        await redis_client.aclose()
         await kv.stop()

@@ -6,18 +6,13 @@ from typing import Final
 
 from origin.cli.common import (
     APPLIES,
-    CliError,
     Commands,
-    connect,
-    find_org,
-    find_project,
     glob,
+    operations,
     positive_int,
-    publish_grants,
 )
-from origin.controls.policy import Effect, PolicyRule, Scope, Target
+from origin.controls.policy import Effect, Target
 from origin.settings import Settings
-from origin.stores import controls, postgres
 
 _PATTERN_OPTIONS: Final[tuple[tuple[str, Effect, Target], ...]] = (
     ("deny_model", "deny", "model"),
@@ -44,38 +39,17 @@ async def _policy_add(args: argparse.Namespace, settings: Settings) -> int:
         print("prism: policy add needs --org NAME or --project NAME", file=sys.stderr)
         return 2
     effect, target, pattern, max_tokens = _rule_parts(args)
-    scope: Scope
-    async with connect(settings) as pool:
-        if args.project is None:
-            org_id, project_id, scope, label = await find_org(pool, args.org), None, "org", args.org
-        else:
-            ref = await find_project(pool, args.org or "default", args.project)
-            org_id, project_id, scope, label = ref.org_id, ref.project_id, "project", ref.label
-        policy_id = await controls.add_policy(
-            pool,
-            org_id=org_id,
-            project_id=project_id,
-            effect=effect,
-            target=target,
-            pattern=pattern,
-            max_tokens=max_tokens,
-        )
-        await _republish(pool, settings, controls.PolicyOwner(org_id, project_id))
-    rule = PolicyRule(policy_id, scope, label, effect, target, pattern, max_tokens)
+    org = args.org if args.project is None else args.org or "default"
+    async with operations(settings) as ops:
+        rule = await ops.add_policy(org, args.project, effect, target, pattern, max_tokens)
     print(f"added {rule}; {APPLIES}", file=sys.stderr)
-    print(policy_id)
+    print(rule.id)
     return 0
 
 
 async def _policy_list(args: argparse.Namespace, settings: Settings) -> int:
-    async with connect(settings) as pool:
-        if args.project is not None:
-            ref = await find_project(pool, args.org or "default", args.project)
-            rules = await controls.list_policies(pool, org_id=ref.org_id, project_id=ref.project_id)
-        elif args.org is not None:
-            rules = await controls.list_policies(pool, org_id=await find_org(pool, args.org))
-        else:
-            rules = await controls.list_policies(pool)
+    async with operations(settings) as ops:
+        rules = await ops.policies(args.org, args.project)
     for rule in rules:
         print(f"{rule.id}\t{rule.scope} {rule.scope_name}\t{rule.action}")
     if not rules:
@@ -84,22 +58,10 @@ async def _policy_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _policy_remove(args: argparse.Namespace, settings: Settings) -> int:
-    async with connect(settings) as pool:
-        removed = await controls.remove_policy(pool, args.id)
-        if removed is not None:
-            await _republish(pool, settings, removed)
-    if removed is None:
-        raise CliError(f"no policy #{args.id}")
+    async with operations(settings) as ops:
+        await ops.remove_policy(args.id)
     print(f"removed policy #{args.id}; {APPLIES}")
     return 0
-
-
-async def _republish(pool: postgres.Pool, settings: Settings, owner: controls.PolicyOwner) -> None:
-    """The edge stops serving answers cached under the old rules (an org rule: every project's)."""
-    if owner.project_id is None:
-        await publish_grants(pool, settings, set(), org_ids={owner.org_id})
-    else:
-        await publish_grants(pool, settings, {owner.project_id})
 
 
 def register(commands: Commands) -> None:

@@ -5,16 +5,15 @@ import sys
 from decimal import Decimal
 from typing import Final
 
+from origin.admin import fields
 from origin.cli.common import (
     APPLIES,
-    CliError,
     Commands,
+    argument,
     connect,
-    find_project,
-    monthly_cents,
     non_negative_int,
     on_off,
-    publish_grants,
+    operations,
     rpm,
     seconds_or_none,
     tag,
@@ -43,13 +42,8 @@ _SETTING_NAMES: Final = (
 
 async def _project_set(args: argparse.Namespace, settings: Settings) -> int:
     changes = {name: getattr(args, name) for name in _SETTING_NAMES if hasattr(args, name)}
-    async with connect(settings) as pool:
-        ref = await find_project(pool, args.org, args.name)
-        if changes:
-            await controls.update_project_settings(pool, ref.project_id, changes)
-            # Every setting is part of the controls generation: answers cached before it stop at the edge.
-            await publish_grants(pool, settings, {ref.project_id})
-        loaded = await controls.load_controls(pool, ref.org_id, ref.project_id)
+    async with operations(settings) as ops:
+        ref, loaded = await ops.update_project(args.org, args.name, changes)
     _print_controls(ref, loaded)
     if changes:
         print(f"updated {', '.join(changes)}; {APPLIES}", file=sys.stderr)
@@ -57,9 +51,8 @@ async def _project_set(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _project_show(args: argparse.Namespace, settings: Settings) -> int:
-    async with connect(settings) as pool:
-        ref = await find_project(pool, args.org, args.name)
-        loaded = await controls.load_controls(pool, ref.org_id, ref.project_id)
+    async with operations(settings) as ops:
+        ref, loaded = await ops.project(args.org, args.name)
     _print_controls(ref, loaded)
     return 0
 
@@ -87,9 +80,8 @@ def _print_controls(ref: ProjectRef, loaded: ProjectControls) -> None:
 
 
 async def _budget_set(args: argparse.Namespace, settings: Settings) -> int:
-    async with connect(settings) as pool:
-        ref = await find_project(pool, args.org, args.project)
-        await controls.set_budget(pool, ref.project_id, args.monthly_cents, tag=args.tag)
+    async with operations(settings) as ops:
+        ref = await ops.set_budget(args.org, args.project, args.monthly_cents, args.tag)
     scope = ref.label if args.tag is None else f"{ref.label} tagged {args.tag[0]}={args.tag[1]}"
     print(f"budget for {scope}: {_cents_text(args.monthly_cents)} cents/month")
     return 0
@@ -107,12 +99,9 @@ async def _budget_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _budget_remove(args: argparse.Namespace, settings: Settings) -> int:
-    async with connect(settings) as pool:
-        ref = await find_project(pool, args.org, args.project)
-        removed = await controls.remove_budget(pool, ref.project_id, tag=args.tag)
+    async with operations(settings) as ops:
+        ref = await ops.remove_budget(args.org, args.project, args.tag)
     scope = ref.label if args.tag is None else f"{ref.label} tagged {args.tag[0]}={args.tag[1]}"
-    if not removed:
-        raise CliError(f"no budget for {scope}")
     print(f"removed the budget for {scope}")
     return 0
 
@@ -172,7 +161,7 @@ def _add_budget_parser(commands: Commands) -> None:
     change.add_argument("--project", required=True)
     change.add_argument("--org", default="default")
     change.add_argument("--tag", metavar="KEY=VALUE", type=tag)
-    change.add_argument("--monthly-cents", metavar="N", type=monthly_cents, required=True)
+    change.add_argument("--monthly-cents", metavar="N", type=argument(fields.monthly_cents), required=True)
     change.set_defaults(run=_budget_set)
 
     verbs.add_parser("list", help="every budget").set_defaults(run=_budget_list)

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
-from origin.cli.common import CliError, Commands, connect, find_org, find_project
+from origin.admin.operations import find_org, find_project
+from origin.cli.common import CliError, Commands, connect
 from origin.cli.usage_seed import register as register_seed
 from origin.cli.usage_tables import print_table, report_rows
 from origin.settings import Settings

@@ -67,6 +67,26 @@ async def find_project(pool: Pool, *, org: str, project: str) -> ProjectRef | No
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ProjectListing:
+    org_name: str
+    project_name: str | None  # None: an org with no project yet
+    active_keys: int
+
+
+async def create_project(pool: Pool, *, org: str, project: str) -> ProjectRef:
+    """The project (and its org), created if it does not exist."""
+    async with pool.acquire() as conn, conn.transaction():
+        org_id = await conn.fetchval(query("upsert_org"), org)
+        project_id = await conn.fetchval(query("upsert_project"), org_id, project)
+    return ProjectRef(str(project_id), project, str(org_id), org)
+
+
+async def list_projects(pool: Pool, *, org: str | None = None) -> list[ProjectListing]:
+    rows = await pool.fetch(query("list_projects"), org)
+    return [ProjectListing(row["org_name"], row["project_name"], row["active_keys"]) for row in rows]
+
+
 async def add_policy(
     pool: Pool,
     *,

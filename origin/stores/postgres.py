@@ -1,7 +1,7 @@
 """Postgres access for tenancy and keys, through the named queries in ``queries/``."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, TypeAlias
 
 import asyncpg
@@ -71,6 +71,14 @@ class KeyListing:
     created_at: datetime
     revoked_at: datetime | None
     limits: KeyLimits = KeyLimits()
+
+    @property
+    def current_status(self) -> str:
+        """``active``, ``revoked``, or ``expired`` for an active key past its expiry."""
+        expires = self.limits.expires_at
+        if self.status == "active" and expires is not None and expires <= datetime.now(UTC):
+            return "expired"
+        return self.status
 
 
 # The usage reports take windows from an hour to 90 days and one project or a whole org: a plan made

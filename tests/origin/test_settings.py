@@ -81,6 +81,17 @@ def test_every_published_secret_is_refused_in_production_only(published: str) ->
     assert Settings.from_env({"PRISM_ENV": "development", "PRISM_INGEST_SECRET": published}).development
 
 
+def test_the_admin_token_is_optional_and_a_secret_when_set() -> None:
+    assert Settings.from_env(SECRETS).admin_token is None
+    token = "a" * 40
+    settings = Settings.from_env({**SECRETS, "PRISM_ADMIN_TOKEN": token})
+    assert settings.admin_token == token and token not in repr(settings)
+    with pytest.raises(SettingsError, match="PRISM_ADMIN_TOKEN is a published development value"):
+        Settings.from_env({**SECRETS, "PRISM_ADMIN_TOKEN": "local-demo-admin-token-0123456789"})
+    with pytest.raises(SettingsError, match="PRISM_ADMIN_TOKEN must be at least 16 characters"):
+        Settings.from_env({"PRISM_ENV": "development", "PRISM_ADMIN_TOKEN": "short"})
+
+
 def test_values_are_read_and_typed() -> None:
     settings = Settings.from_env(
         {

@@ -7,6 +7,15 @@ FROM projects p
 JOIN orgs o ON o.id = p.org_id
 WHERE o.name = $1 AND p.name = $2;
 
+-- name: list_projects
+-- $1 org name filter; NULL: every org. An org without projects is listed with a NULL project.
+SELECT o.name AS org_name, p.name AS project_name,
+       (SELECT count(*) FROM api_keys k WHERE k.project_id = p.id AND k.status = 'active') AS active_keys
+FROM orgs o
+LEFT JOIN projects p ON p.org_id = o.id
+WHERE $1::text IS NULL OR o.name = $1
+ORDER BY o.name, p.name;
+
 -- name: insert_policy
 -- $1 org_id, $2 project_id (NULL for an org rule), $3 effect, $4 target, $5 pattern, $6 max_tokens
 INSERT INTO policies (scope, org_id, project_id, effect, target, pattern, max_tokens)
