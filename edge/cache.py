@@ -18,6 +18,9 @@ from shared.chat_body import validate_chat_body
 from shared.classify import classify
 from shared.costs import Costs
 from shared.edgekv import EdgeCacheEntry, cache_name
+from shared.embeddings_body import FINGERPRINT_MODE as EMBEDDINGS_MODE
+from shared.embeddings_body import TASK_TYPE as EMBEDDING_TASK
+from shared.embeddings_body import is_embeddings_answer, validate_embeddings_body
 from shared.errors import InvalidBody
 from shared.fingerprint import fingerprint
 from shared.replay import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, fresh_identity, json_bytes, replay_sse
@@ -25,6 +28,7 @@ from shared.request import PrismHeaders
 from shared.usage import CACHE_PROVIDER, HIT_EXACT_EDGE
 
 CHAT_PATH: Final = "/v1/chat/completions"
+EMBEDDINGS_PATH: Final = "/v1/embeddings"
 
 log = logging.getLogger("prism.edge.cache")
 
@@ -64,6 +68,19 @@ def lookup(raw: bytes, parsed: PrismHeaders, *, project_id: str, limit: int) -> 
     return Lookup(fp, bool(body.get("stream")), bool(options.get("include_usage")), task_type)
 
 
+def lookup_embeddings(raw: bytes, parsed: PrismHeaders, *, project_id: str, limit: int) -> Lookup | None:
+    """The cache key of an embeddings body (the origin's: no mode or preference of the headers
+    enters it), or ``None`` when the origin should see the body instead."""
+    if len(raw) > limit:
+        return None
+    try:
+        body = validate_embeddings_body(parse_json_body(raw))
+        fp = fingerprint(project_id, body, mode=EMBEDDINGS_MODE)
+    except (InvalidBody, TypeError, ValueError):
+        return None
+    return Lookup(fp, stream=False, include_usage=False, task_type=EMBEDDING_TASK)
+
+
 def _replayable(choice: Any) -> bool:
     return (
         isinstance(choice, dict)
@@ -76,9 +93,15 @@ def _valid_entry(entry: EdgeCacheEntry) -> bool:
     """What the hit answer and its usage row rely on (``from_json`` checks only the outline)."""
     counts = (entry.tokens_in, entry.tokens_out, entry.tokens_cached_in)
     cost = entry.cost_cents
+    response = entry.response
+    answer = (
+        is_embeddings_answer(response)
+        if "choices" not in response
+        else all(_replayable(choice) for choice in response["choices"])
+    )
     return (
         isinstance(entry.model, str)
-        and all(_replayable(choice) for choice in entry.response["choices"])
+        and answer
         and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts)
         and isinstance(cost, (int, float))
         and not isinstance(cost, bool)
@@ -106,16 +129,18 @@ async def find(kv: KV, fp: str) -> EdgeCacheEntry | None:
 
 
 def hit_answer(entry: EdgeCacheEntry, found: Lookup, edge_headers: Mapping[str, str]) -> Answer | None:
-    """The stored answer with a fresh identity, as JSON or as the replayed stream; ``None`` when the
-    stored completion cannot be replayed."""
-    completion: dict[str, Any] = fresh_identity(entry.response)
+    """The stored answer, a completion with a fresh identity, as JSON or as the replayed stream (an
+    embeddings list as it is); ``None`` when the stored completion cannot be replayed."""
     costs = Costs(0.0, float(entry.cost_cents))
     try:
-        if found.stream:
+        if "choices" not in entry.response:
+            body, content_type = json_bytes(entry.response), JSON_CONTENT_TYPE
+        elif found.stream:
+            completion: dict[str, Any] = fresh_identity(entry.response)
             body = replay_sse(completion, include_usage=found.include_usage, costs=costs)
             content_type = SSE_CONTENT_TYPE
         else:
-            body, content_type = json_bytes(completion), JSON_CONTENT_TYPE
+            body, content_type = json_bytes(fresh_identity(entry.response)), JSON_CONTENT_TYPE
     except (KeyError, TypeError, ValueError, AttributeError):
         log.warning("stored completion cannot be served")
         return None

@@ -3,9 +3,9 @@
 - ``/v1/*`` needs a valid key (CORS preflights aside), as a bearer token or Anthropic's ``x-api-key``:
   a missing, malformed, unknown or revoked key is a 401 here (in Anthropic's shape under
   ``/v1/messages``) and never reaches the origin. Other paths (``/healthz``, …) are forwarded as they are.
-- ``POST /v1/chat/completions`` with a key allowed to use the edge cache, headers and body the
-  origin would serve from its exact cache, and an entry in KV: answered here, and its usage row
-  handed to the origin after the response.
+- ``POST /v1/chat/completions`` or ``POST /v1/embeddings`` with a key allowed to use the edge cache,
+  headers and body the origin would serve from its exact cache, and an entry in KV: answered here,
+  and its usage row handed to the origin after the response.
 - Everything else, and anything that goes wrong here, is forwarded: the origin is always right.
 """
 
@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from edge import cache, ingest
 from edge.auth import Authorized, authenticate
@@ -116,21 +117,36 @@ async def _decide(ctx: _Context) -> Answer | Forward:
         headers = edge_headers(AUTH_REJECT, ctx.region)
         anthropic = speaks_anthropic(request.path)
         return error_answer(401, auth.message, code=auth.code, headers=headers, anthropic=anthropic)
-    if request.method != "POST" or request.path != cache.CHAT_PATH or not auth.grant.edge_cache:
+    lookup = _lookup_for(request.path)
+    if request.method != "POST" or lookup is None or not auth.grant.edge_cache:
         return ctx.forward()
-    return await _chat(ctx, auth)
+    return await _cached(ctx, auth, lookup)
 
 
-async def _chat(ctx: _Context, auth: Authorized) -> Answer | Forward:
+class _Lookup(Protocol):
+    def __call__(
+        self, raw: bytes, parsed: PrismHeaders, *, project_id: str, limit: int
+    ) -> cache.Lookup | None: ...
+
+
+def _lookup_for(path: str) -> _Lookup | None:
+    """How the edge finds a cached answer for this endpoint (``None``: it has none to give)."""
+    if path == cache.CHAT_PATH:
+        return cache.lookup
+    if path == cache.EMBEDDINGS_PATH:
+        return cache.lookup_embeddings
+    return None
+
+
+async def _cached(ctx: _Context, auth: Authorized, lookup: _Lookup) -> Answer | Forward:
+    """A chat completion's or an embedding's answer from KV, when the origin would serve it from its cache."""
     request, env = ctx.request, ctx.env
     parsed = parse_request_headers(request.headers)
     if parsed.error is not None:
         return _refuse(ctx, auth, parsed, parsed.error)
     if not cache.answerable(parsed, request.headers, env.max_body_bytes):
         return ctx.forward()
-    found = cache.lookup(
-        await request.body(), parsed, project_id=auth.grant.project_id, limit=env.max_body_bytes
-    )
+    found = lookup(await request.body(), parsed, project_id=auth.grant.project_id, limit=env.max_body_bytes)
     if found is None:
         return ctx.forward()
     entry = await cache.find(env.kv, found.fp)

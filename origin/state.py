@@ -170,7 +170,13 @@ class AppState:
             semantic=semantic,
             kv=kv,
         )
-        answers = Answers(flights, cache_index, wait_seconds=config.single_flight_wait)
+        answers = Answers(
+            flights,
+            cache_index,
+            wait_seconds=config.single_flight_wait,
+            kv=kv,
+            config_digest=config_digest(config),
+        )
         embeddings = EmbeddingsPipeline(config, auth, controls, ledgers, dispatcher, answers, admission)
         messages = MessagesPipeline(
             auth,

@@ -105,8 +105,13 @@ class EdgeCacheEntry:
             entry = cls(**data)
         except TypeError as error:
             raise ValueError(f"malformed cache entry: {error}") from None
-        if not isinstance(entry.response, dict) or not isinstance(entry.response.get("choices"), list):
-            raise ValueError("malformed cache entry: response must be a chat.completion")
+        response = entry.response
+        if not isinstance(response, dict) or not (
+            isinstance(response.get("choices"), list) or isinstance(response.get("data"), list)
+        ):
+            raise ValueError(
+                "malformed cache entry: response must be a chat.completion or an embeddings list"
+            )
         if not isinstance(entry.generation, str):
             raise ValueError("malformed cache entry: generation must be a string")
         return entry

@@ -6,6 +6,9 @@ from shared.errors import InvalidBody
 
 MAX_INPUTS: Final = 2048  # OpenAI's limit on the items of one request
 ENCODINGS: Final = ("float", "base64")
+TASK_TYPE: Final = "embedding"
+# In the fingerprint, at the origin and at the edge alike: an embeddings answer is never a chat answer's.
+FINGERPRINT_MODE: Final = "embeddings"
 
 
 def _is_int(value: Any) -> bool:
@@ -59,3 +62,15 @@ def input_texts(body: dict[str, Any]) -> list[str]:
     given = body["input"]
     items = [given] if isinstance(given, str) else given
     return [item for item in items if isinstance(item, str)]
+
+
+def is_embeddings_answer(response: Any) -> bool:
+    """An embeddings ``list`` as OpenAI answers it: each item an ``embedding`` with its index."""
+    data = response.get("data") if isinstance(response, dict) else None
+    return (
+        isinstance(data, list)
+        and bool(data)
+        and all(
+            isinstance(item, dict) and _is_int(item.get("index")) and "embedding" in item for item in data
+        )
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from origin.cache.answers import publishes_to_edge
 from origin.cache.erasure import CacheIndex, member, selectors
 from origin.cache.exact import CacheEntry, ExactCache
 from origin.cache.memory import SessionMemory, memory_applies, with_history
@@ -294,11 +295,7 @@ class ChatPipeline:
             project_id=project,
             session_id=ledger.row.session_id,
             tags=ledger.row.request_tags,
-            # The edge looks answers up by the project's fingerprint: narrower scopes stay at the origin.
-            publish=self._kv is not None
-            and self._kv.enabled
-            and chat.controls.settings.edge_cache == "global"
-            and scope == project,
+            publish=publishes_to_edge(self._kv, chat.controls, scope, project),
             controls=chat.controls,
             write=directive.write,
         )

@@ -4,8 +4,8 @@ Authentication, the rate limit, policy on the model, budgets (the input's estima
 input price), the exact cache with single-flight (an embedding of the same input by the same model
 is the same vector, so it is cached unless the client says ``no-store``), the model's fallbacks, and
 one usage row with the session and tags. The project's cache scope and retention apply, and what is
-stored is listed for erasure. Embeddings have no output tokens and no semantic cache, and their
-answers stay at the origin.
+stored is listed for erasure; with the edge cache on, answers are published for the edge to serve
+too. Embeddings have no output tokens and no semantic cache.
 """
 
 from collections.abc import Callable
@@ -33,11 +33,10 @@ from origin.providers.base import ModelConfig, Usage
 from origin.providers.dispatch import Dispatcher
 from origin.stores.postgres import KeyRecord
 from shared.directive import CacheDirective
-from shared.embeddings_body import input_texts, validate_embeddings_body
+from shared.embeddings_body import FINGERPRINT_MODE, TASK_TYPE, input_texts, validate_embeddings_body
 from shared.usage import CACHE_PROVIDER, HIT_EXACT
 
-TASK_TYPE = "embedding"
-MODE = "embeddings"  # in the fingerprint: an embeddings answer is never a chat answer's
+MODE = FINGERPRINT_MODE
 
 
 class EmbeddingsPipeline:
@@ -120,6 +119,7 @@ class EmbeddingsPipeline:
             scope=cache_scope(ledger.row, body, controls.settings.cache_scope),
             directive=directive,
             fits=lambda entry: _usable(entry, route),
+            edge=controls,
         )
         if slot.hit is not None:
             return self._serve_hit(slot.hit, ledger)

@@ -13,6 +13,7 @@ from edge.ingest import Delivery
 from edge.runtime import Answer, Forward
 from shared import headers as h
 from shared.edgekv import cache_name
+from shared.embeddings_body import FINGERPRINT_MODE as EMBEDDINGS_MODE
 from shared.fingerprint import fingerprint
 from shared.mode import parse_mode
 from shared.replay import DONE
@@ -493,3 +494,94 @@ def test_origin_unreachable_is_an_openai_502_with_the_edge_headers() -> None:
     assert answer.status == 502
     assert answer.headers[h.EDGE_CACHE] == "passthrough"
     assert _error(answer)["code"] == "upstream_error"
+
+
+# --- embeddings ---------------------------------------------------------------------------------
+
+EMBED_BODY: dict[str, Any] = {"model": "embed-small", "input": ["one", "two"], "encoding_format": "float"}
+EMBEDDINGS: dict[str, Any] = {
+    "object": "list",
+    "data": [
+        {"object": "embedding", "index": 0, "embedding": [0.25, -0.5]},
+        {"object": "embedding", "index": 1, "embedding": [0.125, 1.0]},
+    ],
+    "model": "fake-embed",
+    "usage": {"prompt_tokens": 4, "total_tokens": 4},
+}
+
+
+def _store_embeddings(edge: Edge, body: dict[str, Any] = EMBED_BODY, response: Any = EMBEDDINGS) -> str:
+    fp = fingerprint(GRANT.project_id, body, mode=EMBEDDINGS_MODE)
+    entry = replace(
+        ENTRY, response=response, model="embed-small", tokens_in=4, tokens_out=0, tokens_cached_in=0
+    )
+    store_entry(edge.kv, fp, entry)
+    return fp
+
+
+async def test_an_embeddings_hit_is_served_as_stored_with_its_row(edge: Edge) -> None:
+    _store_embeddings(edge)
+    headers = {**AUTH, "X-Prism-Mode": "cheap", "X-Prism-Session": "s-1", "X-Prism-Memory": "off"}
+    answer = _answer(await edge.call(path="/v1/embeddings", body=EMBED_BODY, headers=headers))
+    assert (answer.status, answer.headers[h.CACHE], answer.headers[h.MODEL]) == (
+        200,
+        "hit-exact-edge",
+        "embed-small",
+    )
+    assert json.loads(answer.body) == EMBEDDINGS  # no identity to refresh: the answer as it was stored
+    [row] = await edge.rows()
+    assert row["row"]["task_type"] == "embedding" and row["row"]["session_id"] == "s-1"
+    assert (row["row"]["tokens_in"], row["row"]["tokens_out"], row["row"]["was_streaming"]) == (4, 0, False)
+
+
+async def test_an_embeddings_body_is_its_own_answer(edge: Edge) -> None:
+    _store_embeddings(edge)
+    base64 = {**EMBED_BODY, "encoding_format": "base64"}
+    _forwarded(await edge.call(path="/v1/embeddings", body=base64), path="/v1/embeddings")
+    # the same input asked of chat never finds the embedding, nor an embedding a chat answer
+    chat = {"model": "embed-small", "messages": [{"role": "user", "content": "one"}]}
+    _forwarded(await edge.call(body=chat))
+    edge.store(chat)
+    _forwarded(
+        await edge.call(path="/v1/embeddings", body=EMBED_BODY | {"input": "one"}), path="/v1/embeddings"
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "embed-small", "input": ""},
+        {"model": "embed-small", "input": ["one"], "dimensions": 0},
+        {"model": "embed-small", "input": ["one"], "encoding_format": "int8"},
+        {"input": ["one"]},
+    ],
+)
+async def test_embeddings_bodies_the_origin_must_judge_are_forwarded(
+    edge: Edge, body: dict[str, Any]
+) -> None:
+    _store_embeddings(edge, body)
+    _forwarded(await edge.call(path="/v1/embeddings", body=body), path="/v1/embeddings")
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        {"object": "list", "data": []},
+        {"object": "list", "data": [{"object": "embedding", "embedding": [1.0]}]},
+        {"object": "list", "data": ["not an item"]},
+    ],
+)
+async def test_malformed_embeddings_entries_are_forwarded(edge: Edge, response: Any) -> None:
+    _store_embeddings(edge, response=response)
+    _forwarded(await edge.call(path="/v1/embeddings", body=EMBED_BODY), path="/v1/embeddings")
+    assert not edge.scheduler.pending
+
+
+async def test_embeddings_without_edge_cache_or_with_no_store_are_forwarded(edge: Edge) -> None:
+    _store_embeddings(edge)
+    no_store = {**AUTH, "Cache-Control": "no-store"}
+    _forwarded(
+        await edge.call(path="/v1/embeddings", body=EMBED_BODY, headers=no_store), path="/v1/embeddings"
+    )
+    store_grant(edge.kv, replace(GRANT, edge_cache=False))
+    _forwarded(await edge.call(path="/v1/embeddings", body=EMBED_BODY), path="/v1/embeddings")
