@@ -18,7 +18,12 @@ from origin.http.endpoints.health import healthz, metrics, readyz
 from origin.http.endpoints.internal import ingest_usage
 from origin.http.endpoints.messages import count_tokens, create_message
 from origin.http.endpoints.models import list_models, retrieve_model
-from origin.http.endpoints.responses import create_response, delete_response, retrieve_response
+from origin.http.endpoints.responses import (
+    create_response,
+    delete_response,
+    list_input_items,
+    retrieve_response,
+)
 from origin.http.endpoints.sessions import delete_session
 from origin.http.endpoints.usage import (
     usage_by_model,
@@ -78,6 +83,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/responses", create_response, methods=["POST"]),
         Route("/v1/responses/{response_id}", retrieve_response, methods=["GET"]),
         Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
+        Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
         Route("/v1/sessions/{session_id:path}", delete_session, methods=["DELETE"]),

@@ -11,7 +11,7 @@ semantic cache do not apply.
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from starlette.responses import Response
@@ -33,9 +33,10 @@ from origin.http.errors import ApiError
 from origin.http.responses import JSONResponse
 from origin.providers.base import JSON, ModelConfig, RequestFieldError, Usage
 from origin.providers.dispatch import Dispatcher
+from origin.responses.items_page import ItemsPage
 from origin.responses.output import ResponseBuilder, encode, new_id, replay, shell
 from origin.responses.streaming import relay_responses
-from origin.responses.to_chat import chat_body, input_items
+from origin.responses.to_chat import chat_body, input_items, listed_item
 from origin.stores.postgres import KeyRecord
 from origin.stores.responses import UNAVAILABLE, ResponseStore, StoredResponse
 from shared.responses_body import validate_responses_body
@@ -110,6 +111,20 @@ class ResponsesPipeline:
         if found is None:
             raise _not_found(response_id)
         return JSONResponse(found)
+
+    async def input_items(
+        self, authorization: str | None, response_id: str, query: Mapping[str, str]
+    ) -> Response:
+        """``GET /v1/responses/{id}/input_items``: a page of what the response was asked with."""
+        key = await self._auth.authenticate(authorization)
+        page = ItemsPage.from_query(query)
+        try:
+            items = await self._store.input_items(key.project_id, response_id)
+        except UNAVAILABLE:
+            raise _unavailable() from None
+        if items is None:
+            raise _not_found(response_id)
+        return JSONResponse(page.of([listed_item(item, response_id, i) for i, item in enumerate(items)]))
 
     async def delete(self, authorization: str | None, response_id: str) -> Response:
         key = await self._auth.authenticate(authorization)

@@ -7,7 +7,8 @@ refused with ``RequestFieldError`` rather than silently dropped.
 """
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 from origin.providers.base import JSON, RequestFieldError
 
@@ -20,6 +21,30 @@ def input_items(body: JSON) -> list[JSON]:
     if isinstance(given, str):
         return [{"type": "message", "role": "user", "content": given}]
     return [item if "type" in item else {**item, "type": "message"} for item in given]
+
+
+_ID_PREFIXES: Final[Mapping[str, str]] = {
+    "message": "msg",
+    "function_call": "fc",
+    "function_call_output": "fco",
+}
+
+
+def listed_item(item: JSON, response_id: str, index: int) -> JSON:
+    """An input item as ``GET /v1/responses/{id}/input_items`` lists it, the way OpenAI does: with an
+    id (its own, or one derived from the response's and its place, so it is stable across reads), a
+    message's text as content parts and a status."""
+    listed = {
+        "id": item.get("id") or f"{_ID_PREFIXES.get(item['type'], 'item')}_{response_id}_{index}",
+        **item,
+    }
+    if item["type"] == "message":
+        part = "output_text" if item.get("role") == "assistant" else "input_text"
+        content = item.get("content")
+        if isinstance(content, str):
+            listed["content"] = [{"type": part, "text": content}]
+        listed.setdefault("status", "completed")
+    return listed
 
 
 def _part(part: JSON, param: str) -> JSON:

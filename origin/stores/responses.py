@@ -60,6 +60,13 @@ class ResponseStore:
         text = await self._bounded(self._pool.fetchval(query("response_by_id"), response_id, project_id))
         return None if text is None else orjson.loads(text)
 
+    async def input_items(self, project_id: str, response_id: str) -> list[JSON] | None:
+        """The items the response was asked with, in order; ``None``: no such response."""
+        text = await self._bounded(
+            self._pool.fetchval(query("response_input_items"), response_id, project_id)
+        )
+        return None if text is None else orjson.loads(text)
+
     async def delete(self, project_id: str, response_id: str) -> bool:
         deleted = await self._bounded(self._pool.fetchval(query("delete_response"), response_id, project_id))
         return deleted is not None

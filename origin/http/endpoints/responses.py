@@ -1,4 +1,5 @@
-"""``POST /v1/responses``, ``GET`` and ``DELETE /v1/responses/{id}`` (OpenAI's Responses API)."""
+"""``POST /v1/responses``, ``GET`` and ``DELETE /v1/responses/{id}`` and ``GET
+/v1/responses/{id}/input_items`` (OpenAI's Responses API)."""
 
 from functools import partial
 
@@ -20,6 +21,13 @@ async def retrieve_response(request: Request) -> Response:
     state: AppState = request.app.state.prism
     return await state.responses.retrieve(
         request.headers.get("authorization"), request.path_params["response_id"]
+    )
+
+
+async def list_input_items(request: Request) -> Response:
+    state: AppState = request.app.state.prism
+    return await state.responses.input_items(
+        request.headers.get("authorization"), request.path_params["response_id"], request.query_params
     )
 
 

@@ -13,6 +13,11 @@ SELECT response::text AS response
 FROM responses
 WHERE id = $1 AND project_id = $2 AND expires_at > now();
 
+-- name: response_input_items
+SELECT input_items::text AS input_items
+FROM responses
+WHERE id = $1 AND project_id = $2 AND expires_at > now();
+
 -- name: delete_response
 DELETE FROM responses WHERE id = $1 AND project_id = $2 AND expires_at > now() RETURNING id;
 

@@ -199,6 +199,52 @@ async def test_stored_responses_belong_to_their_project(
         await other.responses.retrieve(mine.id)
     with pytest.raises(openai.NotFoundError):
         await other.responses.create(model="alpha", input="peek", previous_response_id=mine.id)
+    with pytest.raises(openai.NotFoundError):
+        await other.responses.input_items.list(mine.id)
+
+
+async def test_the_input_items_are_listed_as_the_sdk_pages_them(origin: RunningOrigin, api_key: str) -> None:
+    prism = client(origin, api_key)
+    plain = await prism.responses.create(model="alpha", input="just text")
+    [item] = (await prism.responses.input_items.list(plain.id)).data
+    assert item.type == "message" and item.role == "user" and item.status == "completed"  # type: ignore[union-attr]
+    assert item.content[0].type == "input_text" and item.content[0].text == "just text"  # type: ignore[union-attr]
+
+    asked = [
+        {"role": "developer", "content": "be brief"},
+        {"role": "user", "content": [{"type": "input_text", "text": "one"}]},
+        {"type": "message", "role": "assistant", "content": "two"},
+        {"role": "user", "content": "three"},
+    ]
+    several = await prism.responses.create(model="alpha", input=asked)  # type: ignore[arg-type]
+    newest_first = (await prism.responses.input_items.list(several.id)).data
+    texts = [part.text for entry in newest_first for part in entry.content]  # type: ignore[union-attr]
+    assert texts == ["three", "two", "one", "be brief"]
+    assert newest_first[1].content[0].type == "output_text"  # type: ignore[union-attr]
+    ids = [entry.id for entry in newest_first]
+    assert len(set(ids)) == 4 and ids == [
+        e.id for e in (await prism.responses.input_items.list(several.id)).data
+    ]
+
+    first_page = await prism.responses.input_items.list(several.id, order="asc", limit=3)
+    assert [entry.id for entry in first_page.data] == ids[::-1][:3] and first_page.has_more
+    everything = [
+        entry.id async for entry in await prism.responses.input_items.list(several.id, order="asc", limit=3)
+    ]
+    assert everything == ids[::-1]  # the SDK follows `after` to the last page
+
+    for params, param in [
+        ({"limit": 0}, "limit"),
+        ({"order": "sideways"}, "order"),
+        ({"after": "msg_nope"}, "after"),
+    ]:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await prism.responses.input_items.list(several.id, **params)  # type: ignore[arg-type]
+        assert refused.value.param == param
+    unkept = await prism.responses.create(model="alpha", input="not kept", store=False)
+    with pytest.raises(openai.NotFoundError) as missing:
+        await prism.responses.input_items.list(unkept.id)
+    assert missing.value.code == "response_not_found"
 
 
 async def test_text_format_json_schema_becomes_the_response_format(
