@@ -4,17 +4,20 @@ chains over stored responses, ``GET`` and ``DELETE``, the exact cache, fallbacks
 by translation, refusals, and one usage row per request."""
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import openai
 import pytest
 from pydantic import BaseModel
 
 from origin.stores import postgres
+from origin.stores.responses import ResponseStore
 from tests.fakes.behaviour import Behaviour
 from tests.fakes.provider import FakeProvider
-from tests.harness import RunningOrigin
+from tests.harness import RunningOrigin, free_port
 from tests.origin.helpers import fresh_project, usage_row
 
 WEATHER = {
@@ -382,3 +385,33 @@ async def test_a_bad_key_is_refused_everywhere(origin: RunningOrigin) -> None:
         await prism.responses.retrieve("resp_x")
     with pytest.raises(openai.AuthenticationError):
         await prism.responses.delete("resp_x")
+
+
+@pytest.fixture
+async def unreachable_store(origin: RunningOrigin, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """Stored responses on a Postgres nobody answers at (the rest of the origin keeps its own)."""
+    port = free_port()  # nothing listens there
+    dead = await asyncpg.create_pool(f"postgresql://postgres:postgres@127.0.0.1:{port}/prism", min_size=0)
+    monkeypatch.setattr(origin.state.responses, "_store", ResponseStore(dead, retention_seconds=60))
+    yield
+    await dead.close()
+
+
+@pytest.mark.usefixtures("unreachable_store")
+async def test_without_the_store_answers_still_go_out_and_reads_are_a_503(
+    origin: RunningOrigin, pool: postgres.Pool, api_key: str
+) -> None:
+    prism = client(origin, api_key)
+    raw = await prism.responses.with_raw_response.create(model="alpha", input="store me if you can")
+    answered = raw.parse()
+    assert answered.output_text == "echo: store me if you can"  # paid for: it goes out unstored
+    assert (await usage_row(origin, pool, raw.headers["x-prism-request-id"]))["success"]
+    for read in (
+        prism.responses.retrieve(answered.id),
+        prism.responses.delete(answered.id),
+        prism.responses.input_items.list(answered.id),
+        prism.responses.create(model="alpha", input="more", previous_response_id=answered.id),
+    ):
+        with pytest.raises(openai.InternalServerError) as refused:
+            await read
+        assert refused.value.status_code == 503 and refused.value.code == "responses_unavailable"
