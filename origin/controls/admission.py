@@ -19,6 +19,7 @@ from origin.controls.limits import (
     TokenLimiter,
 )
 from origin.controls.policy import ProjectControls
+from origin.controls.worst_case import worst_input_tokens
 from origin.http.errors import ApiError
 from origin.providers.base import ModelConfig, Usage
 from origin.stores.postgres import KeyRecord
@@ -46,8 +47,8 @@ def prompt_tokens(body: Mapping[str, Any]) -> int:
 
 
 def worst_case_cents(body: Mapping[str, Any], candidates: tuple[ModelConfig, ...]) -> float:
-    """The most any candidate could charge: the input estimate plus the output cap at its prices."""
-    prompt = prompt_tokens(body)
+    """The most any candidate could charge: the input's upper bound plus the output cap at its prices."""
+    prompt = worst_input_tokens(body)
     output = (output_cap(body) or DEFAULT_OUTPUT_CAP) * int(body.get("n") or 1)
     usage = Usage(tokens_in=prompt, tokens_out=output)
     return max((usage.cost_cents(model.price) for model in candidates), default=0.0)
