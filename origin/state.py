@@ -5,6 +5,7 @@ import contextlib
 import logging
 import random
 from dataclasses import dataclass, field
+from functools import partial
 
 import redis.asyncio as redis
 
@@ -40,6 +41,7 @@ from origin.providers.embeddings import embeddings_client
 from origin.providers.upstream import Upstream
 from origin.responses.pipeline import ResponsesPipeline
 from origin.settings import Settings
+from origin.stores import controls as controls_store
 from origin.stores import postgres
 from origin.stores.inflight import Inflight
 from origin.stores.kv import KVPublisher
@@ -126,7 +128,12 @@ class AppState:
         cache_index = CacheIndex(redis_client, memory, kv, local=local, scripts=scripts)
         cache = ExactCache(redis_client, local=local)
         admission = Admission(
-            Budgets(redis_client, timeout=LIMITS_DEADLINE_SECONDS, scripts=scripts),
+            Budgets(
+                redis_client,
+                timeout=LIMITS_DEADLINE_SECONDS,
+                scripts=scripts,
+                history=partial(controls_store.month_spend, pool),
+            ),
             RateLimiter(redis_client, timeout=LIMITS_DEADLINE_SECONDS, scripts=scripts),
             TokenLimiter(redis_client, timeout=LIMITS_DEADLINE_SECONDS, scripts=scripts),
         )

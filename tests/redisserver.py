@@ -74,6 +74,14 @@ class TempRedis:
         assert self._process is not None
         os.kill(self._process.pid, signal.SIGCONT)
 
+    def restart(self) -> None:
+        """Stop the server and start it again on its port: empty, as nothing is persisted."""
+        assert self._process is not None
+        self.thaw()
+        self._process.terminate()
+        self._process.wait(timeout=10)
+        self.start()
+
     def close(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self.thaw()  # a stopped process cannot act on SIGTERM

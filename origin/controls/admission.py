@@ -16,6 +16,7 @@ from origin.controls.limits import (
     BudgetScope,
     LimitsUnavailable,
     RateLimiter,
+    SpendFilter,
     TokenLimiter,
 )
 from origin.controls.policy import ProjectControls
@@ -57,7 +58,8 @@ def worst_case_cents(body: Mapping[str, Any], candidates: tuple[ModelConfig, ...
 def key_scope(key: KeyRecord) -> BudgetScope | None:
     if key.budget_cents is None:
         return None
-    return BudgetScope(f"key:{key.key_id}", float(key.budget_cents), f"key {key.prefix}…")
+    rows = SpendFilter(project_id=key.project_id, key_id=key.key_id)
+    return BudgetScope(f"key:{key.key_id}", float(key.budget_cents), f"key {key.prefix}…", rows)
 
 
 def budget_scopes(
@@ -68,12 +70,15 @@ def budget_scopes(
     scopes = [] if own is None else [own]
     for budget in controls.budgets_for(tags):
         if budget.tag is None:
-            scopes.append(BudgetScope(f"project:{key.project_id}", float(budget.monthly_cents), project))
+            rows = SpendFilter(project_id=key.project_id)
+            scopes.append(
+                BudgetScope(f"project:{key.project_id}", float(budget.monthly_cents), project, rows)
+            )
         else:
             label = f"tag {budget.tag} in {project}"
-            scopes.append(
-                BudgetScope(f"project:{key.project_id}:tag:{budget.tag}", float(budget.monthly_cents), label)
-            )
+            rows = SpendFilter(project_id=key.project_id, tag=(budget.tag_key or "", budget.tag_value or ""))
+            scope_key = f"project:{key.project_id}:tag:{budget.tag}"
+            scopes.append(BudgetScope(scope_key, float(budget.monthly_cents), label, rows))
     return scopes
 
 

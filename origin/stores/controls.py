@@ -3,9 +3,11 @@
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from origin.controls.limits.budget import SpendFilter
 from origin.controls.policy import (
     BudgetDef,
     Effect,
@@ -239,3 +241,14 @@ def _settings_args(settings: ProjectSettings) -> tuple[object, ...]:
         settings.cache_max_ttl_seconds,
         settings.cache_scope,
     )
+
+
+async def month_spend(pool: Pool, rows: SpendFilter, period: str) -> float:
+    """Cents the usage log holds for a budget's rows in ``period`` (UTC ``YYYY-MM``)."""
+    if rows.project_id is None:
+        return 0.0
+    start = datetime.strptime(period, "%Y-%m").replace(tzinfo=UTC)
+    end = (start + timedelta(days=32)).replace(day=1)
+    key, value = rows.tag or (None, None)
+    spent = await pool.fetchval(query("month_spend"), start, end, rows.project_id, rows.key_id, key, value)
+    return float(spent)

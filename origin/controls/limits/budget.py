@@ -14,19 +14,28 @@ Keys; amounts are integer micro-cents (millionths of a cent) so repeated increme
 
 Both per-month keys expire 35 days after the month ends. A reservation whose instance died before
 settling is released by the next reserve on that scope once its deadline has passed.
+
+Redis is fast, Postgres is the truth. A budget hash carries ``seeded`` once the month's spend in
+the usage log was added to it; a reserve that finds a hash without it (Redis restarted empty, a
+node replaced, or the scope's first request of the month) is answered with the scopes to seed, the
+instance reads their spend from ``usage_logs`` (``history``) and adds it once (``HSETNX``: however
+many instances race, one seed counts), and the reserve runs again. A settle that reached the empty
+hash first is counted on top: after a loss the budget errs on the side of spent, never of unspent.
 """
 
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Final
 
 import redis.asyncio as redis
 
-from origin.controls.limits.errors import BudgetExceeded, redis_guard
+from origin.controls.limits.errors import BudgetExceeded, LimitsUnavailable, redis_guard
+from origin.stores.inflight import Inflight
 from origin.stores.redis_scripts import ScriptRunner, as_int
 
 MICRO: Final = 1_000_000
@@ -42,6 +51,15 @@ local n = #KEYS / 2
 local now, deadline, worst = ARGV[1], ARGV[2], tonumber(ARGV[3])
 if redis.call('ZSCORE', KEYS[2], ARGV[4]) then
   return {0, 0, 0}
+end
+local unseeded = {-1, 0, 0}
+for i = 1, n do
+  if redis.call('HEXISTS', KEYS[2 * i - 1], 'seeded') == 0 then
+    table.insert(unseeded, i)
+  end
+end
+if #unseeded > 3 then
+  return unseeded
 end
 for i = 1, n do
   local budget, open = KEYS[2 * i - 1], KEYS[2 * i]
@@ -68,6 +86,17 @@ end
 return {0, 0, 0}
 """
 
+# KEYS: one hash per scope. ARGV: ttl, then the spend to add to each (once: the first seed wins).
+_SEED: Final = """
+for i = 1, #KEYS do
+  if redis.call('HSETNX', KEYS[i], 'seeded', '1') == 1 then
+    redis.call('HINCRBY', KEYS[i], 'spent', ARGV[1 + i])
+    redis.call('EXPIRE', KEYS[i], ARGV[1])
+  end
+end
+return 1
+"""
+
 # KEYS: settled marker, then (hash, open set) per scope. ARGV: member, -worst, actual, ttl, marker ttl.
 _SETTLE: Final = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[5]) then
@@ -86,12 +115,28 @@ return 1
 
 
 @dataclass(frozen=True)
+class SpendFilter:
+    """The usage rows a budget counts: its project's (of one tag value), or one key's."""
+
+    project_id: str | None = None
+    key_id: str | None = None
+    tag: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class BudgetScope:
     """One budget a request counts against, e.g. ``project:42`` or ``project:42:tag:feature=onboarding``."""
 
     key: str
     limit_cents: float
     label: str
+    rows: SpendFilter = SpendFilter()
+
+
+# The cents the usage log holds for a scope's rows in a month (UTC ``YYYY-MM``).
+History = Callable[[SpendFilter, str], Awaitable[float]]
+MAX_SEED_ROUNDS: Final = 3
+HISTORY_SECONDS: Final = 2.0
 
 
 @dataclass(frozen=True)
@@ -150,14 +195,18 @@ class Budgets:
         reservation_seconds: float = RESERVATION_SECONDS,
         timeout: float = 1.0,
         scripts: ScriptRunner | None = None,
+        history: History | None = None,
     ) -> None:
         self._redis = redis_client
+        self._history = history
+        self._seeding: Inflight[tuple[SpendFilter, str], float] = Inflight()
         self._clock = clock
         self._timeout = timeout
         self._reservation_seconds = reservation_seconds
         scripts = scripts or ScriptRunner(redis_client)
         self._reserve = scripts.register(_RESERVE)
         self._settle = scripts.register(_SETTLE)
+        self._seed = scripts.register(_SEED)
 
     async def reserve(self, scopes: Sequence[BudgetScope], worst_cents: float) -> Reservation:
         """Hold ``worst_cents`` against every scope, or raise :class:`BudgetExceeded` and hold nothing."""
@@ -177,12 +226,47 @@ class Budgets:
             _retention_seconds(reservation.period, now),
         ]
         args += [to_micro(max(scope.limit_cents, 0.0)) for scope in reservation.scopes]
-        async with redis_guard(_WHAT, self._timeout):
-            failed, spent, reserved = (as_int(v) for v in await self._reserve(keys=keys, args=args))
+        for _ in range(MAX_SEED_ROUNDS):
+            async with redis_guard(_WHAT, self._timeout):
+                failed, spent, reserved, *unseeded = (
+                    as_int(v) for v in await self._reserve(keys=keys, args=args)
+                )
+            if failed >= 0:
+                break
+            await self._seed_from_history(reservation, [reservation.scopes[i - 1] for i in unseeded], now)
+        else:
+            raise LimitsUnavailable(_WHAT, "its Redis store keeps losing the month's spend")
         if failed:
             scope = reservation.scopes[failed - 1]
             raise BudgetExceeded(scope.label, scope.limit_cents, (spent + reserved) / MICRO, worst_cents)
         return reservation
+
+    async def _seed_from_history(
+        self, reservation: Reservation, scopes: list[BudgetScope], now: float
+    ) -> None:
+        """Add what the usage log holds for these scopes this month (0 without a history)."""
+        amounts: list[int] = []
+        for scope in scopes:
+            history, period = self._history, reservation.period
+            try:
+                cents = (
+                    0.0
+                    if history is None
+                    # Concurrent seeds of one scope share one query, never cancelled (asyncpg leaks).
+                    else await self._seeding.run(
+                        (scope.rows, period),
+                        partial(history, scope.rows, period),
+                        HISTORY_SECONDS,
+                        from_arrival=True,
+                    )
+                )
+            except Exception as error:  # Postgres down too: the month's spend is unknown
+                because = f"the month's spend cannot be read from the usage log ({type(error).__name__})"
+                raise LimitsUnavailable(_WHAT, because) from None
+            amounts.append(to_micro(cents))
+        keys = [budget_key(reservation.period, scope.key) for scope in scopes]
+        async with redis_guard(_WHAT, self._timeout):
+            await self._seed(keys=keys, args=[_retention_seconds(reservation.period, now), *amounts])
 
     async def settle(self, reservation: Reservation, actual_cents: float) -> None:
         """Release the reservation and charge ``actual_cents`` to its month; a repeat is a no-op."""

@@ -8,11 +8,12 @@ from redis.exceptions import RedisError
 
 
 class LimitsUnavailable(Exception):
-    """Redis, which every instance coordinates budgets and rate limits through, did not answer."""
+    """Redis, which every instance coordinates budgets and rate limits through, did not answer (or
+    the usage log, which a budget's spend is rebuilt from, could not be read)."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, because: str = "its Redis store did not answer") -> None:
         super().__init__(
-            f"Prism cannot check {what} right now because its Redis store did not answer; "
+            f"Prism cannot check {what} right now because {because}; "
             "the request was refused rather than let through unchecked. Retry shortly."
         )
         self.what = what

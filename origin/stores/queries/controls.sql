@@ -144,3 +144,12 @@ SELECT
     ) AS budgets
 FROM (SELECT 1) AS one
 LEFT JOIN project_settings s ON s.project_id = $2;
+
+-- name: month_spend
+-- What a budget's rows cost in a month: $1, $2 the month's bounds, $3 project_id, $4 key_id (NULL:
+-- every key), $5, $6 a tag key and value (NULL: every row). Through usage_logs_project_time.
+SELECT coalesce(sum(cost_provider_cents), 0)::float8
+FROM usage_logs
+WHERE project_id = $3 AND created_at >= $1 AND created_at < $2
+  AND ($4::uuid IS NULL OR key_id = $4)
+  AND ($5::text IS NULL OR request_tags ->> $5 = $6);

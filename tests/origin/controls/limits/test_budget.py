@@ -6,7 +6,14 @@ import random
 import pytest
 import redis.asyncio as redis
 
-from origin.controls.limits import BudgetExceeded, Budgets, BudgetScope, Reservation
+from origin.controls.limits import (
+    BudgetExceeded,
+    Budgets,
+    BudgetScope,
+    LimitsUnavailable,
+    Reservation,
+    SpendFilter,
+)
 from origin.controls.limits.budget import MICRO, RETENTION, budget_key, open_key
 from tests.clock import Clock
 from tests.origin.controls.limits.conftest import MID_JANUARY
@@ -30,7 +37,8 @@ async def test_reserve_within_the_limit_holds_the_worst_case(
     assert (reservation.worst_micro, reservation.worst_cents) == (4_250_000, 4.25)
     assert await budgets.reserved(PROJECT) == 4.25
     assert await budgets.spent(PROJECT) == 0.0
-    assert await redis_client.hgetall(budget_key("2025-01", PROJECT.key)) == {b"reserved": b"4250000"}
+    stored = await redis_client.hgetall(budget_key("2025-01", PROJECT.key))
+    assert stored == {b"reserved": b"4250000", b"spent": b"0", b"seeded": b"1"}
 
 
 async def test_over_the_limit_names_the_scope_its_budget_and_its_spend(
@@ -234,3 +242,57 @@ async def test_racing_instances_with_random_actuals_never_pass_the_limit(
     assert await budgets.reserved(project) == await budgets.reserved(tag) == 0.0
     assert all(error.scope_label == "project race" for error in refused)
     assert all(error.spent_cents + worst > project.limit_cents for error in refused)
+
+
+# --- rebuilt from the usage log ------------------------------------------------------------------
+
+
+class UsageLog:
+    """What Postgres would answer for a scope's month, and how often it was asked."""
+
+    def __init__(self, spent: dict[str, float]) -> None:
+        self.spent = spent
+        self.asked: list[tuple[SpendFilter, str]] = []
+
+    async def __call__(self, rows: SpendFilter, period: str) -> float:
+        self.asked.append((rows, period))
+        await asyncio.sleep(0.01)
+        return self.spent.get(rows.project_id or "", 0.0)
+
+
+LOGGED = BudgetScope("project:8", 10.0, "project acme/api", SpendFilter(project_id="p8"))
+
+
+async def test_a_budget_redis_lost_is_rebuilt_from_the_usage_log_once(
+    redis_client: "redis.Redis", clock: Clock
+) -> None:
+    log = UsageLog({"p8": 9.0})
+    budgets = Budgets(redis_client, clock=clock, history=log)
+    held = await asyncio.gather(*(budgets.reserve([LOGGED], 0.4) for _ in range(5)), return_exceptions=True)
+    assert sum(isinstance(outcome, Reservation) for outcome in held) == 2  # 9 spent: room for 1 cent
+    assert len(log.asked) == 1 and log.asked[0] == (SpendFilter(project_id="p8"), "2025-01")
+    assert await budgets.spent(LOGGED) == 9.0
+
+    await redis_client.flushall()  # a restart without persistence
+    log.spent["p8"] = 9.5
+    error = await _exceeded(budgets, [LOGGED], 0.6)
+    assert (error.spent_cents, len(log.asked)) == (9.5, 2)
+
+
+async def test_a_settle_on_the_lost_budget_counts_on_top(redis_client: "redis.Redis", clock: Clock) -> None:
+    budgets = Budgets(redis_client, clock=clock, history=UsageLog({"p8": 3.0}))
+    reservation = await budgets.reserve([LOGGED], 1.0)
+    await redis_client.flushall()
+    await budgets.settle(reservation, 0.5)  # in flight across the loss: its row is not in the log yet
+    await budgets.reserve([LOGGED], 1.0)
+    assert await budgets.spent(LOGGED) == 3.5
+
+
+async def test_an_unreadable_usage_log_fails_closed(redis_client: "redis.Redis", clock: Clock) -> None:
+    async def down(rows: SpendFilter, period: str) -> float:
+        raise OSError("connection refused")
+
+    budgets = Budgets(redis_client, clock=clock, history=down)
+    with pytest.raises(LimitsUnavailable, match="the usage log"):
+        await budgets.reserve([LOGGED], 1.0)
+    assert await budgets.reserved(LOGGED) == 0.0
