@@ -234,8 +234,7 @@ async def create_project(request: Request, ops: Operations) -> Response:
     body = await _object(request, ("org", "project"))
     org = _read(body, "org", _name) or "default"
     project = _need(body, "project", _name)
-    await controls.create_project(ops.pool, org=org, project=project)
-    return JSONResponse(_project(*await ops.project(org, project)), status_code=201)
+    return JSONResponse(_project(*await ops.create_project(org, project)), status_code=201)
 
 
 @admin
