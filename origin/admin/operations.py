@@ -71,6 +71,9 @@ class Operations:
         ref = await self._find_project(org, project)
         return ref, await controls.load_controls(self.pool, ref.org_id, ref.project_id)
 
+    async def create_org(self, org: str) -> None:
+        await controls.create_org(self.pool, org)
+
     async def create_project(self, org: str, project: str) -> tuple[ProjectRef, ProjectControls]:
         """The project (and its org), made if it does not exist yet; it has no keys to publish."""
         ref = await controls.create_project(self.pool, org=org, project=project)

@@ -84,6 +84,11 @@ async def create_project(pool: Pool, *, org: str, project: str) -> ProjectRef:
     return ProjectRef(str(project_id), project, str(org_id), org)
 
 
+async def create_org(pool: Pool, name: str) -> str:
+    """The org's id, the org made if it does not exist."""
+    return str(await pool.fetchval(query("upsert_org"), name))
+
+
 async def list_projects(pool: Pool, *, org: str | None = None) -> list[ProjectListing]:
     rows = await pool.fetch(query("list_projects"), org)
     return [ProjectListing(row["org_name"], row["project_name"], row["active_keys"]) for row in rows]

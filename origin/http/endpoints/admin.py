@@ -1,11 +1,12 @@
 """``/admin/v1/...``: what the ``prism`` CLI does, as JSON, for platform teams to automate.
 
-Projects (``GET|POST /projects``, ``GET|PATCH /projects/{org}/{project}``), keys (``GET|POST /keys``,
-``DELETE /keys/{prefix}``), budgets (``GET /budgets``, ``PUT|DELETE /budgets/{org}/{project}``),
-policies (``GET|POST /policies``, ``DELETE /policies/{id}``) and dashboard users (``GET|POST
-/users``, ``DELETE /users/{email}``). Every change goes through ``origin.admin.operations``, as the
-CLI's do. The caller sends the admin token (``PRISM_ADMIN_TOKEN``) as a bearer token, never a
-project key; without that setting the admin API is off.
+Orgs (``GET|POST /orgs``), projects (``GET|POST /projects``, ``GET|PATCH
+/projects/{org}/{project}``), keys (``GET|POST /keys``, ``DELETE /keys/{prefix}``), budgets
+(``GET /budgets``, ``PUT|DELETE /budgets/{org}/{project}``), policies (``GET|POST /policies``,
+``DELETE /policies/{id}``) and dashboard users (``GET|POST /users``, ``DELETE /users/{email}``).
+Every change goes through ``origin.admin.operations``, as the CLI's do. The caller sends the admin
+token (``PRISM_ADMIN_TOKEN``) as a bearer token, never a project key; without that setting the
+admin API is off.
 """
 
 import dataclasses
@@ -215,6 +216,31 @@ def _list(data: list[dict[str, Any]]) -> JSONResponse:
     return JSONResponse({"object": "list", "data": data})
 
 
+# --- orgs ---------------------------------------------------------------------------------------
+
+
+def _orgs(listing: list[controls.ProjectListing]) -> list[dict[str, Any]]:
+    orgs: dict[str, dict[str, Any]] = {}
+    for item in listing:
+        org = orgs.setdefault(item.org_name, {"org": item.org_name, "projects": [], "active_keys": 0})
+        if item.project_name is not None:
+            org["projects"].append(item.project_name)
+            org["active_keys"] += item.active_keys
+    return list(orgs.values())
+
+
+@admin
+async def list_orgs(request: Request, ops: Operations) -> Response:
+    return _list(_orgs(await controls.list_projects(ops.pool)))
+
+
+@admin
+async def create_org(request: Request, ops: Operations) -> Response:
+    org = _need(await _object(request, ("org",)), "org", _name)
+    await ops.create_org(org)
+    return JSONResponse(_orgs(await controls.list_projects(ops.pool, org=org))[0], status_code=201)
+
+
 # --- projects -----------------------------------------------------------------------------------
 
 
@@ -398,6 +424,8 @@ async def remove_user(request: Request, ops: Operations) -> Response:
 
 def admin_routes() -> list[BaseRoute]:
     return [
+        Route("/admin/v1/orgs", list_orgs, methods=["GET"]),
+        Route("/admin/v1/orgs", create_org, methods=["POST"]),
         Route("/admin/v1/projects", list_projects, methods=["GET"]),
         Route("/admin/v1/projects", create_project, methods=["POST"]),
         Route("/admin/v1/projects/{org}/{project}", show_project, methods=["GET"]),

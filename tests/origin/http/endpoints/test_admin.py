@@ -212,6 +212,18 @@ async def test_projects_settings_budgets_and_policies(
 
     projects = (await admin.get("/projects", params={"org": org})).json()["data"]
     assert projects == [{"org": org, "project": project, "active_keys": 1}]
+    orgs = (await admin.get("/orgs")).json()["data"]
+    assert {"org": org, "projects": [project], "active_keys": 1} in orgs
+
+
+async def test_orgs(admin: httpx.AsyncClient) -> None:
+    org, project = _names()
+    made = await admin.post("/orgs", json={"org": org})
+    assert made.status_code == 201 and made.json() == {"org": org, "projects": [], "active_keys": 0}
+    assert (await admin.post("/orgs", json={"org": org})).json()["org"] == org  # made once, answered again
+    await admin.post("/projects", json={"org": org, "project": project})
+    assert {"org": org, "projects": [project], "active_keys": 0} in (await admin.get("/orgs")).json()["data"]
+    assert _error(await admin.post("/orgs", json={"org": " "}), 400)["param"] == "org"
 
 
 async def test_users(admin: httpx.AsyncClient) -> None:
