@@ -37,7 +37,7 @@ class Slot:
         *,
         hit: CacheEntry | None = None,
         lock: str | None = None,
-        edge_generation: str | None = None,
+        edge: ProjectControls | None = None,
     ) -> None:
         self._answers = answers
         self._fp = fp
@@ -45,7 +45,7 @@ class Slot:
         self._ledger = ledger
         self.hit = hit
         self._lock = lock
-        self._edge_generation = edge_generation  # None: the answer stays at the origin
+        self._edge = edge  # the controls the answer is published under; None: it stays at the origin
 
     async def fill(self, answer: JSON, model: ModelConfig, usage: Usage, *, route_head: str) -> None:
         """Store the answer (only the lock's holder does, and only when the directive writes)."""
@@ -63,8 +63,9 @@ class Slot:
         )
         await self._answers.flights.finish(self._fp, entry, ttl, self._lock)
         stored = [member("exact", self._fp)]
-        if self._edge_generation is not None and self._answers.kv is not None:
-            self._answers.kv.publish_cache(self._fp, entry.for_edge(self._edge_generation), ttl)
+        if self._edge is not None and self._answers.kv is not None:
+            generation = controls_generation(self._edge, self._answers.config_digest)
+            self._answers.kv.publish_cache(self._fp, entry.for_edge(generation), ttl)
             stored.append(member("edge", self._fp))
         row = self._ledger.row
         await self._answers.index.add(
@@ -93,7 +94,7 @@ class Answers:
         self.index = index
         self.kv = kv
         self._wait = wait_seconds
-        self._config_digest = config_digest
+        self.config_digest = config_digest
 
     async def slot(
         self,
@@ -112,13 +113,6 @@ class Answers:
         so the cache is bypassed); ``edge``, the project's controls where the edge serves this API."""
         if scope is None:
             directive = NO_CACHE
-        generation = (
-            controls_generation(edge, self._config_digest)
-            if edge is not None
-            and scope is not None
-            and publishes_to_edge(self.kv, edge, scope, ledger.row.project_id)
-            else None
-        )
         ledger.row.cache_status = BYPASS if directive.bypass else MISS
         fp = fingerprint(scope or ledger.row.project_id, body, mode=mode, model_prefer=prefer)
         if not directive.read:
@@ -134,4 +128,9 @@ class Answers:
                 return Slot(self, fp, directive, ledger, hit=entry)
             return Slot(self, fp, directive, ledger)
         ledger.after(lambda row: self.flights.release(fp, lock))
-        return Slot(self, fp, directive, ledger, lock=lock, edge_generation=generation)
+        publishes = (
+            edge is not None
+            and scope is not None
+            and publishes_to_edge(self.kv, edge, scope, ledger.row.project_id)
+        )
+        return Slot(self, fp, directive, ledger, lock=lock, edge=edge if publishes else None)

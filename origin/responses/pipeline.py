@@ -11,8 +11,9 @@ semantic cache do not apply.
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from starlette.responses import Response
 
@@ -42,6 +43,7 @@ from origin.stores.responses import UNAVAILABLE, ResponseStore, StoredResponse
 from shared.responses_body import validate_responses_body
 from shared.usage import CACHE_PROVIDER, HIT_EXACT, UsageRow
 
+T = TypeVar("T")
 log = logging.getLogger("prism.responses")
 
 
@@ -53,6 +55,18 @@ def _unavailable() -> ApiError:
 
 def _not_found(response_id: str) -> ApiError:
     return ApiError(404, f"Response with id '{response_id}' not found.", code="response_not_found")
+
+
+async def _stored(response_id: str, call: Awaitable[T | None]) -> T:
+    """What the store answered for ``response_id``: a 503 when it cannot be reached, a 404 when it
+    holds no such response."""
+    try:
+        found = await call
+    except UNAVAILABLE:
+        raise _unavailable() from None
+    if found is None:
+        raise _not_found(response_id)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +118,7 @@ class ResponsesPipeline:
 
     async def retrieve(self, authorization: str | None, response_id: str) -> Response:
         key = await self._auth.authenticate(authorization)
-        try:
-            found = await self._store.get(key.project_id, response_id)
-        except UNAVAILABLE:
-            raise _unavailable() from None
-        if found is None:
-            raise _not_found(response_id)
-        return JSONResponse(found)
+        return JSONResponse(await _stored(response_id, self._store.get(key.project_id, response_id)))
 
     async def input_items(
         self, authorization: str | None, response_id: str, query: Mapping[str, str]
@@ -118,22 +126,12 @@ class ResponsesPipeline:
         """``GET /v1/responses/{id}/input_items``: a page of what the response was asked with."""
         key = await self._auth.authenticate(authorization)
         page = ItemsPage.from_query(query)
-        try:
-            items = await self._store.input_items(key.project_id, response_id)
-        except UNAVAILABLE:
-            raise _unavailable() from None
-        if items is None:
-            raise _not_found(response_id)
+        items = await _stored(response_id, self._store.input_items(key.project_id, response_id))
         return JSONResponse(page.of([listed_item(item, response_id, i) for i, item in enumerate(items)]))
 
     async def delete(self, authorization: str | None, response_id: str) -> Response:
         key = await self._auth.authenticate(authorization)
-        try:
-            deleted = await self._store.delete(key.project_id, response_id)
-        except UNAVAILABLE:
-            raise _unavailable() from None
-        if not deleted:
-            raise _not_found(response_id)
+        await _stored(response_id, self._store.delete(key.project_id, response_id))
         return JSONResponse({"id": response_id, "object": "response", "deleted": True})
 
     async def _parse(

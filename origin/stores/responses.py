@@ -67,9 +67,12 @@ class ResponseStore:
         )
         return None if text is None else orjson.loads(text)
 
-    async def delete(self, project_id: str, response_id: str) -> bool:
-        deleted = await self._bounded(self._pool.fetchval(query("delete_response"), response_id, project_id))
-        return deleted is not None
+    async def delete(self, project_id: str, response_id: str) -> str | None:
+        """The id of the response deleted; ``None``: no such response."""
+        deleted: str | None = await self._bounded(
+            self._pool.fetchval(query("delete_response"), response_id, project_id)
+        )
+        return deleted
 
     async def conversation(self, project_id: str, response_id: str) -> list[JSON] | None:
         """Every item of the chain that ends at ``response_id``, oldest first; ``None``: no such response."""
