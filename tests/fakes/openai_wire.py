@@ -1,4 +1,5 @@
-"""The OpenAI wire: ``/v1/chat/completions`` (JSON and SSE), ``/v1/embeddings`` and ``/v1/models``."""
+"""The OpenAI wire: ``/v1/chat/completions`` (JSON and SSE), ``/v1/embeddings`` and ``/v1/models``
+(``/v1/responses`` is ``tests.fakes.responses_wire``)."""
 
 import base64
 import hashlib
@@ -52,7 +53,7 @@ def error_response(status: int, message: str | None = None, param: str | None = 
     return web.json_response(error_body(status, message, param), status=status, headers=headers)
 
 
-def _unauthorised(request: web.Request) -> web.Response | None:
+def unauthorised(request: web.Request) -> web.Response | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return None
@@ -60,7 +61,7 @@ def _unauthorised(request: web.Request) -> web.Response | None:
 
 
 async def _open(request: web.Request, required: tuple[str, ...]) -> dict[str, Any] | web.Response:
-    if (rejection := _unauthorised(request)) is not None:
+    if (rejection := unauthorised(request)) is not None:
         return rejection
     body = parse_json(await request.read())
     if body is None:
@@ -123,7 +124,7 @@ def prompt_parts(messages: list[dict[str, Any]], body: dict[str, Any]) -> list[P
     return parts
 
 
-def _conversation(messages: list[dict[str, Any]], body: dict[str, Any], parts: list[Part]) -> Conversation:
+def conversation(messages: list[dict[str, Any]], body: dict[str, Any], parts: list[Part]) -> Conversation:
     users = [message for message in messages if message.get("role") == "user"]
     results: list[str] = []
     for message in reversed(messages):
@@ -275,7 +276,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         created=int(time.time()),
         model=body["model"],
         n=n,
-        answer=answer(_conversation(messages, body, parts), behaviour, _limit(body)),
+        answer=answer(conversation(messages, body, parts), behaviour, _limit(body)),
         behaviour=behaviour,
         call_ids=[f"call_{uuid.uuid4().hex[:24]}" for _ in range(n)],
         include_usage=isinstance(options, dict) and options.get("include_usage") is True,
@@ -350,7 +351,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
 
 
 async def models(request: web.Request) -> web.StreamResponse:
-    if (rejection := _unauthorised(request)) is not None:
+    if (rejection := unauthorised(request)) is not None:
         return rejection
     names = dict.fromkeys([*DEFAULT_MODELS, *request.app[STAGE].configured_models()])
     data = [

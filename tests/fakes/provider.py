@@ -1,4 +1,5 @@
-"""A fake LLM provider on a real socket, speaking the OpenAI and Anthropic wires, with knobs for failure.
+"""A fake LLM provider on a real socket, speaking the OpenAI (chat, Responses, embeddings) and
+Anthropic wires, with knobs for failure.
 
 In-process: ``FakeProvider().start()`` returns the base URL; ``configure`` sets per-model knobs.
 As a demo upstream: ``python -m tests.fakes.provider --host 127.0.0.1 --port 9100``, driven over
@@ -17,7 +18,7 @@ from dataclasses import asdict
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from tests.fakes import anthropic_wire, openai_wire
+from tests.fakes import anthropic_wire, openai_wire, responses_wire
 from tests.fakes.behaviour import STAGE, Behaviour, ReceivedRequest, Stage, parse_json
 from tests.fakes.server import LoopbackServer
 
@@ -80,6 +81,7 @@ def create_app(stage: Stage) -> web.Application:
     app[STAGE] = stage
     app.router.add_post("/v1/chat/completions", openai_wire.chat_completions)
     app.router.add_post("/v1/embeddings", openai_wire.embeddings)
+    app.router.add_post("/v1/responses", responses_wire.responses)
     app.router.add_get("/v1/models", openai_wire.models)
     app.router.add_post("/v1/messages", anthropic_wire.messages)
     app.router.add_post("/v1/messages/count_tokens", anthropic_wire.count_tokens)
