@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from origin.providers import ADAPTERS
 from origin.providers.base import ModelConfig, Price, ProviderConfig
@@ -125,6 +126,18 @@ def parse_config(
         raise ConfigError(f"{source}: malformed entry ({error})") from None
 
 
+def _responses_api(name: str, entry: Mapping[str, Any], kind: str) -> bool:
+    """Whether the provider is sent Responses requests as they came: OpenAI itself by default, an
+    OpenAI-compatible server only when the config says so (most serve chat completions only)."""
+    default = kind == "openai" and urlsplit(str(entry["base_url"])).hostname == "api.openai.com"
+    value = entry.get("responses_api", default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"providers.{name}: responses_api must be true or false, not {value!r}")
+    if value and kind != "openai":
+        raise ConfigError(f"providers.{name}: responses_api needs an OpenAI-kind provider, not {kind!r}")
+    return value
+
+
 def _parse(raw: Mapping[str, Any], api_keys: Mapping[str, str]) -> GatewayConfig:
     providers: dict[str, ProviderConfig] = {}
     for name, entry in _table(raw, "providers").items():
@@ -139,6 +152,7 @@ def _parse(raw: Mapping[str, Any], api_keys: Mapping[str, str]) -> GatewayConfig
             base_url=str(entry["base_url"]).rstrip("/"),
             api_key=api_keys.get(name.lower().replace("-", "_")),
             headers=dict(entry.get("headers", {})),
+            responses_api=_responses_api(name, entry, kind),
         )
 
     models: dict[str, ModelConfig] = {}

@@ -39,6 +39,7 @@ from origin.providers.breakers import Breakers
 from origin.providers.dispatch import Dispatcher
 from origin.providers.embeddings import embeddings_client
 from origin.providers.upstream import Upstream
+from origin.responses.dispatch import ResponsesDispatch
 from origin.responses.pipeline import ResponsesPipeline
 from origin.settings import Settings
 from origin.stores import controls as controls_store
@@ -199,7 +200,7 @@ class AppState:
             controls,
             ledgers,
             pipeline.route,
-            dispatcher,
+            ResponsesDispatch(config, dispatcher),
             answers,
             admission,
             ResponseStore(pool, retention_seconds=settings.responses_retention_days * 86400),

@@ -63,6 +63,12 @@ def sse_data(data: bytes) -> bytes:
     return b"data: " + data + b"\n\n"
 
 
+def named_event(kind: str, data: bytes | str) -> bytes:
+    """One named SSE event, as the Messages and Responses streams send them."""
+    raw = data.encode() if isinstance(data, str) else data
+    return b"event: " + kind.encode() + b"\ndata: " + raw + b"\n\n"
+
+
 def sse_event(payload: Any) -> bytes:
     return sse_data(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 

@@ -6,15 +6,11 @@ from typing import Any
 import orjson
 
 from origin.providers.base import JSON
-
-
-def sse(kind: str, data: bytes | str) -> bytes:
-    raw = data.encode() if isinstance(data, str) else data
-    return b"event: " + kind.encode() + b"\ndata: " + raw + b"\n\n"
+from shared.replay import named_event
 
 
 def encode(event: JSON) -> bytes:
-    return sse(str(event["type"]), orjson.dumps(event))
+    return named_event(str(event["type"]), orjson.dumps(event))
 
 
 class MessageAssembler:

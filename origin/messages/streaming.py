@@ -14,13 +14,14 @@ import orjson
 from origin.chat.ledger import Ledger
 from origin.chat.streaming import LastChunk, seen_usage
 from origin.messages.dispatch import MessagesStream
-from origin.messages.events import MessageAssembler, encode, sse
+from origin.messages.events import MessageAssembler, encode
 from origin.messages.from_chat import EventsFromChunks
 from origin.providers.anthropic_answer import error_text, usage_from_anthropic
 from origin.providers.base import JSON, SSEEvent, UpstreamStreamError, Usage
 from origin.providers.dispatch import Answered
 from origin.providers.upstream import UpstreamFailure
 from shared.costs import Costs
+from shared.replay import named_event
 
 log = logging.getLogger("prism.messages")
 
@@ -65,7 +66,7 @@ class _Relay:
         if payload.get("type") == "message_stop":
             self.finished = True
             self.out.append(self._cost())
-        self.out.append(sse(event.event or str(payload.get("type")), event.data))
+        self.out.append(named_event(event.event or str(payload.get("type")), event.data))
 
     def translated(self, event: SSEEvent) -> None:
         assert self.opened.translator is not None

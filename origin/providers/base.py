@@ -36,6 +36,7 @@ class ProviderConfig:
     base_url: str
     api_key: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    responses_api: bool = False  # serves OpenAI's /responses itself (OpenAI does; most compatibles don't)
 
 
 @dataclass(frozen=True, slots=True)

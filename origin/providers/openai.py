@@ -23,6 +23,35 @@ def answering_version(data: JSON) -> str | None:
     return version if isinstance(version, str) else None
 
 
+def _headers(provider: ProviderConfig) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", **provider.headers}
+    if provider.api_key:
+        headers["Authorization"] = f"Bearer {provider.api_key}"
+    return headers
+
+
+def responses_request(body: JSON, model: ModelConfig, provider: ProviderConfig) -> UpstreamRequest:
+    """A Responses request (already in the upstream's terms but for the model) to ``/responses``."""
+    return UpstreamRequest(
+        path="/responses", headers=_headers(provider), body={**body, "model": model.upstream_model}
+    )
+
+
+def usage_from_responses(data: Any) -> Usage:
+    """A Responses object's ``usage``, and the dated model that answered."""
+    if not isinstance(data, dict):
+        return Usage()
+    usage = data.get("usage")
+    counts = usage if isinstance(usage, dict) else {}
+    details = counts.get("input_tokens_details")
+    return Usage(
+        tokens_in=int(counts.get("input_tokens") or 0),
+        tokens_out=int(counts.get("output_tokens") or 0),
+        tokens_cached_in=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+        model_version=data["model"] if isinstance(data.get("model"), str) else None,
+    )
+
+
 def usage_from_openai(data: Any) -> Usage:
     if not isinstance(data, dict):
         return Usage()
@@ -83,7 +112,7 @@ class OpenAIAdapter:
         upstream = {**body, "model": model.upstream_model}
         if upstream.get("stream"):
             upstream["stream_options"] = {**(upstream.get("stream_options") or {}), "include_usage": True}
-        return UpstreamRequest(path="/chat/completions", headers=self._headers(provider), body=upstream)
+        return UpstreamRequest(path="/chat/completions", headers=_headers(provider), body=upstream)
 
     def chat_response(self, data: JSON, model: ModelConfig) -> tuple[JSON, Usage]:
         response = {**data, "model": model.name}
@@ -110,19 +139,13 @@ class OpenAIAdapter:
         body: JSON = {"model": model, "input": text, "encoding_format": encoding_format}
         if dimensions is not None:
             body["dimensions"] = dimensions
-        return UpstreamRequest(path="/embeddings", headers=self._headers(provider), body=body)
+        return UpstreamRequest(path="/embeddings", headers=_headers(provider), body=body)
 
     def embeddings_response(self, data: JSON) -> list[float]:
         items = data.get("data")
         if not isinstance(items, list) or not items or not isinstance(items[0], dict):
             raise ValueError("missing embedding")
         return _vector(items[0].get("embedding"))
-
-    def _headers(self, provider: ProviderConfig) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", **provider.headers}
-        if provider.api_key:
-            headers["Authorization"] = f"Bearer {provider.api_key}"
-        return headers
 
     def error_message(self, status: int, data: Any) -> str:
         if isinstance(data, dict) and isinstance(data.get("error"), dict):

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from origin.providers.base import JSON, Usage
+from shared.replay import named_event
 
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 # Fields of the request the response object echoes, with the API's defaults.
@@ -57,6 +58,15 @@ def shell(body: JSON, *, response_id: str, model: str) -> JSON:
     }
 
 
+# What Prism, not the upstream, says of a response it answered natively.
+ADOPTED = ("id", "model", "previous_response_id", "store")
+
+
+def adopt(upstream: JSON, fresh: JSON) -> JSON:
+    """An upstream's response object as Prism's: ``fresh``'s id, public model name and store fields."""
+    return {**upstream, **{name: fresh[name] for name in ADOPTED}}
+
+
 def responses_usage(usage: Usage) -> JSON:
     return {
         "input_tokens": usage.tokens_in,
@@ -68,7 +78,7 @@ def responses_usage(usage: Usage) -> JSON:
 
 
 def encode(event: JSON) -> bytes:
-    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+    return named_event(str(event["type"]), orjson.dumps(event))
 
 
 def _text_part(text: str) -> JSON:

@@ -1,18 +1,16 @@
 """``/v1/responses`` (OpenAI's Responses API) through the gateway's controls.
 
-A request is read as a chat body (the stored conversation of its ``previous_response_id`` first),
-so the key, the rate limit, policy and routing, the budgets, the exact cache with single-flight,
-fallbacks and the usage row are chat's, and every provider is reached through its chat adapter:
-the conversation lives in Prism, so a fallback to another provider continues it. A response is
-stored per project (``store``, the default) for the configured retention. Session memory and the
-semantic cache do not apply.
+The controls read a request as a chat body (the stored conversation of its ``previous_response_id``
+first), so the key, the rate limit, policy and routing, the budgets, the exact cache with
+single-flight, fallbacks and the usage row are chat's. A provider that serves the Responses API is
+sent the request natively, any other its chat translation (``ResponsesDispatch``): the conversation
+lives in Prism, so a fallback to another provider continues it. A response is stored per project
+(``store``, the default) for the configured retention. Session memory and the semantic cache do not
+apply.
 """
 
 import logging
-import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import TypeVar
 
 from starlette.responses import Response
@@ -33,9 +31,10 @@ from origin.controls.policy import ProjectControls
 from origin.http.errors import ApiError
 from origin.http.responses import JSONResponse
 from origin.providers.base import JSON, ModelConfig, RequestFieldError, Usage
-from origin.providers.dispatch import Dispatcher
+from origin.responses.dispatch import ResponsesDispatch
 from origin.responses.items_page import ItemsPage
-from origin.responses.output import ResponseBuilder, encode, new_id, replay, shell
+from origin.responses.output import encode, replay
+from origin.responses.request import ResponsesRequest
 from origin.responses.streaming import relay_responses
 from origin.responses.to_chat import chat_body, input_items, listed_item
 from origin.stores.postgres import KeyRecord
@@ -69,20 +68,6 @@ async def _stored(response_id: str, call: Awaitable[T | None]) -> T:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class ResponsesRequest:
-    body: JSON  # as the client sent it
-    chat: ChatRequest  # the whole conversation read as a chat body, for the controls and upstream
-    key: KeyRecord
-
-    @property
-    def stream(self) -> bool:
-        return bool(self.body.get("stream"))
-
-    def shell(self, model: str) -> JSON:
-        return shell(self.body, response_id=new_id("resp"), model=model)
-
-
 class ResponsesPipeline:
     def __init__(
         self,
@@ -90,7 +75,7 @@ class ResponsesPipeline:
         controls: ControlsCache,
         ledgers: Callable[[KeyRecord], Ledger],
         routes: Callable[[ChatRequest], Route],
-        dispatcher: Dispatcher,
+        dispatch: ResponsesDispatch,
         answers: Answers,
         admission: Admission,
         store: ResponseStore,
@@ -99,7 +84,7 @@ class ResponsesPipeline:
         self._controls = controls
         self._ledgers = ledgers
         self._routes = routes
-        self._dispatcher = dispatcher
+        self._dispatch = dispatch
         self._answers = answers
         self._admission = admission
         self._store = store
@@ -142,11 +127,11 @@ class ResponsesPipeline:
         row.was_streaming = bool(body.get("stream"))
         history = await self._history(key, body.get("previous_response_id"))
         try:
-            chat = as_chat(chat_body(body, history), headers, controls)
+            chat = as_chat(chat_body(body, history, strict=False), headers, controls)
         except RequestFieldError as error:
             raise ApiError(400, str(error), code=error.code, param=error.param) from None
         row.task_type = chat.task_type
-        return ResponsesRequest(body, chat, key)
+        return ResponsesRequest(body, history, chat, key)
 
     async def _history(self, key: KeyRecord, previous: str | None) -> list[JSON]:
         if previous is None:
@@ -180,12 +165,12 @@ class ResponsesPipeline:
         await self._admission.reserve(ledger, chat.controls, chat.body, route.candidates)
         if request.stream:
             return await self._stream(request, route, ledger, slot)
-        answered = await self._dispatcher.complete(
-            route, chat.body, cache_breakpoints=chat.controls.settings.cache_breakpoints
+        answered = await self._dispatch.create(
+            route, request, cache_breakpoints=chat.controls.settings.cache_breakpoints
         )
         model, usage = answered.model, answered.result.usage
         ledger.charge(model, usage)
-        response = ResponseBuilder(request.shell(model.name)).completion(answered.result.response, usage)
+        response = answered.result.response
         await self._finished(request, response, model, usage, route, slot)
         ledger.settle()
         return JSONResponse(
@@ -194,12 +179,8 @@ class ResponsesPipeline:
 
     async def _stream(self, request: ResponsesRequest, route: Route, ledger: Ledger, slot: Slot) -> Response:
         chat = request.chat
-        answered = await self._dispatcher.open_stream(
-            route,
-            chat.body,
-            f"chatcmpl-{uuid.uuid4().hex}",
-            int(time.time()),
-            cache_breakpoints=chat.controls.settings.cache_breakpoints,
+        answered = await self._dispatch.open_stream(
+            route, request, cache_breakpoints=chat.controls.settings.cache_breakpoints
         )
         model = answered.model
         ledger.row.model_used = model.name
@@ -211,7 +192,6 @@ class ResponsesPipeline:
             relay_responses(
                 answered,
                 ledger,
-                ResponseBuilder(request.shell(model.name)),
                 prompt_tokens=estimate_prompt_tokens(chat.body["messages"], chat.body.get("tools")),
                 on_complete=on_complete,
             ),

@@ -2,8 +2,10 @@
 
 The conversation is the stored items of the ``previous_response_id`` chain (``history``), then this
 request's ``input``; ``instructions`` are this request's only (the API does not carry them over).
-What chat completions cannot carry (hosted tools, files, background runs, conversations) is
-refused with ``RequestFieldError`` rather than silently dropped.
+What chat completions cannot carry (hosted tools, files) is refused with ``RequestFieldError``
+rather than silently dropped when the body is to be sent (``strict``); the controls' view of a
+request a provider will get natively leaves it out instead. What needs OpenAI's own store
+(background runs, conversations, stored prompts, item references) is refused either way.
 """
 
 import json
@@ -47,7 +49,7 @@ def listed_item(item: JSON, response_id: str, index: int) -> JSON:
     return listed
 
 
-def _part(part: JSON, param: str) -> JSON:
+def _part(part: JSON, param: str, strict: bool) -> JSON | None:
     kind = part["type"]
     if kind in ("input_text", "output_text"):
         return {"type": "text", "text": str(part.get("text") or "")}
@@ -58,15 +60,17 @@ def _part(part: JSON, param: str) -> JSON:
         if part.get("detail") in ("low", "high", "auto"):
             image["detail"] = part["detail"]
         return {"type": "image_url", "image_url": image}
+    if not strict:
+        return None
     raise RequestFieldError(
         param, f"content parts of type {kind!r} are not supported here (images by URL are)"
     )
 
 
-def _content(content: Any, param: str) -> Any:
+def _content(content: Any, param: str, strict: bool) -> Any:
     if isinstance(content, str):
         return content
-    parts = [_part(part, param) for part in content]
+    parts = [chat for part in content if (chat := _part(part, param, strict)) is not None]
     if all(part["type"] == "text" for part in parts):
         return "".join(part["text"] for part in parts)
     return parts
@@ -78,13 +82,13 @@ def _output(output: Any) -> str:
     return "".join(str(part.get("text") or "") for part in output if part.get("type") == "input_text")
 
 
-def _messages(items: list[JSON]) -> list[JSON]:
+def _messages(items: list[JSON], strict: bool) -> list[JSON]:
     messages: list[JSON] = []
     for index, item in enumerate(items):
         kind, param = item["type"], f"input[{index}]"
         if kind == "message":
             role = "system" if item["role"] == "developer" else item["role"]
-            messages.append({"role": role, "content": _content(item["content"], f"{param}.content")})
+            messages.append({"role": role, "content": _content(item["content"], f"{param}.content", strict)})
         elif kind == "function_call":
             call = {
                 "id": item["call_id"],
@@ -107,9 +111,11 @@ def _messages(items: list[JSON]) -> list[JSON]:
     return messages
 
 
-def _tools(tools: list[JSON]) -> list[JSON]:
+def _tools(tools: list[JSON], strict: bool) -> list[JSON]:
     translated = []
     for index, tool in enumerate(tools):
+        if tool["type"] != "function" and not strict:
+            continue
         if tool["type"] != "function":
             raise RequestFieldError(
                 f"tools[{index}]", f"hosted tools ({tool['type']!r}) are not supported: declare functions"
@@ -122,11 +128,13 @@ def _tools(tools: list[JSON]) -> list[JSON]:
     return translated
 
 
-def _tool_choice(choice: Any) -> Any:
+def _tool_choice(choice: Any, strict: bool) -> Any:
     if isinstance(choice, str):
         return choice
     if choice["type"] == "function" and isinstance(choice.get("name"), str):
         return {"type": "function", "function": {"name": choice["name"]}}
+    if not strict:
+        return None
     raise RequestFieldError("tool_choice", f"unsupported tool_choice type {choice['type']!r}")
 
 
@@ -142,7 +150,7 @@ def _response_format(form: JSON) -> JSON | None:
     return {"type": "json_schema", "json_schema": schema}
 
 
-def chat_body(body: JSON, history: list[JSON]) -> JSON:
+def chat_body(body: JSON, history: list[JSON], *, strict: bool = True) -> JSON:
     """The chat completion request that asks what the validated Responses ``body`` asks."""
     for name in UNSUPPORTED:
         if body.get(name):
@@ -150,7 +158,7 @@ def chat_body(body: JSON, history: list[JSON]) -> JSON:
     messages: list[JSON] = []
     if body.get("instructions"):
         messages.append({"role": "system", "content": body["instructions"]})
-    messages.extend(_messages([*history, *input_items(body)]))
+    messages.extend(_messages([*history, *input_items(body)], strict))
     chat: JSON = {"model": body.get("model", "auto"), "messages": messages}
     if body.get("max_output_tokens") is not None:
         chat["max_completion_tokens"] = body["max_output_tokens"]
@@ -164,10 +172,10 @@ def chat_body(body: JSON, history: list[JSON]) -> JSON:
     ):
         if body.get(name) is not None:
             chat[name] = body[name]
-    if body.get("tools"):
-        chat["tools"] = _tools(body["tools"])
-    if body.get("tool_choice") is not None:
-        chat["tool_choice"] = _tool_choice(body["tool_choice"])
+    if tools := _tools(body.get("tools") or [], strict):
+        chat["tools"] = tools
+    if body.get("tool_choice") is not None and (choice := _tool_choice(body["tool_choice"], strict)):
+        chat["tool_choice"] = choice
     form = (body.get("text") or {}).get("format")
     if form is not None and (response_format := _response_format(form)) is not None:
         chat["response_format"] = response_format

@@ -68,6 +68,7 @@ async def test_a_stream_is_the_documented_sequence_and_ends_with_the_plain_answe
     ]
     assert numbers == list(range(len(kinds))) and len(deltas) == 4
     assert "".join(deltas) == final.output_text == plain.output_text
+    assert final.usage is not None and plain.usage is not None
     assert final.usage.output_tokens == plain.usage.output_tokens
 
 

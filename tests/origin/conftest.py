@@ -46,8 +46,11 @@ async def api_key(pool: postgres.Pool, base_settings: Settings) -> str:
 
 
 @pytest.fixture(autouse=True)
-async def _fresh_redis(request: pytest.FixtureRequest) -> None:
-    """Tests that share the session's origin start with an empty cache (and key cache, memory)."""
+async def _fresh_state(request: pytest.FixtureRequest) -> None:
+    """Tests that share the session's origin start with an empty cache (and key cache, memory) and
+    every circuit closed, whatever the tests before them failed."""
     if "origin" in request.fixturenames:
         running: RunningOrigin = request.getfixturevalue("origin")
         await running.state.redis.flushdb()
+        for model in running.state.breakers.states():
+            running.state.breakers.record_success(model)

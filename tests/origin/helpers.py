@@ -93,6 +93,11 @@ base_url = "{url}/v1"
 kind = "anthropic"
 base_url = "{url}"
 
+[providers.fakeresp]
+kind = "openai"
+base_url = "{url}/v1"
+responses_api = true
+
 [models.alpha]
 provider = "fakeoai"
 price = {{ input = 1.0, cached_input = 0.5, output = 2.0 }}
@@ -106,6 +111,12 @@ price = {{ input = 0.5, output = 1.0 }}
 provider = "fakeant"
 upstream_model = "claude-up"
 price = {{ input = 3.0, cached_input = 0.3, cache_write = 3.75, output = 15.0 }}
+
+[models.omni]
+provider = "fakeresp"
+upstream_model = "omni-up"
+price = {{ input = 1.0, cached_input = 0.5, output = 2.0 }}
+fallbacks = ["claude"]
 
 [models.embed-small]
 provider = "fakeoai"
@@ -181,7 +192,11 @@ def gateway_settings(base: Settings, fake_url: str, directory: Path, **changes: 
         base,
         config_path=config,
         spool_dir=directory / "spool",
-        provider_api_keys={"fakeoai": "sk-fake-openai", "fakeant": "sk-fake-anthropic"},
+        provider_api_keys={
+            "fakeoai": "sk-fake-openai",
+            "fakeresp": "sk-fake-openai",
+            "fakeant": "sk-fake-anthropic",
+        },
         **changes,
     )
 

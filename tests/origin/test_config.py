@@ -101,3 +101,39 @@ def test_config_digest_follows_routing_and_ignores_secrets_and_timing() -> None:
     ]
     for raw in moved:
         assert config_digest(parse_config(raw, {})) != digest, raw
+
+
+@pytest.mark.parametrize(
+    ("provider", "expected"),
+    [
+        ({"kind": "openai", "base_url": "https://api.openai.com/v1"}, True),
+        ({"kind": "openai", "base_url": "https://api.openai.com/v1", "responses_api": False}, False),
+        ({"kind": "openai", "base_url": "https://api.groq.com/openai/v1"}, False),
+        ({"kind": "openai", "base_url": "http://x/v1", "responses_api": True}, True),
+        ({"kind": "anthropic", "base_url": "https://api.anthropic.com"}, False),
+    ],
+)
+def test_only_openai_itself_is_sent_responses_natively_unless_told(
+    provider: dict[str, Any], expected: bool
+) -> None:
+    config = parse_config({**BASE, "providers": {"p": provider}}, {})
+    assert config.providers["p"].responses_api is expected
+
+
+@pytest.mark.parametrize(
+    ("provider", "fragment"),
+    [
+        (
+            {"kind": "openai", "base_url": "http://x", "responses_api": "yes"},
+            "providers.p: responses_api must be true or false, not 'yes'",
+        ),
+        (
+            {"kind": "anthropic", "base_url": "http://x", "responses_api": True},
+            "providers.p: responses_api needs an OpenAI-kind provider, not 'anthropic'",
+        ),
+    ],
+)
+def test_a_bad_responses_api_setting_names_the_provider(provider: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**BASE, "providers": {"p": provider}}, {})
+    assert fragment in str(caught.value)

@@ -14,7 +14,7 @@ from origin.providers.base import (
     SSEEvent,
     UpstreamStreamError,
 )
-from origin.providers.openai import OpenAIAdapter
+from origin.providers.openai import OpenAIAdapter, responses_request, usage_from_responses
 
 ADAPTER = OpenAIAdapter()
 MODEL = ModelConfig(name="fast", provider="groq", upstream_model="llama-3.1-8b", price=Price(1.0, 2.0))
@@ -130,3 +130,21 @@ def test_retryable_statuses_are_the_generic_ones() -> None:
 def test_error_message() -> None:
     assert ADAPTER.error_message(429, {"error": {"message": "slow down"}}) == "slow down"
     assert ADAPTER.error_message(502, "<html>") == "upstream answered HTTP 502"
+
+
+def test_a_responses_request_goes_to_responses_with_the_upstream_model() -> None:
+    request = responses_request({"model": "fast", "input": "hi", "store": False}, MODEL, PROVIDER)
+    assert request.path == "/responses"
+    assert request.body == {"model": "llama-3.1-8b", "input": "hi", "store": False}
+    assert request.headers["Authorization"] == "Bearer gsk" and request.headers["X-Team"] == "a"
+
+
+def test_a_responses_usage_is_read_with_its_cached_tokens() -> None:
+    data = {
+        "model": "gpt-5-2025-08-07",
+        "usage": {"input_tokens": 120, "input_tokens_details": {"cached_tokens": 100}, "output_tokens": 9},
+    }
+    usage = usage_from_responses(data)
+    assert (usage.tokens_in, usage.tokens_cached_in, usage.tokens_out) == (120, 100, 9)
+    assert usage.model_version == "gpt-5-2025-08-07"
+    assert usage_from_responses({"usage": None}).tokens_in == 0 and usage_from_responses([]).tokens_out == 0

@@ -5,7 +5,7 @@ from typing import Any
 import orjson
 
 from origin.providers.base import Usage
-from origin.responses.output import ResponseBuilder, encode, replay, responses_usage, shell
+from origin.responses.output import ResponseBuilder, adopt, encode, replay, responses_usage, shell
 
 
 def _builder(**body: Any) -> ResponseBuilder:
@@ -122,3 +122,19 @@ def test_a_replay_is_the_stored_output_under_a_new_id() -> None:
     assert response["output"][0]["content"] == stored["output"][0]["content"]
     assert response["usage"] == stored["usage"] and events[-1]["type"] == "response.completed"
     assert [e["delta"] for e in events if e["type"] == "response.output_text.delta"] == ["cached words"]
+
+
+def test_an_upstreams_response_is_adopted_under_prisms_identity() -> None:
+    upstream = {
+        "id": "resp_upstream",
+        "model": "gpt-5-2025-08-07",
+        "store": False,
+        "previous_response_id": None,
+        "output": [{"type": "reasoning", "id": "rs_1", "summary": []}],
+        "usage": {"input_tokens": 3},
+    }
+    fresh = shell({"input": "x", "previous_response_id": "resp_0"}, response_id="resp_prism", model="gpt-5")
+    adopted = adopt(upstream, fresh)
+    assert (adopted["id"], adopted["model"], adopted["store"]) == ("resp_prism", "gpt-5", True)
+    assert adopted["previous_response_id"] == "resp_0"
+    assert (adopted["output"], adopted["usage"]) == (upstream["output"], upstream["usage"])

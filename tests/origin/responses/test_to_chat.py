@@ -121,3 +121,30 @@ def test_input_items_name_their_type() -> None:
     assert input_items({"input": [{"role": "user", "content": "x"}]}) == [
         {"role": "user", "content": "x", "type": "message"}
     ]
+
+
+def test_the_controls_view_leaves_out_what_only_a_native_upstream_reads() -> None:
+    body = {
+        "model": "gpt-5",
+        "input": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "read this"},
+                    {"type": "input_file", "file_id": "f"},
+                ],
+            }
+        ],
+        "tools": [
+            {"type": "web_search"},
+            {"type": "function", "name": "get_weather", "parameters": {"type": "object"}},
+        ],
+        "tool_choice": {"type": "web_search"},
+    }
+    chat = chat_body(body, [], strict=False)
+    assert chat["messages"] == [{"role": "user", "content": "read this"}]
+    assert [tool["function"]["name"] for tool in chat["tools"]] == ["get_weather"]
+    assert "tool_choice" not in chat
+    with pytest.raises(RequestFieldError) as refused:
+        chat_body({"input": "x", "background": True}, [], strict=False)
+    assert refused.value.param == "background"
