@@ -47,6 +47,7 @@ from origin.stores import postgres
 from origin.stores.inflight import Inflight
 from origin.stores.kv import KVPublisher
 from origin.stores.postgres import KeyRecord
+from origin.stores.redis_multiplex import Address, Multiplexer
 from origin.stores.redis_pool import WaitingConnectionPool
 from origin.stores.redis_scripts import ScriptRunner
 from origin.stores.responses import ResponseStore
@@ -70,6 +71,7 @@ class AppState:
     config: GatewayConfig
     pool: postgres.Pool
     redis: "redis.Redis"
+    scripts: ScriptRunner
     auth: Authenticator
     upstream: Upstream
     breakers: Breakers
@@ -111,7 +113,8 @@ class AppState:
             health_check_interval=10,
         )
         redis_client = redis.Redis.from_pool(redis_pool)
-        scripts = ScriptRunner(redis_client)
+        address = Address.of(redis_client)
+        scripts = ScriptRunner(redis_client, Multiplexer(address) if address is not None else None)
         metrics = Metrics()
         upstream = Upstream(config.providers, config.timeouts)
         breakers = Breakers(config.breaker)
@@ -242,6 +245,7 @@ class AppState:
             config=config,
             pool=pool,
             redis=redis_client,
+            scripts=scripts,
             auth=auth,
             upstream=upstream,
             breakers=breakers,
@@ -278,6 +282,7 @@ class AppState:
         await self.upstream.close()
         await self.writer.stop()
         self.spool.close()
+        self.scripts.close()
         await self.redis.aclose()
         try:
             await asyncio.wait_for(self.pool.close(), POOL_CLOSE_SECONDS)

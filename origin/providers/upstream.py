@@ -132,11 +132,18 @@ class Upstream:
 
         ``deadline`` bounds the whole call (for callers that must stay fast, like embeddings)."""
         started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        end = None if deadline is None else loop.time() + deadline
+
+        def bound(seconds: float) -> float:
+            return loop.time() + seconds if end is None else min(loop.time() + seconds, end)
+
         try:
-            async with asyncio.timeout(deadline):
-                async with asyncio.timeout(self._timeouts.first_byte):
-                    response = await self._send(provider, request)
-                async with response, asyncio.timeout(max(self._timeouts.idle, 1.0)):
+            # One timer, moved on as the call goes (each timer costs a schedule and a cancel).
+            async with asyncio.timeout_at(bound(self._timeouts.first_byte)) as timer:
+                response = await self._send(provider, request)
+                timer.reschedule(bound(max(self._timeouts.idle, 1.0)))
+                async with response:
                     raw = await response.read()
         except TimeoutError:
             waited = time.monotonic() - started

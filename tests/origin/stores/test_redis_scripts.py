@@ -11,6 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from origin.settings import Settings
+from origin.stores.redis_multiplex import Address, Multiplexer
 from origin.stores.redis_scripts import ScriptRunner
 
 INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
@@ -20,6 +21,18 @@ local t = redis.call('TIME')
 repeat local n = redis.call('TIME') until (n[1] - t[1]) * 1000000 + n[2] - t[2] > 50000
 return ARGV[1]
 """
+
+
+def runner(client: "redis.Redis", mode: str) -> ScriptRunner:
+    """Batches through redis-py's pool, or written to one shared connection."""
+    if mode == "pool":
+        return ScriptRunner(client)
+    address = Address.of(client)
+    assert address is not None
+    return ScriptRunner(client, Multiplexer(address))
+
+
+MODES = pytest.mark.parametrize("mode", ["pool", "multiplexed"])
 
 
 class CountingPool(redis.ConnectionPool):
@@ -64,8 +77,27 @@ async def test_calls_made_later_go_in_the_next_batch(counted: tuple["redis.Redis
     assert pool.checkouts == 2
 
 
-async def test_a_script_error_is_its_own_callers_alone(redis_client: "redis.Redis") -> None:
-    scripts = ScriptRunner(redis_client)
+async def test_multiplexed_calls_take_no_connection_from_the_pool(
+    counted: tuple["redis.Redis", CountingPool],
+) -> None:
+    client, pool = counted
+    scripts = runner(client, "multiplexed")
+    incr = scripts.register(INCR_BY)
+    await client.script_load(INCR_BY)
+    pool.checkouts = 0
+    try:
+        first = await asyncio.gather(*(incr(keys=[f"scripts-mux:{n % 3}"], args=[n]) for n in range(9)))
+        later = [await incr(keys=["scripts-mux:0"], args=[1]) for _ in range(3)]
+    finally:
+        scripts.close()
+
+    assert first == [0, 1, 2, 3, 5, 7, 9, 12, 15] and later == [10, 11, 12]
+    assert pool.checkouts == 0
+
+
+@MODES
+async def test_a_script_error_is_its_own_callers_alone(redis_client: "redis.Redis", mode: str) -> None:
+    scripts = runner(redis_client, mode)
     refuse, incr = scripts.register(REFUSE_NEGATIVE), scripts.register(INCR_BY)
 
     results = await asyncio.gather(
@@ -77,8 +109,9 @@ async def test_a_script_error_is_its_own_callers_alone(redis_client: "redis.Redi
     assert results[2] == 4
 
 
-async def test_scripts_redis_forgot_are_loaded_again(redis_client: "redis.Redis") -> None:
-    incr = ScriptRunner(redis_client).register(INCR_BY)
+@MODES
+async def test_scripts_redis_forgot_are_loaded_again(redis_client: "redis.Redis", mode: str) -> None:
+    incr = runner(redis_client, mode).register(INCR_BY)
     assert await incr(keys=["scripts-test:flushed"], args=[1]) == 1
 
     await redis_client.script_flush()
@@ -90,8 +123,11 @@ async def test_scripts_redis_forgot_are_loaded_again(redis_client: "redis.Redis"
     assert await redis_client.script_exists(incr.sha) == [True]
 
 
-async def test_a_caller_that_stops_waiting_costs_the_others_nothing(redis_client: "redis.Redis") -> None:
-    slow = ScriptRunner(redis_client).register(SLOW_ECHO)
+@MODES
+async def test_a_caller_that_stops_waiting_costs_the_others_nothing(
+    redis_client: "redis.Redis", mode: str
+) -> None:
+    slow = runner(redis_client, mode).register(SLOW_ECHO)
 
     async def impatient() -> object:
         async with asyncio.timeout(0.01):
@@ -101,11 +137,13 @@ async def test_a_caller_that_stops_waiting_costs_the_others_nothing(redis_client
 
     assert isinstance(results[0], TimeoutError)
     assert results[1] == b"kept"
+    assert await slow(args=["after"]) == b"after"  # the late reply went to no one else
 
 
-async def test_without_redis_every_caller_gets_the_connection_error() -> None:
+@MODES
+async def test_without_redis_every_caller_gets_the_connection_error(mode: str) -> None:
     client = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
-    incr = ScriptRunner(client).register(INCR_BY)
+    incr = runner(client, mode).register(INCR_BY)
     try:
         results = await asyncio.gather(
             *(incr(keys=["k"], args=[1]) for _ in range(3)), return_exceptions=True
