@@ -14,7 +14,7 @@ import collections
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 import redis.asyncio as redis
@@ -83,8 +83,7 @@ class _Replies(asyncio.Protocol):
         self._reader = hiredis.Reader()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
 
     def data_received(self, data: bytes) -> None:
         self.progress = time.monotonic()
@@ -118,13 +117,23 @@ class Multiplexer:
         return True
 
     def send(self, commands: Sequence[Sequence[Arg]], replies: Sequence[Reply]) -> None:
-        """Write ``commands`` in one go; ``replies[i]`` gets the reply to ``commands[i]``. Needs ``ready``."""
+        """Write ``commands`` in one go; ``replies[i]`` gets the reply to ``commands[i]``. Needs ``ready``.
+
+        If the write raises (uvloop's does on a closing connection), the connection is dropped: what
+        it owes can no longer be matched to its replies. Everyone waiting, ``replies`` included, gets
+        the connection error, and the exception is raised too."""
         owed = self._replies
         assert owed is not None and owed.transport is not None
+        payload = b"".join(encode(command) for command in commands)
         if not owed.waiting:
             owed.progress = time.monotonic()
         owed.waiting.extend(replies)
-        owed.transport.write(b"".join(encode(command) for command in commands))
+        try:
+            owed.transport.write(payload)
+        except Exception:
+            owed.lost = True
+            owed.transport.abort()
+            raise
 
     async def connect(self) -> None:
         """Connected once this returns (concurrent callers share one attempt); raises
@@ -169,6 +178,7 @@ class Multiplexer:
 
     def close(self) -> None:
         if self._replies is not None and self._replies.transport is not None:
+            self._replies.lost = True
             self._replies.transport.close()
         if self._connecting is not None:
             self._connecting.cancel()

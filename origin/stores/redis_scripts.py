@@ -73,7 +73,7 @@ class ScriptRunner:
             return
         multiplexer = self._multiplexer
         if multiplexer is not None and multiplexer.ready:
-            multiplexer.send([call.command for call in calls], [self._reply(call) for call in calls])
+            self._write(multiplexer, calls)
             return
         self._spawn(self._send(calls) if multiplexer is None else self._connect_and_send(multiplexer, calls))
 
@@ -91,6 +91,15 @@ class ScriptRunner:
 
         return given
 
+    def _write(self, multiplexer: Multiplexer, calls: list[_Call], *, reloaded: bool = False) -> None:
+        try:
+            multiplexer.send(
+                [call.command for call in calls], [self._reply(call, reloaded=reloaded) for call in calls]
+            )
+        except Exception as error:  # nothing will answer these calls
+            for call in calls:
+                call.settle(error)
+
     async def _connect_and_send(self, multiplexer: Multiplexer, calls: list[_Call]) -> None:
         try:
             await multiplexer.connect()
@@ -102,7 +111,7 @@ class ScriptRunner:
             for call in calls:
                 call.settle(redis.ConnectionError("the connection to Redis was lost"))
             return
-        multiplexer.send([call.command for call in calls], [self._reply(call) for call in calls])
+        self._write(multiplexer, calls)
 
     async def _reload_and_send(self, call: _Call) -> None:
         assert self._multiplexer is not None
@@ -112,7 +121,7 @@ class ScriptRunner:
         except (redis.RedisError, TimeoutError) as error:
             call.settle(error)
             return
-        self._multiplexer.send([call.command], [self._reply(call, reloaded=True)])
+        self._write(self._multiplexer, [call], reloaded=True)
 
     async def _send(self, calls: list[_Call]) -> None:
         try:

@@ -113,3 +113,36 @@ async def test_a_connection_that_stops_answering_is_dropped_and_replaced(redis_c
         assert await sent(multiplexer, ["PING"]) == [b"PONG"]
     finally:
         multiplexer.close()
+
+
+async def test_a_write_that_raises_drops_the_connection_and_fails_everyone_owed(
+    redis_client: "redis.Redis", monkeypatch: pytest.MonkeyPatch
+) -> None:
+    multiplexer = Multiplexer(address_of(redis_client))
+    try:
+        await multiplexer.connect()
+        loop = asyncio.get_running_loop()
+        earlier: asyncio.Future[Any] = loop.create_future()
+        multiplexer.send([["BLPOP", "mux:never", "5"]], [earlier.set_result])
+        transport = multiplexer._replies.transport  # type: ignore[union-attr]
+
+        def closed(data: bytes) -> None:  # as uvloop's write on a closing connection
+            raise RuntimeError("unable to perform operation: the handler is closed")
+
+        monkeypatch.setattr(transport, "write", closed)
+        later: asyncio.Future[Any] = loop.create_future()
+        with pytest.raises(RuntimeError, match="handler is closed"):
+            multiplexer.send([["PING"]], [later.set_result])
+        assert not multiplexer.ready
+        for owed in (earlier, later):
+            assert isinstance(await asyncio.wait_for(owed, 2), redis.ConnectionError)
+        assert await sent(multiplexer, ["PING"]) == [b"PONG"]
+    finally:
+        multiplexer.close()
+
+
+async def test_a_closed_multiplexer_is_not_ready(redis_client: "redis.Redis") -> None:
+    multiplexer = Multiplexer(address_of(redis_client))
+    await multiplexer.connect()
+    multiplexer.close()
+    assert not multiplexer.ready

@@ -152,3 +152,22 @@ async def test_without_redis_every_caller_gets_the_connection_error(mode: str) -
         await client.aclose()
 
     assert all(isinstance(result, RedisConnectionError) for result in results)
+
+
+async def test_a_batch_that_cannot_be_written_fails_its_callers_at_once(redis_client: "redis.Redis") -> None:
+    class Unwritable(Multiplexer):
+        def send(self, commands: Any, replies: Any) -> None:
+            raise RuntimeError("unable to perform operation: the handler is closed")
+
+    address = Address.of(redis_client)
+    assert address is not None
+    scripts = ScriptRunner(redis_client, Unwritable(address))
+    incr = scripts.register(INCR_BY)
+    try:
+        for _ in range(2):  # connecting first, then on the open connection
+            results = await asyncio.wait_for(
+                asyncio.gather(*(incr(keys=["k"], args=[1]) for _ in range(3)), return_exceptions=True), 2
+            )
+            assert all(isinstance(result, RuntimeError) for result in results)
+    finally:
+        scripts.close()
