@@ -71,6 +71,8 @@ class Settings:
     warmup_lease_seconds: float = 30.0
     # How long a stored Response (``store``, the default) can be read or continued by id.
     responses_retention_days: float = 30.0
+    # Months of usage rows kept: older months' partitions are dropped whole (0: every month is kept).
+    usage_retention_months: int = 0
     # Where this origin's Redis and Postgres run (e.g. "eu-west-1"), for the residency report.
     region: str | None = None
 
@@ -194,6 +196,16 @@ def _non_negative_float(raw: str) -> float:
 
 _non_negative_float.__name__ = "number, 0 or more"
 
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
+_non_negative_int.__name__ = "whole number, 0 or more"
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "env": str,
     "database_url": str,
@@ -218,6 +230,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "warmup_tick_seconds": _non_negative_float,
     "warmup_lease_seconds": _positive_float,
     "responses_retention_days": _positive_float,
+    "usage_retention_months": _non_negative_int,
     "region": str,
 }
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from origin.messages.pipeline import MessagesPipeline
 from origin.ops.background import Background
 from origin.ops.lease import Lease
 from origin.ops.metrics import Metrics
+from origin.ops.periodic import Periodic
 from origin.providers.breakers import Breakers
 from origin.providers.dispatch import Dispatcher
 from origin.providers.embeddings import embeddings_client
@@ -43,7 +45,7 @@ from origin.responses.dispatch import ResponsesDispatch
 from origin.responses.pipeline import ResponsesPipeline
 from origin.settings import Settings
 from origin.stores import controls as controls_store
-from origin.stores import postgres
+from origin.stores import postgres, usage_partitions
 from origin.stores.inflight import Inflight
 from origin.stores.kv import KVPublisher
 from origin.stores.postgres import KeyRecord
@@ -92,6 +94,7 @@ class AppState:
     kv: KVPublisher
     sweeper: DeadLetterSweeper
     warmups: WarmupScheduler
+    partitions: Periodic
     sink: UsageSink
     operations: Operations
     grant_republisher: "asyncio.Task[None] | None" = None
@@ -224,6 +227,12 @@ class AppState:
             durable=writer.flush,
         )
         sweeper.start()
+        partitions = Periodic(
+            "usage-partitions",
+            functools.partial(usage_partitions.keep, pool, settings.usage_retention_months),
+            every=usage_partitions.CHECK_SECONDS,
+        )
+        partitions.start()
         republisher = None
         if kv.enabled:  # this config may route differently from the one the grants were made under
             republisher = asyncio.get_running_loop().create_task(
@@ -267,6 +276,7 @@ class AppState:
             kv=kv,
             sweeper=sweeper,
             warmups=warmup_scheduler,
+            partitions=partitions,
             grant_republisher=republisher,
         )
 
@@ -276,6 +286,7 @@ class AppState:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.grant_republisher
         await self.warmups.stop()
+        await self.partitions.stop()
         await self.background.drain()
         await self.sweeper.stop()
         await self.kv.stop()

@@ -10,8 +10,6 @@ happen shows twice: ``missed_runs`` on the warm-up (whole intervals without a ru
 ``prism_warmups_overdue`` on every instance's ``/metrics`` while one is late.
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -22,6 +20,7 @@ from starlette.responses import Response
 from origin.chat.request import Incoming
 from origin.ops.lease import Lease
 from origin.ops.metrics import Metrics
+from origin.ops.periodic import Periodic
 from origin.stores import postgres, warmups
 from origin.stores.postgres import KeyRecord
 from origin.stores.warmups import DueWarmup
@@ -64,19 +63,15 @@ class WarmupScheduler:
         self._metrics = metrics
         self._tick_seconds = tick_seconds
         self._grace_seconds = grace_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._ticking = Periodic("warmups", self.tick, every=tick_seconds, wait_first=True)
 
     def start(self) -> None:
         if self._tick_seconds > 0:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="prism-warmups")
+            self._ticking.start()
 
     async def stop(self) -> None:
         """Stop ticking and hand the lease over at once (a blue/green switch waits for no expiry)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._ticking.stop()
         await self._lease.release()
 
     async def tick(self) -> int:
@@ -107,11 +102,3 @@ class WarmupScheduler:
 
         response = await self._serve(key, Incoming(warmup_headers(warmup.name), read_json))
         return response.status_code
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._tick_seconds)
-            try:
-                await self.tick()
-            except Exception as error:  # Postgres or Redis away: the next tick tries again
-                log.warning("warm-up tick failed (%s); retrying next tick", type(error).__name__)

@@ -4,6 +4,7 @@ import argparse
 
 from origin.cli.common import Commands
 from origin.settings import Settings
+from origin.stores import postgres, usage_partitions
 from origin.stores.migrate import migrate
 
 
@@ -17,6 +18,15 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     applied = await migrate(settings.database_url)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    pool = await postgres.create_pool(settings.database_url, max_size=1)
+    try:
+        made, dropped = await usage_partitions.keep(pool, settings.usage_retention_months)
+    finally:
+        await pool.close()
+    if made:
+        print("usage partitions made: " + ", ".join(made))
+    if dropped:
+        print("usage partitions dropped: " + ", ".join(dropped))
     return 0
 
 

@@ -95,20 +95,25 @@ async def seed(
     end: datetime,
     progress: Progress,
 ) -> None:
-    """Insert each batch while a thread makes the next one, one insert at a time, in time order."""
+    """Insert each batch while a thread makes the next one, one insert at a time, in time order. A
+    row whose request id is already stored (a re-run: its time differs, its id does not) is left out."""
     made = batches(generate(projects, rows, end=end, days=days, seed=seed), BATCH)
 
-    def make_next() -> tuple[int, list[list[Any]]] | None:
+    def make_next() -> tuple[list[UsageRow], list[list[Any]]] | None:
         batch = next(made, None)
-        return None if batch is None else (len(batch), insert_arguments(batch))
+        return None if batch is None else (batch, insert_arguments(batch))
 
     ready = make_next()
     while ready is not None:
-        count, arguments = ready
+        batch, arguments = ready
+        stored = await pool.fetch(query("stored_request_ids"), [row.request_id for row in batch])
+        if stored:
+            present = {str(record["request_id"]) for record in stored}
+            arguments = insert_arguments([row for row in batch if row.request_id not in present])
         _, ready = await asyncio.gather(
             pool.execute(query("insert_usage_rows"), *arguments), asyncio.to_thread(make_next)
         )
-        progress.advance(count)
+        progress.advance(len(batch))
 
 
 async def _usage_seed(args: argparse.Namespace, settings: Settings) -> int:

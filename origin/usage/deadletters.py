@@ -12,20 +12,20 @@ until the writer holds it durably (Postgres or its fsynced spool), and only then
 
 - The signature's timestamp is not held to the endpoint's five-minute window: a dead letter is old by
   nature, and KV is trusted storage that only our Worker writes. The HMAC itself is still checked.
-- Idempotent: usage inserts are ``ON CONFLICT (request_id) DO NOTHING``, so a letter swept twice (two
-  origin instances, a crash before the delete, KV listings that lag deletes) is one row.
+- Idempotent: usage inserts are ``ON CONFLICT DO NOTHING`` on the row's (request_id, created_at), so a
+  letter swept twice (two origin instances, a crash before the delete, KV listings that lag deletes) is
+  one row.
 - A letter that can never be accepted (bad seal, bad signature, malformed row, key mismatch, a row
   made after its key was revoked) is moved to ``deadletter-rejected:<request_id>`` for 30 days, so
   that a bug or a version skew between the tiers loses nothing, and is logged with its request id
   only. Anything else (Postgres or KV down) leaves the letter for the next sweep.
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from origin.ops.periodic import Periodic
 from origin.stores.kv import KVPublisher
 from origin.usage.envelopes import EnvelopeRejected, KeyLookup, accept_envelope
 from shared.edgekv import DEAD_LETTER_PREFIX, open_dead_letter
@@ -76,25 +76,17 @@ class DeadLetterSweeper:
         passes the usage writer's ``flush``."""
         self._publisher = publisher
         self._ingest = ingest
-        self._interval = interval
         self._durable = durable
         self._batch = batch
-        self._task: asyncio.Task[None] | None = None
+        self._sweeping = Periodic("dead-letters", self._sweep_full, every=interval, retry_after=interval)
 
     def start(self) -> None:
-        if not self._publisher.enabled:
-            return
-        if self._task is not None:
-            raise RuntimeError("the dead-letter sweeper is already started")
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="prism-dead-letters")
+        if self._publisher.enabled:
+            self._sweeping.start()
 
     async def stop(self) -> None:
         """Stop sweeping. Cancelling mid-sweep is safe: a name is deleted only after its row is durable."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._sweeping.stop()
 
     async def sweep_once(self) -> int:
         """Ingest one batch of dead letters; the number of rows handed to the writer."""
@@ -143,12 +135,6 @@ class DeadLetterSweeper:
                 "dead letter %s not deleted yet (%s)", name[len(DEAD_LETTER_PREFIX) :], type(error).__name__
             )
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                swept = await self.sweep_once()
-            except Exception as error:
-                log.warning("dead-letter sweep failed (%s); retrying later", type(error).__name__)
-                swept = 0
-            if swept < self._batch:
-                await asyncio.sleep(self._interval)
+    async def _sweep_full(self) -> bool:
+        """One batch; ``True`` when it was full (more letters may be waiting)."""
+        return await self.sweep_once() >= self._batch

@@ -98,10 +98,12 @@ def test_values_are_read_and_typed() -> None:
             "PRISM_PORT": "9000",
             "PRISM_MAX_BODY_BYTES": "2048",
             "PRISM_SPOOL_DIR": "/tmp/x",
+            "PRISM_USAGE_RETENTION_MONTHS": "13",
             **SECRETS,
         }
     )
     assert (settings.port, settings.max_body_bytes, settings.spool_dir) == (9000, 2048, Path("/tmp/x"))
+    assert settings.usage_retention_months == 13
 
 
 @pytest.mark.parametrize(
@@ -125,6 +127,8 @@ def test_values_are_read_and_typed() -> None:
         ({"PRISM_CF_API_BASE_URL": "ftp://x"}, "PRISM_CF_API_BASE_URL"),
         ({"PRISM_DEAD_LETTER_SWEEP_SECONDS": "0"}, "PRISM_DEAD_LETTER_SWEEP_SECONDS"),
         ({"PRISM_DEAD_LETTER_SWEEP_SECONDS": "soon"}, "PRISM_DEAD_LETTER_SWEEP_SECONDS"),
+        ({"PRISM_USAGE_RETENTION_MONTHS": "-1"}, "'-1' is not a valid whole number"),
+        ({"PRISM_USAGE_RETENTION_MONTHS": "1.5"}, "'1.5' is not a valid whole number"),
     ],
 )
 def test_bad_settings_fail_with_one_clear_line(env: dict[str, str], fragment: str) -> None:

@@ -5,10 +5,11 @@ SELECT * FROM usage_logs WHERE request_id = $1;
 SELECT count(*) FROM usage_logs;
 
 -- name: insert_usage_rows
--- One array per column, in shared.usage.COLUMNS order; a replayed row is a no-op. Rows go in in
--- request_id order (column 4): two writers offered the same rows (a replay beside the original, two
--- origins) then wait on each other's ids in one order and cannot deadlock, nor can the rollup
--- trigger's upserts behind them, which run in key order.
+-- One array per column, in shared.usage.COLUMNS order; a replayed row (the same request_id and
+-- created_at, the primary key) is a no-op. Rows go in in request_id order (column 4): two writers
+-- offered the same rows (a replay beside the original, two origins) then wait on each other's ids in
+-- one order and cannot deadlock, nor can the rollup trigger's upserts behind them, which run in key
+-- order.
 INSERT INTO usage_logs (
     org_id, project_id, key_id, request_id, created_at, mode, task_type, model_used, provider,
     tokens_in, tokens_out, tokens_cached_in, tokens_cache_write_5m, tokens_cache_write_1h,
@@ -24,4 +25,21 @@ SELECT * FROM unnest(
     $27::text[], $28::integer[], $29::text[]
 )
 ORDER BY 4
-ON CONFLICT (request_id) DO NOTHING;
+ON CONFLICT DO NOTHING;
+
+-- name: make_usage_partitions
+-- The month partitions of $1's UTC month and the $2 months after it that do not exist yet.
+SELECT made
+FROM (
+    SELECT usage_logs_make_partition($1::timestamptz + ahead * interval '1 month') AS made
+    FROM generate_series(0, $2::integer) AS ahead
+) AS months
+WHERE made IS NOT NULL;
+
+-- name: drop_usage_partitions
+-- Every month partition whose rows are all more than $2 months older than $1.
+SELECT usage_logs_drop_before($1::timestamptz - make_interval(months => $2::integer)) AS dropped;
+
+-- name: stored_request_ids
+-- Which of the ids $1 some stored row has (whatever its time).
+SELECT DISTINCT request_id FROM usage_logs WHERE request_id = ANY($1::uuid[]);
