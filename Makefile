@@ -52,8 +52,13 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The Redis-facing tests run twice: on a single node, then on a three-master Redis Cluster of their own.
+REDIS_FACING := tests/origin/controls tests/origin/cache tests/origin/chat tests/origin/ops \
+	tests/origin/stores/test_redis_scripts.py tests/origin/dashboard/test_throttle.py \
+	$(addprefix tests/origin/http/endpoints/test_,chat.py cache.py limits.py key_limits.py sessions.py semantic_cache.py)
 test: lint services
 	$(BIN)/pytest
+	PRISM_TEST_REDIS=cluster $(BIN)/pytest $(REDIS_FACING)
 
 # Added latency and req/s against the fake provider on 127.0.0.1 (a report: missed targets do not fail it).
 # BENCH_ARGS passes options through, e.g. BENCH_ARGS="--scenario chat --duration 2"; see --help.

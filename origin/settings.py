@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from origin.stores import redis_client
+
 T = TypeVar("T")
 
 # Provider API keys: PRISM_PROVIDER_<NAME>_API_KEY; NAME is the config name upper-cased, "-" as "_".
@@ -104,7 +106,12 @@ class Settings:
 
     def validate(self) -> None:
         _require_url("PRISM_DATABASE_URL", self.database_url, ("postgres", "postgresql"))
-        _require_url("PRISM_REDIS_URL", self.redis_url, ("redis", "rediss", "unix"))
+        _require_url("PRISM_REDIS_URL", self.redis_url, redis_client.SCHEMES)
+        if redis_client.is_cluster_url(self.redis_url):
+            try:
+                redis_client.cluster_nodes(self.redis_url)
+            except redis_client.ClusterURLError as error:
+                raise SettingsError(f"PRISM_REDIS_URL={self.redis_url!r}: {error}") from None
         if self.env not in (PRODUCTION, DEVELOPMENT):
             raise SettingsError(f"PRISM_ENV must be {PRODUCTION!r} (the default) or {DEVELOPMENT!r}")
         _require_secret("PRISM_KEY_PEPPER", self.key_pepper, development=self.development)

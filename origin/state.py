@@ -8,8 +8,6 @@ import random
 from dataclasses import dataclass, field
 from functools import partial
 
-import redis.asyncio as redis
-
 from origin.admin.operations import Operations
 from origin.cache.answers import Answers
 from origin.cache.erasure import CacheIndex
@@ -49,8 +47,9 @@ from origin.stores import postgres, usage_partitions
 from origin.stores.inflight import Inflight
 from origin.stores.kv import KVPublisher
 from origin.stores.postgres import KeyRecord
+from origin.stores.redis_client import RedisClient
+from origin.stores.redis_client import connect as connect_redis
 from origin.stores.redis_multiplex import Address, Multiplexer
-from origin.stores.redis_pool import WaitingConnectionPool
 from origin.stores.redis_scripts import ScriptRunner
 from origin.stores.responses import ResponseStore
 from origin.usage.deadletters import DeadLetterSweeper, envelope_ingest
@@ -72,7 +71,7 @@ class AppState:
     settings: Settings
     config: GatewayConfig
     pool: postgres.Pool
-    redis: "redis.Redis"
+    redis: RedisClient
     scripts: ScriptRunner
     auth: Authenticator
     upstream: Upstream
@@ -108,14 +107,9 @@ class AppState:
         pool = await postgres.create_pool(settings.database_url, min_size=0, max_size=10)
         # The socket timeout is only a backstop: each caller's own deadline decides (a loop busy with a
         # burst can hold a reply past 1 s, which must not read as Redis being down).
-        redis_pool = WaitingConnectionPool.from_url(
-            settings.redis_url,
-            max_connections=256,
-            socket_timeout=LIMITS_DEADLINE_SECONDS,
-            socket_connect_timeout=1.0,
-            health_check_interval=10,
+        redis_client = connect_redis(
+            settings.redis_url, socket_timeout=LIMITS_DEADLINE_SECONDS, connect_timeout=1.0
         )
-        redis_client = redis.Redis.from_pool(redis_pool)
         address = Address.of(redis_client)
         scripts = ScriptRunner(redis_client, Multiplexer(address) if address is not None else None)
         metrics = Metrics()

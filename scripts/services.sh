@@ -29,16 +29,46 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
 
-read -r redis_host redis_port < <(host_port "$redis_url" 6379)
-if answers "$redis_host" "$redis_port"; then
-  echo "services: Redis answers on $redis_host:$redis_port"
-else
+start_redis() {  # host port [extra redis-server args...]
   command -v redis-server >/dev/null || apt_install redis-server
-  mkdir -p /var/lib/redis /var/log/redis
-  redis-server --daemonize yes --bind "$redis_host" --port "$redis_port" --save "" --appendonly no \
-    --dir /var/lib/redis --logfile /var/log/redis/prism.log
-  wait_for Redis "$redis_host" "$redis_port"
-fi
+  local host=$1 port=$2; shift 2
+  mkdir -p "/var/lib/redis/$port" /var/log/redis
+  redis-server --daemonize yes --bind "$host" --port "$port" --save "" --appendonly no \
+    --dir "/var/lib/redis/$port" --logfile "/var/log/redis/prism-$port.log" "$@"
+  wait_for Redis "$host" "$port"
+}
+
+case "$redis_url" in
+  redis+cluster://* | rediss+cluster://*)
+    # A Redis Cluster: its seed nodes from the URL; missing ones are started on this machine and, when
+    # they hold no cluster yet, made one (three masters or more).
+    nodes=$(python3 -c 'import sys, urllib.parse as u; print(" ".join(a.strip() for a in u.urlsplit(sys.argv[1]).netloc.rpartition("@")[2].split(",")))' "$redis_url")
+    for node in $nodes; do
+      if answers "${node%:*}" "${node##*:}"; then
+        echo "services: Redis answers on $node"
+      else
+        start_redis "${node%:*}" "${node##*:}" --cluster-enabled yes --cluster-config-file nodes.conf
+      fi
+    done
+    first=${nodes%% *}
+    if ! redis-cli -h "${first%:*}" -p "${first##*:}" cluster info | grep -q cluster_state:ok; then
+      redis-cli --cluster create $nodes --cluster-yes >/dev/null
+      for _ in $(seq 1 60); do
+        redis-cli -h "${first%:*}" -p "${first##*:}" cluster info | grep -q cluster_state:ok && break
+        sleep 0.5
+      done
+    fi
+    echo "services: Redis Cluster ok on $nodes"
+    ;;
+  *)
+    read -r redis_host redis_port < <(host_port "$redis_url" 6379)
+    if answers "$redis_host" "$redis_port"; then
+      echo "services: Redis answers on $redis_host:$redis_port"
+    else
+      start_redis "$redis_host" "$redis_port"
+    fi
+    ;;
+esac
 
 read -r pg_host pg_port < <(host_port "$database_url" 5432)
 if answers "$pg_host" "$pg_port"; then

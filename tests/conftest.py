@@ -10,12 +10,13 @@ import anthropic
 import asyncpg
 import openai
 import pytest
-import redis.asyncio as redis
 
 from origin.settings import Settings
 from origin.stores import postgres
 from origin.stores.migrate import migrate
-from tests.redisserver import TempRedis
+from origin.stores.redis_client import RedisClient
+from origin.stores.redis_client import connect as connect_redis
+from tests.redisserver import ON_CLUSTER, TempRedis, TempRedisCluster
 
 # One database and one Redis server per test session, so two runs on one machine never meet.
 TEST_DATABASE = f"prism_test_{os.getpid()}"
@@ -32,7 +33,22 @@ def redis_server() -> Iterator[TempRedis]:
 
 
 @pytest.fixture(scope="session")
-def base_settings(redis_server: TempRedis) -> Settings:
+def redis_cluster() -> Iterator[TempRedisCluster]:
+    with TempRedisCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The run's Redis: its own single node, or its own cluster when PRISM_TEST_REDIS=cluster."""
+    server: TempRedis | TempRedisCluster = request.getfixturevalue(
+        "redis_cluster" if ON_CLUSTER else "redis_server"
+    )
+    return server.url
+
+
+@pytest.fixture(scope="session")
+def base_settings(redis_url: str) -> Settings:
     """Settings against the local Postgres (a test-only database) and this run's own Redis."""
     # Production mode with the tests' own secrets: what every test origin runs is what deploys run.
     secrets = {
@@ -44,7 +60,7 @@ def base_settings(redis_server: TempRedis) -> Settings:
     return replace(
         defaults,
         database_url=_with_database(defaults.database_url, TEST_DATABASE),
-        redis_url=redis_server.url,
+        redis_url=redis_url,
         port=0,
         # Redis is flushed between tests while an app lives on: nothing may outlive it in the app's
         # memory. tests/origin/cache/test_local.py turns it on.
@@ -78,9 +94,9 @@ async def pool(migrated: str) -> AsyncIterator[postgres.Pool]:
 
 
 @pytest.fixture
-async def redis_client(base_settings: Settings) -> AsyncIterator["redis.Redis"]:
+async def redis_client(base_settings: Settings) -> AsyncIterator[RedisClient]:
     # Generous timeouts: this machine's I/O sometimes stalls for seconds; the tests assert behaviour.
-    client = redis.Redis.from_url(base_settings.redis_url, socket_timeout=30, socket_connect_timeout=30)
+    client = connect_redis(base_settings.redis_url, socket_timeout=30, connect_timeout=30)
     await client.flushdb()
     yield client
     await client.aclose()

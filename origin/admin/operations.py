@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from origin.admin import fields
@@ -23,6 +22,7 @@ from origin.dashboard.passwords import hash_password
 from origin.stores import controls, postgres, users
 from origin.stores.controls import PolicyOwner, ProjectRef, Tag
 from origin.stores.kv import KVPublisher
+from origin.stores.redis_client import RedisClient
 
 
 class OperationError(Exception):
@@ -61,7 +61,7 @@ class CreatedKey:
 @dataclass(frozen=True, slots=True)
 class Operations:
     pool: postgres.Pool
-    redis: "redis.Redis"
+    redis: RedisClient
     kv: KVPublisher
     pepper: str
     config_digest: Callable[[], str]  # the gateway config's, which the edge's grants carry

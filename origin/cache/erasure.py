@@ -21,6 +21,7 @@ from origin.cache.local import LocalEntries
 from origin.cache.memory import SessionMemory
 from origin.chat.prefix_survey import survey_keys
 from origin.stores.kv import KVPublisher
+from origin.stores.redis_client import RedisClient
 from origin.stores.redis_scripts import ScriptRunner
 from origin.usage.filters import FilterError, Params, parse_request_filters
 
@@ -91,7 +92,7 @@ def selectors(session_id: str | None, tags: dict[str, str] | None) -> list[Selec
 class CacheIndex:
     def __init__(
         self,
-        redis_client: "redis.Redis",
+        redis_client: RedisClient,
         memory: SessionMemory,
         kv: KVPublisher | None,
         *,

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from origin.cache.local import LocalEntries
 from origin.providers.base import JSON, Usage
+from origin.stores.redis_client import RedisClient
 from shared.edgekv import EdgeCacheEntry
 
 log = logging.getLogger("prism.cache")
@@ -88,7 +88,7 @@ class ExactCache:
 
     def __init__(
         self,
-        redis_client: "redis.Redis",
+        redis_client: RedisClient,
         *,
         timeout: float = CACHE_TIMEOUT_SECONDS,
         local: LocalEntries | None = None,

@@ -21,10 +21,10 @@ import json
 import logging
 from typing import Any, Final
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from origin.chat.tokens import estimate_prompt_tokens
+from origin.stores.redis_client import RedisClient
 from shared.classify import message_text
 
 PROMPT_ROLES: Final = frozenset({"system", "developer"})
@@ -95,7 +95,7 @@ def newest_within(turns: list[list[dict[str, Any]]], token_budget: int) -> list[
 class SessionMemory:
     def __init__(
         self,
-        redis_client: "redis.Redis",
+        redis_client: RedisClient,
         *,
         ttl_seconds: int = 86400,
         max_turns: int = 200,

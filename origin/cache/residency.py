@@ -2,17 +2,12 @@
 the origin's region. Prompts are never kept anywhere else: the usage log holds no prompt text."""
 
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from origin.controls.policy import ProjectSettings
 from origin.settings import Settings
+from origin.stores.redis_client import display_address
 
 EVERY_POP: Final = "every Cloudflare PoP"
-
-
-def _redis_address(url: str) -> str:
-    parts = urlsplit(url)  # never the password
-    return f"{parts.hostname}:{parts.port or 6379}"
 
 
 def residency(
@@ -34,7 +29,7 @@ def residency(
     stores: list[dict[str, Any]] = [
         {
             "store": "redis",
-            "address": _redis_address(settings.redis_url),
+            "address": display_address(settings.redis_url),
             "region": region,
             "holds": redis_holds,
             "ttl_seconds": {

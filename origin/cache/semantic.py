@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from origin.cache.lsh import (
@@ -49,6 +48,7 @@ from origin.cache.lsh import (
     unit_vector,
     vector_bytes,
 )
+from origin.stores.redis_client import RedisClient
 from origin.stores.redis_scripts import ScriptRunner
 
 log = logging.getLogger("prism.semantic")
@@ -209,7 +209,7 @@ def _decode_entry(raw: bytes | str | None) -> dict[str, Any] | None:
 class SemanticCache:
     def __init__(
         self,
-        redis_client: "redis.Redis",
+        redis_client: RedisClient,
         *,
         seed: int = DEFAULT_SEED,
         bands: int = DEFAULT_BANDS,
@@ -222,7 +222,7 @@ class SemanticCache:
     ) -> None:
         if not (1 <= bands <= 64 and 1 <= rows <= 32 and max_entries >= 1 and max_candidates >= 1):
             raise ValueError("bands 1-64, rows 1-32, max_entries and max_candidates positive")
-        if redis_client.connection_pool.connection_kwargs.get("decode_responses"):
+        if redis_client.get_encoder().decode_responses:
             raise ValueError("the semantic cache stores binary vectors: use decode_responses=False")
         self._redis = redis_client
         self._seed = seed

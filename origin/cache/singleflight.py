@@ -16,10 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-import redis.asyncio as redis
-
 from origin.cache.exact import CACHE_TIMEOUT_SECONDS, REDIS_ERRORS, CacheEntry, entry_key
 from origin.cache.local import LocalEntries
+from origin.stores.redis_client import RedisClient
 from origin.stores.redis_scripts import ScriptRunner
 
 _RELEASE: Final = """
@@ -58,7 +57,7 @@ class Begun:
 class SingleFlight:
     def __init__(
         self,
-        redis_client: "redis.Redis",
+        redis_client: RedisClient,
         *,
         lock_ms: int = 60_000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,

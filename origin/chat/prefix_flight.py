@@ -22,13 +22,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import redis.asyncio as redis
-
 from origin.cache.exact import CACHE_TIMEOUT_SECONDS, REDIS_ERRORS
 from origin.chat.tokens import estimate_tokens
 from origin.ops.metrics import Metrics
 from origin.providers.anthropic_cache import DEFAULT_MINIMUM_TOKENS, minimum_tokens
 from origin.providers.base import ModelConfig
+from origin.stores.redis_client import RedisClient
 from origin.stores.redis_scripts import BatchedScript, ScriptRunner
 from shared.classify import message_text
 
@@ -92,7 +91,7 @@ def long_prefix(
 class PrefixFlights:
     def __init__(
         self,
-        redis_client: "redis.Redis",
+        redis_client: RedisClient,
         metrics: Metrics,
         *,
         wait_seconds: float,

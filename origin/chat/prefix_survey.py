@@ -19,11 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-import redis.asyncio as redis
-
 from origin.cache.exact import CACHE_TIMEOUT_SECONDS, REDIS_ERRORS
 from origin.chat.tokens import estimate_tokens
 from origin.controls.pii import redacted
+from origin.stores.redis_client import RedisClient
 from origin.stores.redis_scripts import ScriptRunner
 
 SURVEY_SECONDS: Final = 86400
@@ -94,7 +93,7 @@ def parting(text: str, starts: list[int], word: int) -> tuple[int, str]:
 class PrefixSurvey:
     def __init__(
         self,
-        redis_client: "redis.Redis",
+        redis_client: RedisClient,
         *,
         scripts: ScriptRunner | None = None,
         timeout: float = CACHE_TIMEOUT_SECONDS,

@@ -19,6 +19,7 @@ from origin.config import load_config
 from origin.settings import Settings
 from origin.stores import controls, warmups
 from origin.stores.kv import KVPublisher
+from origin.stores.redis_client import connect as connect_redis
 from origin.usage.filters import FilterError, parse_window
 from origin.usage.provider_cache import ProviderCacheReport, provider_cache
 
@@ -85,7 +86,7 @@ def _print_report(report: ProviderCacheReport) -> None:
 async def _cache_report(args: argparse.Namespace, settings: Settings) -> int:
     prices = load_config(settings.config_path, settings.provider_api_keys).prices
     params = option_params(args, ("since", "until"))
-    redis_client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    redis_client = connect_redis(settings.redis_url, socket_timeout=5, connect_timeout=2)
     try:
         async with scoped(args, settings) as (pool, scope):
             survey = PrefixSurvey(redis_client)
@@ -119,7 +120,7 @@ async def _cache_erase(args: argparse.Namespace, settings: Settings) -> int:
     selector = _selector(args)
     async with connect(settings) as pool:
         project = await find_project(pool, args.org, args.project)
-    redis_client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    redis_client = connect_redis(settings.redis_url, socket_timeout=5, connect_timeout=2)
     kv = KVPublisher.from_settings(settings)
     kv.start()
     try:
@@ -141,7 +142,7 @@ async def _cache_residency(args: argparse.Namespace, settings: Settings) -> int:
     async with connect(settings) as pool:
         ref = await find_project(pool, args.org, args.project)
         project = (await controls.load_controls(pool, ref.org_id, ref.project_id)).settings
-    redis_client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    redis_client = connect_redis(settings.redis_url, socket_timeout=5, connect_timeout=2)
     memory = SessionMemory(redis_client)
     try:
         indexed = await CacheIndex(redis_client, memory, None).listed(ref.project_id)

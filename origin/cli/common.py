@@ -6,13 +6,12 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Final, TypeAlias, TypeVar
 
-import redis.asyncio as redis
-
 from origin.admin.operations import OperationError, Operations
 from origin.config import config_digest, load_config
 from origin.settings import Settings
 from origin.stores import postgres
 from origin.stores.kv import KVPublisher
+from origin.stores.redis_client import connect as connect_redis
 from shared.tags import MAX_LENGTH, parse_tags
 
 T = TypeVar("T")
@@ -109,7 +108,7 @@ async def operations(settings: Settings) -> AsyncIterator[Operations]:
     """The changes an operator makes, each with what it owes the edge and the key caches; a step
     that fails after the change itself is printed as a warning."""
     kv = KVPublisher.from_settings(settings)
-    redis_client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    redis_client = connect_redis(settings.redis_url, socket_timeout=2, connect_timeout=2)
     try:
         async with connect(settings) as pool:
             yield Operations(

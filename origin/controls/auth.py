@@ -19,13 +19,13 @@ from dataclasses import asdict
 from typing import Final
 
 import asyncpg
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from origin.http.errors import ApiError
 from origin.stores import postgres
 from origin.stores.inflight import Inflight
 from origin.stores.postgres import KeyRecord
+from origin.stores.redis_client import RedisClient
 from shared.keys import (
     MALFORMED_KEY,
     MISSING_KEY,
@@ -62,7 +62,7 @@ class Authenticator:
     def __init__(
         self,
         pool: postgres.Pool,
-        redis_client: "redis.Redis",
+        redis_client: RedisClient,
         *,
         pepper: str,
         cache_seconds: float,
@@ -152,7 +152,7 @@ class Authenticator:
         return record
 
 
-async def forget_keys(redis_client: "redis.Redis", hashes: list[str]) -> None:
+async def forget_keys(redis_client: RedisClient, hashes: list[str]) -> None:
     """Drop cached key records (after a revocation) so every instance re-reads Postgres."""
     if hashes:
         await redis_client.delete(*(cache_key(h) for h in hashes))

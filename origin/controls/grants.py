@@ -18,12 +18,11 @@ import logging
 from collections.abc import Sequence
 from typing import Final
 
-import redis.asyncio as redis
-
 from origin.controls.generation import controls_generation
 from origin.controls.policy import ProjectControls
 from origin.stores import controls, postgres
 from origin.stores.kv import KVPublisher
+from origin.stores.redis_client import RedisClient
 from shared.edgekv import KeyGrant
 
 PUBLISHED: Final = "prism:edge:grant-generations"  # hash: project_id → generation a pass published
@@ -57,7 +56,7 @@ async def publish_org_grants(pool: postgres.Pool, kv: KVPublisher, org_id: str, 
 async def republish_stale_grants(
     pool: postgres.Pool,
     kv: KVPublisher,
-    redis_client: "redis.Redis",
+    redis_client: RedisClient,
     *,
     config_digest: str,
     claim_seconds: int = CLAIM_SECONDS,
@@ -80,7 +79,7 @@ async def republish_stale_grants(
 
 
 async def republish_until_done(
-    pool: postgres.Pool, kv: KVPublisher, redis_client: "redis.Redis", *, config_digest: str
+    pool: postgres.Pool, kv: KVPublisher, redis_client: RedisClient, *, config_digest: str
 ) -> None:
     """The origin's start-up task: ``republish_stale_grants``, retried while a store is unreachable."""
     while True:
@@ -96,7 +95,7 @@ async def republish_until_done(
 
 
 async def _pass(
-    pool: postgres.Pool, kv: KVPublisher, redis_client: "redis.Redis", digest: str, claim_seconds: int
+    pool: postgres.Pool, kv: KVPublisher, redis_client: RedisClient, digest: str, claim_seconds: int
 ) -> tuple[int, bool]:
     done, busy = 0, False
     for org_id, project_id in await controls.edge_cached_projects(pool):

@@ -7,11 +7,13 @@ every origin instance.
 import hashlib
 from typing import Final
 
-import redis.asyncio as redis
+from origin.stores.redis_client import RedisClient
 
 LIMIT: Final = 10
 WINDOW_SECONDS: Final = 15 * 60
-_PREFIX: Final = "prism:signin:"
+# One hash tag for every sign-in key: an attempt's two counts move in one transaction, so they stay
+# in step (sign-ins are few: one Redis Cluster slot carries them all).
+_PREFIX: Final = "prism:{signin}:"
 
 
 def _keys(email: str, client_ip: str) -> list[str]:
@@ -21,7 +23,7 @@ def _keys(email: str, client_ip: str) -> list[str]:
 
 
 class SignInThrottle:
-    def __init__(self, client: "redis.Redis", *, limit: int = LIMIT, window_seconds: int = WINDOW_SECONDS):
+    def __init__(self, client: RedisClient, *, limit: int = LIMIT, window_seconds: int = WINDOW_SECONDS):
         self._redis = client
         self._limit = limit
         self._window = window_seconds

@@ -8,9 +8,8 @@ import asyncio
 import secrets
 from typing import Final
 
-import redis.asyncio as redis
-
 from origin.cache.exact import CACHE_TIMEOUT_SECONDS, REDIS_ERRORS
+from origin.stores.redis_client import RedisClient
 from origin.stores.redis_scripts import ScriptRunner
 
 _HOLD: Final = """
@@ -29,7 +28,7 @@ return 0
 class Lease:
     def __init__(
         self,
-        redis_client: "redis.Redis",
+        redis_client: RedisClient,
         name: str,
         *,
         seconds: float,

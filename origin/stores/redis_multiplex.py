@@ -20,6 +20,8 @@ import hiredis
 import redis.asyncio as redis
 from redis.exceptions import NoScriptError, ResponseError
 
+from origin.stores.redis_client import RedisClient
+
 Arg = str | int | float | bytes
 Reply = Callable[[Any], None]  # given the reply, or the exception it amounts to
 
@@ -35,8 +37,11 @@ class Address:
     reply_timeout: float = 5.0
 
     @classmethod
-    def of(cls, client: "redis.Redis") -> "Address | None":
-        """Where ``client`` connects, when it is a plain TCP connection (not TLS, not a unix socket)."""
+    def of(cls, client: RedisClient) -> "Address | None":
+        """Where ``client`` connects, when it is a plain TCP connection to one node (not TLS, not a unix
+        socket, not a cluster)."""
+        if not isinstance(client, redis.Redis):
+            return None
         pool = client.connection_pool
         if pool.connection_class is not redis.Connection:
             return None

@@ -18,6 +18,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import NoScriptError
 
+from origin.stores.redis_client import RedisClient
 from origin.stores.redis_multiplex import Arg, Multiplexer, Reply
 
 
@@ -47,7 +48,7 @@ class _Call:
 
 
 class ScriptRunner:
-    def __init__(self, redis_client: "redis.Redis", multiplexer: Multiplexer | None = None) -> None:
+    def __init__(self, redis_client: RedisClient, multiplexer: Multiplexer | None = None) -> None:
         self._redis = redis_client
         self._multiplexer = multiplexer
         self._queued: list[_Call] = []

@@ -104,6 +104,8 @@ def test_values_are_read_and_typed() -> None:
     )
     assert (settings.port, settings.max_body_bytes, settings.spool_dir) == (9000, 2048, Path("/tmp/x"))
     assert settings.usage_retention_months == 13
+    cluster = "redis+cluster://10.0.0.1:7000,10.0.0.2:7000"
+    assert Settings.from_env({"PRISM_REDIS_URL": cluster, **SECRETS}).redis_url == cluster
 
 
 @pytest.mark.parametrize(
@@ -113,6 +115,10 @@ def test_values_are_read_and_typed() -> None:
         ({"PRISM_PORT": "70000"}, "PRISM_PORT must be between"),
         ({"PRISM_DATABASE_URL": "mysql://x/y"}, "PRISM_DATABASE_URL"),
         ({"PRISM_REDIS_URL": "http://x"}, "PRISM_REDIS_URL"),
+        (
+            {"PRISM_REDIS_URL": "redis+cluster://a:7000,b"},
+            "PRISM_REDIS_URL='redis+cluster://a:7000,b': 'b' is not",
+        ),
         ({"PRISM_KEY_PEPPER": "short"}, "PRISM_KEY_PEPPER must be at least 16"),
         ({"PRISM_CONFIG_PATH": "/nonexistent/prism.toml"}, "not a file"),
         ({"PRISM_KEY_CACHE_SECONDS": "-1"}, "PRISM_KEY_CACHE_SECONDS"),

@@ -7,10 +7,13 @@ within their worst case, spend therefore never passes a limit, however many inst
 
 Keys; amounts are integer micro-cents (millionths of a cent) so repeated increments never drift:
 
-- ``prism:budget:{YYYY-MM}:{scope.key}`` — hash ``spent``, ``reserved``
-- ``prism:budget:open:{YYYY-MM}:{scope.key}`` — sorted set of open reservations
+- ``prism:budget:{project}:YYYY-MM:{scope.key}`` — hash ``spent``, ``reserved``
+- ``prism:budget:{project}:open:YYYY-MM:{scope.key}`` — sorted set of open reservations
   (member ``{worst_micro}:{id}``, score = deadline in epoch seconds)
-- ``prism:budget:settled:{id}`` — marker that makes a second settle a no-op (kept two days)
+- ``prism:budget:{project}:settled:{id}`` — marker that makes a second settle a no-op (kept two days)
+
+``{project}`` is a Redis Cluster hash tag: a request's budgets (its project's, its tags', its key's)
+are all its project's, so one script's keys share a hash slot.
 
 Both per-month keys expire 35 days after the month ends. A reservation whose instance died before
 settling is released by the next reserve on that scope once its deadline has passed.
@@ -32,10 +35,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Final
 
-import redis.asyncio as redis
-
 from origin.controls.limits.errors import BudgetExceeded, LimitsUnavailable, redis_guard
 from origin.stores.inflight import Inflight
+from origin.stores.redis_client import RedisClient
 from origin.stores.redis_scripts import ScriptRunner, as_int
 
 MICRO: Final = 1_000_000
@@ -132,6 +134,11 @@ class BudgetScope:
     label: str
     rows: SpendFilter = SpendFilter()
 
+    @property
+    def slot(self) -> str:
+        """The hash tag of this budget's keys: its project's id (its own key when it names none)."""
+        return self.rows.project_id or self.key
+
 
 # The cents the usage log holds for a scope's rows in a month (UTC ``YYYY-MM``).
 History = Callable[[SpendFilter, str], Awaitable[float]]
@@ -156,21 +163,25 @@ class Reservation:
     def member(self) -> str:
         return f"{self.worst_micro}:{self.id}"
 
+    @property
+    def slot(self) -> str:
+        return self.scopes[0].slot if self.scopes else ""
+
 
 def period_of(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m")
 
 
-def budget_key(period: str, scope_key: str) -> str:
-    return f"prism:budget:{period}:{scope_key}"
+def budget_key(period: str, scope: BudgetScope) -> str:
+    return f"prism:budget:{{{scope.slot}}}:{period}:{scope.key}"
 
 
-def open_key(period: str, scope_key: str) -> str:
-    return f"prism:budget:open:{period}:{scope_key}"
+def open_key(period: str, scope: BudgetScope) -> str:
+    return f"prism:budget:{{{scope.slot}}}:open:{period}:{scope.key}"
 
 
-def settled_key(reservation_id: str) -> str:
-    return f"prism:budget:settled:{reservation_id}"
+def settled_key(reservation: Reservation) -> str:
+    return f"prism:budget:{{{reservation.slot}}}:settled:{reservation.id}"
 
 
 def to_micro(cents: float) -> int:
@@ -189,7 +200,7 @@ def _retention_seconds(period: str, now: float) -> int:
 class Budgets:
     def __init__(
         self,
-        redis_client: "redis.Redis",
+        redis_client: RedisClient,
         *,
         clock: Callable[[], float] = time.time,
         reservation_seconds: float = RESERVATION_SECONDS,
@@ -212,12 +223,14 @@ class Budgets:
         """Hold ``worst_cents`` against every scope, or raise :class:`BudgetExceeded` and hold nothing."""
         now = self._clock()
         distinct = tuple({scope.key: scope for scope in scopes}.values())  # one hold per budget
+        if len({scope.slot for scope in distinct}) > 1:
+            raise ValueError("one reservation's budgets must be one project's (their keys share a hash slot)")
         reservation = Reservation(uuid.uuid4().hex, distinct, to_micro(worst_cents), period_of(now))
         if not reservation.scopes:
             return reservation
         keys: list[str] = []
         for scope in reservation.scopes:
-            keys += [budget_key(reservation.period, scope.key), open_key(reservation.period, scope.key)]
+            keys += [budget_key(reservation.period, scope), open_key(reservation.period, scope)]
         args: list[str | int] = [
             repr(now),
             repr(now + self._reservation_seconds),
@@ -264,7 +277,7 @@ class Budgets:
                 because = f"the month's spend cannot be read from the usage log ({type(error).__name__})"
                 raise LimitsUnavailable(_WHAT, because) from None
             amounts.append(to_micro(cents))
-        keys = [budget_key(reservation.period, scope.key) for scope in scopes]
+        keys = [budget_key(reservation.period, scope) for scope in scopes]
         async with redis_guard(_WHAT, self._timeout):
             await self._seed(keys=keys, args=[_retention_seconds(reservation.period, now), *amounts])
 
@@ -273,9 +286,9 @@ class Budgets:
         actual = to_micro(actual_cents)
         if not reservation.scopes:
             return
-        keys = [settled_key(reservation.id)]
+        keys = [settled_key(reservation)]
         for scope in reservation.scopes:
-            keys += [budget_key(reservation.period, scope.key), open_key(reservation.period, scope.key)]
+            keys += [budget_key(reservation.period, scope), open_key(reservation.period, scope)]
         args: list[str | int] = [
             reservation.member,
             -reservation.worst_micro,
@@ -295,7 +308,7 @@ class Budgets:
         return (await self._amounts(scope, period))[1]
 
     async def _amounts(self, scope: BudgetScope, period: str | None) -> tuple[float, float]:
-        key = budget_key(period or period_of(self._clock()), scope.key)
+        key = budget_key(period or period_of(self._clock()), scope)
         async with redis_guard(_WHAT, self._timeout):
             spent, reserved = await self._redis.hmget(key, ["spent", "reserved"])
         return as_int(spent or 0) / MICRO, as_int(reserved or 0) / MICRO

@@ -16,9 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-import redis.asyncio as redis
-
 from origin.controls.limits.errors import redis_guard
+from origin.stores.redis_client import RedisClient
 from origin.stores.redis_scripts import ScriptRunner, as_int
 
 WINDOW_MS: Final = 60_000
@@ -57,7 +56,7 @@ def ratelimit_key(key_id: str) -> str:
 class RateLimiter:
     def __init__(
         self,
-        redis_client: "redis.Redis",
+        redis_client: RedisClient,
         *,
         clock: Callable[[], float] = time.time,
         timeout: float = 1.0,

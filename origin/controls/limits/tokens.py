@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-import redis.asyncio as redis
-
 from origin.controls.limits.errors import redis_guard
+from origin.stores.redis_client import RedisClient
 from origin.stores.redis_scripts import ScriptRunner, as_int
 
 WINDOW_MS: Final = 60_000
@@ -81,7 +80,7 @@ def tpm_key(key_id: str) -> str:
 class TokenLimiter:
     def __init__(
         self,
-        redis_client: "redis.Redis",
+        redis_client: RedisClient,
         *,
         clock: Callable[[], float] = time.time,
         timeout: float = 1.0,

@@ -20,6 +20,7 @@ from origin.providers.base import ProviderConfig
 from origin.providers.breakers import Breakers
 from origin.providers.embeddings import EmbeddingsClient
 from origin.providers.upstream import Upstream
+from origin.stores.redis_client import connect as connect_redis
 from tests.clock import Clock
 from tests.fakes.provider import FakeProvider
 
@@ -189,7 +190,7 @@ async def test_the_size_cap_evicts_the_oldest(redis_client: "redis.Redis") -> No
 async def test_two_instances_share_entries(
     redis_client: "redis.Redis", embedder: EmbeddingsClient, base_settings: Any
 ) -> None:
-    other_client = redis.Redis.from_url(base_settings.redis_url)
+    other_client = connect_redis(base_settings.redis_url, socket_timeout=30, connect_timeout=30)
     try:
         first, second = SemanticCache(redis_client), SemanticCache(other_client)
         await first.store("s", await embedder.embed(QUESTION), ANSWER, 60)
@@ -205,7 +206,7 @@ async def test_two_instances_share_entries(
 async def test_concurrent_writers_converge_to_the_cap(
     redis_client: "redis.Redis", base_settings: Any
 ) -> None:
-    other_client = redis.Redis.from_url(base_settings.redis_url)
+    other_client = connect_redis(base_settings.redis_url, socket_timeout=30, connect_timeout=30)
     try:
         caches = [SemanticCache(redis_client, max_entries=10), SemanticCache(other_client, max_entries=10)]
         vectors = random_entries(random.Random(4), 41, 64)

@@ -13,6 +13,7 @@ from redis.exceptions import ResponseError
 from origin.settings import Settings
 from origin.stores.redis_multiplex import Address, Multiplexer
 from origin.stores.redis_scripts import ScriptRunner
+from tests.redisserver import ON_CLUSTER, single_node_only, skip_on_cluster
 
 INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 REFUSE_NEGATIVE = "if tonumber(ARGV[1]) < 0 then return redis.error_reply('negative') end return ARGV[1]"
@@ -32,7 +33,7 @@ def runner(client: "redis.Redis", mode: str) -> ScriptRunner:
     return ScriptRunner(client, Multiplexer(address))
 
 
-MODES = pytest.mark.parametrize("mode", ["pool", "multiplexed"])
+MODES = pytest.mark.parametrize("mode", ["pool"] if ON_CLUSTER else ["pool", "multiplexed"])
 
 
 class CountingPool(redis.ConnectionPool):
@@ -45,6 +46,7 @@ class CountingPool(redis.ConnectionPool):
 
 @pytest.fixture
 async def counted(base_settings: Settings) -> AsyncIterator[tuple["redis.Redis", CountingPool]]:
+    skip_on_cluster()
     pool = CountingPool.from_url(base_settings.redis_url)
     client = redis.Redis.from_pool(pool)
     yield client, pool
@@ -154,6 +156,7 @@ async def test_without_redis_every_caller_gets_the_connection_error(mode: str) -
     assert all(isinstance(result, RedisConnectionError) for result in results)
 
 
+@single_node_only
 async def test_a_batch_that_cannot_be_written_fails_its_callers_at_once(redis_client: "redis.Redis") -> None:
     class Unwritable(Multiplexer):
         def send(self, commands: Any, replies: Any) -> None:

@@ -8,6 +8,8 @@ import pytest
 import redis.asyncio as redis
 
 from origin.settings import Settings
+from origin.stores.redis_client import RedisClient
+from origin.stores.redis_client import connect as connect_redis
 from tests.clock import Clock
 
 JAN_31_LATE = datetime(2025, 1, 31, 23, 59, 30, tzinfo=UTC).timestamp()
@@ -20,23 +22,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def instances(
-    redis_client: "redis.Redis", base_settings: Settings
-) -> AsyncIterator[list["redis.Redis"]]:
+async def instances(redis_client: "redis.Redis", base_settings: Settings) -> AsyncIterator[list[RedisClient]]:
     """Two clients with pools of their own, like two origins, on the same (already flushed) database.
 
-    Blocking pools: a burst waits for a free connection instead of failing at the pool's limit.
+    The origin's own pools: a burst waits for a free connection instead of failing at the pool's limit.
     """
     clients = [
-        redis.Redis.from_pool(
-            redis.BlockingConnectionPool.from_url(
-                base_settings.redis_url,
-                max_connections=16,
-                timeout=30,
-                socket_timeout=30,
-                socket_connect_timeout=30,
-            )
-        )
+        connect_redis(base_settings.redis_url, socket_timeout=30, connect_timeout=30, max_connections=16)
         for _ in range(2)
     ]
     # Open every pooled connection before the test: the races below exercise the budget scripts'

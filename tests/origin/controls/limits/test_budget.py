@@ -18,8 +18,10 @@ from origin.controls.limits.budget import MICRO, RETENTION, budget_key, open_key
 from tests.clock import Clock
 from tests.origin.controls.limits.conftest import MID_JANUARY
 
-PROJECT = BudgetScope("project:7", 10.0, "project acme/web")
-TAG = BudgetScope("project:7:tag:feature=onboarding", 100.0, "tag feature=onboarding")
+PROJECT = BudgetScope("project:7", 10.0, "project acme/web", SpendFilter(project_id="7"))
+TAG = BudgetScope(
+    "project:7:tag:feature=onboarding", 100.0, "tag feature=onboarding", SpendFilter(project_id="7")
+)
 
 
 async def _exceeded(budgets: Budgets, scopes: list[BudgetScope], worst: float) -> BudgetExceeded:
@@ -37,7 +39,7 @@ async def test_reserve_within_the_limit_holds_the_worst_case(
     assert (reservation.worst_micro, reservation.worst_cents) == (4_250_000, 4.25)
     assert await budgets.reserved(PROJECT) == 4.25
     assert await budgets.spent(PROJECT) == 0.0
-    stored = await redis_client.hgetall(budget_key("2025-01", PROJECT.key))
+    stored = await redis_client.hgetall(budget_key("2025-01", PROJECT))
     assert stored == {b"reserved": b"4250000", b"spent": b"0", b"seeded": b"1"}
 
 
@@ -73,7 +75,7 @@ async def test_settle_charges_the_actual_cost_and_releases_the_rest(
     await budgets.settle(first, 1.5)
     assert (await budgets.spent(PROJECT), await budgets.reserved(PROJECT)) == (1.5, 4.0)
     assert (await budgets.spent(TAG), await budgets.reserved(TAG)) == (1.5, 0.0)
-    assert await redis_client.zrange(open_key("2025-01", PROJECT.key), 0, -1) == [second.member.encode()]
+    assert await redis_client.zrange(open_key("2025-01", PROJECT), 0, -1) == [second.member.encode()]
     await budgets.reserve([PROJECT], 4.5)  # the 4.5 cents the settle released
 
 
@@ -90,8 +92,8 @@ async def test_settling_twice_is_a_no_op(redis_client: "redis.Redis", clock: Clo
 @pytest.mark.parametrize(
     ("scopes", "failing"),
     [
-        ([PROJECT, BudgetScope(TAG.key, 5.0, TAG.label)], "tag feature=onboarding"),
-        ([BudgetScope(PROJECT.key, 5.0, PROJECT.label), TAG], "project acme/web"),
+        ([PROJECT, BudgetScope(TAG.key, 5.0, TAG.label, TAG.rows)], "tag feature=onboarding"),
+        ([BudgetScope(PROJECT.key, 5.0, PROJECT.label, PROJECT.rows), TAG], "project acme/web"),
     ],
 )
 async def test_one_failing_scope_reserves_nothing_anywhere(
@@ -101,7 +103,7 @@ async def test_one_failing_scope_reserves_nothing_anywhere(
     assert (await _exceeded(budgets, scopes, 6.0)).scope_label == failing
     for scope in scopes:
         assert await budgets.reserved(scope) == 0.0
-        assert await redis_client.zcard(open_key("2025-01", scope.key)) == 0
+        assert await redis_client.zcard(open_key("2025-01", scope)) == 0
     await budgets.reserve(scopes, 5.0)
     assert [await budgets.reserved(scope) for scope in scopes] == [5.0, 5.0]
 
@@ -113,7 +115,7 @@ async def test_a_new_month_starts_empty_and_settles_go_to_the_reserving_month(
     await budgets.settle(await budgets.reserve([PROJECT], 8.0), 8.0)
     straddling = await budgets.reserve([PROJECT], 1.0)
     await _exceeded(budgets, [PROJECT], 8.0)
-    ttl = await redis_client.ttl(budget_key("2025-01", PROJECT.key))
+    ttl = await redis_client.ttl(budget_key("2025-01", PROJECT))
     assert RETENTION.total_seconds() < ttl <= RETENTION.total_seconds() + 31  # 35 days after Jan 31 24:00
 
     clock.now += 60  # 2025-02-01 00:00:30 UTC
@@ -224,8 +226,9 @@ async def test_racing_instances_with_random_actuals_never_pass_the_limit(
     redis_client: "redis.Redis", instances: list["redis.Redis"], clock: Clock
 ) -> None:
     worst = 3.5
-    project = BudgetScope("project:race", 10 * worst, "project race")
-    tag = BudgetScope("project:race:tag:feature=race", 1000.0, "tag feature=race")
+    race = SpendFilter(project_id="race")
+    project = BudgetScope("project:race", 10 * worst, "project race", race)
+    tag = BudgetScope("project:race:tag:feature=race", 1000.0, "tag feature=race", race)
     rng = random.Random(7)
     actual = [rng.randint(0, 350) * 10_000 for _ in range(200)]  # whole hundredths of a cent, <= worst
     outcomes = await _race(instances, clock, [project, tag], worst, actual, spread=0.05)

@@ -19,6 +19,7 @@ from origin.controls.limits import (
 )
 from origin.controls.limits.ratelimit import ratelimit_key
 from origin.settings import Settings
+from tests.redisserver import skip_on_cluster
 
 SCOPE = BudgetScope("project:7", 10.0, "project acme/web")
 
@@ -123,6 +124,7 @@ class LoseFirstScriptResult:
 
 @pytest.fixture
 async def lossy(redis_client: "redis.Redis", base_settings: Settings) -> AsyncIterator[LoseFirstScriptResult]:
+    skip_on_cluster()
     proxy = LoseFirstScriptResult(redis.ConnectionPool.from_url(base_settings.redis_url).connection_kwargs)
     yield proxy
     await proxy.stop()
