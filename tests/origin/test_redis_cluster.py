@@ -73,6 +73,10 @@ async def test_requests_hit_the_cache_and_hold_every_budget_on_a_cluster(
 
     assert (first.headers["x-prism-cache"], second.headers["x-prism-cache"]) == ("miss", "hit-exact")
     assert first.parse().choices[0].message.content == second.parse().choices[0].message.content
+    for n in range(8):  # eight more entries, placed by their fingerprints over the masters
+        await prism.chat.completions.create(
+            model="beta", messages=[{"role": "user", "content": f"question {n}"}]
+        )
     # The key's, the project's and the tag's budgets: one reservation, so their keys share a slot.
     client = connect_redis(redis_cluster.url, socket_timeout=30, connect_timeout=30)
     assert isinstance(client, RedisCluster)
