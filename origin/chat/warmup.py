@@ -63,7 +63,9 @@ class WarmupScheduler:
         self._metrics = metrics
         self._tick_seconds = tick_seconds
         self._grace_seconds = grace_seconds
-        self._ticking = Periodic("warmups", self.tick, every=tick_seconds, wait_first=True)
+        self._ticking = Periodic(
+            "warmups", self.tick, every=tick_seconds, retry_after=tick_seconds, wait_first=True
+        )
 
     def start(self) -> None:
         if self._tick_seconds > 0:
