@@ -99,7 +99,7 @@ async def forward(target: Forward, request: EdgeRequest, original: Any) -> Any:
     unread stream) and stream the origin's response back with the edge's headers added."""
     options: dict[str, Any] = {
         "method": request.method,
-        "headers": proxy.request_headers(request.headers.pairs),
+        "headers": proxy.request_headers(request.headers.pairs, target.request_headers),
         "redirect": "manual",  # a redirect is the client's to follow, as without the edge
     }
     if request.method not in BODILESS_METHODS:

@@ -24,6 +24,7 @@ from edge.proxy import origin_target
 from edge.runtime import Answer, Clock, EdgeRequest, Env, Forward, Poster, Schedule, Sleep
 from shared import headers as h
 from shared.credentials import authorization
+from shared.edge_forwarded import is_region, stamp
 from shared.edgekv import generations_match
 from shared.errors import InvalidHeader, speaks_anthropic
 from shared.keys import KeyRejection, models_permit
@@ -63,7 +64,10 @@ class _Context:
 
     def forward(self) -> Forward:
         url = origin_target(self.env.origin_url, self.request.path, self.request.query)
-        return Forward(url, edge_headers(PASSTHROUGH, self.region))
+        vouched: dict[str, str] = {}
+        if self.region and is_region(self.region) and self.env.ingest_secret:
+            vouched[h.EDGE_FORWARDED] = stamp(self.region, self.env.ingest_secret, now=self.started)
+        return Forward(url, edge_headers(PASSTHROUGH, self.region), vouched)
 
     def hand_off(self, key_hash: str, row: UsageRow) -> None:
         body = ingest.envelope(key_hash, row)

@@ -3,6 +3,8 @@
 from collections.abc import Iterable, Mapping
 from typing import Final
 
+from shared.headers import EDGE_FORWARDED
+
 # RFC 9110 §7.6.1 connection-specific fields, plus Host, which the runtime sets from the origin URL.
 HOP_BY_HOP: Final = frozenset(
     {"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "host"}
@@ -34,9 +36,12 @@ def _end_to_end(pairs: Pairs) -> list[tuple[str, str]]:
     ]
 
 
-def request_headers(pairs: Pairs) -> list[tuple[str, str]]:
-    """The client's headers as the origin receives them."""
-    return _end_to_end(pairs)
+def request_headers(pairs: Pairs, extra: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The client's headers as the origin receives them, with the edge's own ``extra`` set
+    (and the edge's forwarding stamp never taken from the client)."""
+    replaced = {name.lower() for name in extra} | {EDGE_FORWARDED.lower()}
+    kept = [(name, value) for name, value in _end_to_end(pairs) if name.lower() not in replaced]
+    return kept + list(extra.items())
 
 
 def response_headers(pairs: Pairs, extra: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -105,7 +105,9 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Forward:
-    """Send the request to ``url`` untouched; add ``response_headers`` to the origin's response."""
+    """Send the request to ``url`` with the edge's ``request_headers`` added; add ``response_headers``
+    to the origin's response."""
 
     url: str
     response_headers: dict[str, str] = field(default_factory=dict)
+    request_headers: dict[str, str] = field(default_factory=dict)

@@ -5,6 +5,8 @@ import contextlib
 import functools
 import logging
 import random
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -56,6 +58,8 @@ from origin.usage.deadletters import DeadLetterSweeper, envelope_ingest
 from origin.usage.sink import UsageSink
 from origin.usage.spool import Spool
 from origin.usage.writer import UsageWriter
+from shared import headers as h
+from shared.edge_forwarded import forwarded_region
 from shared.usage import UsageRow
 
 POOL_CLOSE_SECONDS = 10.0
@@ -155,8 +159,11 @@ class AppState:
         controls = ControlsCache(pool)
         survey = PrefixSurvey(redis_client, scripts=scripts)
 
-        def ledgers(key: KeyRecord) -> Ledger:
-            return Ledger(key, sink.record, background.spawn)
+        def ledgers(key: KeyRecord, headers: Mapping[str, str]) -> Ledger:
+            ledger = Ledger(key, sink.record, background.spawn)
+            stamp = headers.get(h.EDGE_FORWARDED)
+            ledger.row.edge_region = forwarded_region(stamp, settings.ingest_secret, now=time.time())
+            return ledger
 
         flights = SingleFlight(redis_client, local=local, scripts=scripts)
         pipeline = ChatPipeline(
@@ -297,6 +304,3 @@ class AppState:
 
     def record(self, row: UsageRow) -> None:
         self.sink.record(row)
-
-    def open_ledger(self, key: KeyRecord) -> Ledger:
-        return Ledger(key, self.record, self.background.spawn)

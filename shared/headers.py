@@ -17,6 +17,8 @@ REQUEST_HEADERS: Final = (SESSION, MODE, MODEL_PREFER, MEMORY, CACHE_TTL, SEMANT
 
 EDGE_CACHE: Final = "X-Prism-Edge-Cache"
 EDGE_REGION: Final = "X-Prism-Edge-Region"
+# Set by the edge on what it forwards (``shared.edge_forwarded``); never passed on from a client.
+EDGE_FORWARDED: Final = "X-Prism-Edge-Forwarded"
 CACHE: Final = "X-Prism-Cache"
 REQUEST_ID: Final = "X-Prism-Request-Id"
 MODEL: Final = "X-Prism-Model"

@@ -1,7 +1,7 @@
 """One usage row per request: opened after auth, settled exactly once, whatever happens."""
 
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from origin.cache.exact import CacheEntry
@@ -83,3 +83,7 @@ class Ledger:
         for finalizer in self._finalizers:
             if (work := finalizer(self.row)) is not None:
                 self._spawn(work)
+
+
+# Opens a request's ledger from its key and headers (the edge's forwarding stamp is among them).
+Ledgers = Callable[[KeyRecord, Mapping[str, str]], Ledger]

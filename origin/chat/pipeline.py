@@ -19,7 +19,7 @@ from origin.cache.memory import SessionMemory, memory_applies, with_history
 from origin.cache.scope import cache_scope
 from origin.cache.semantic_layer import Probe, SemanticLayer
 from origin.cache.singleflight import SingleFlight
-from origin.chat.ledger import Finalizer, Ledger
+from origin.chat.ledger import Finalizer, Ledger, Ledgers
 from origin.chat.prefix_flight import Prefix, PrefixFlights, long_prefix
 from origin.chat.prefix_survey import PrefixSurvey
 from origin.chat.prompt_cache import with_session_cache_key
@@ -117,7 +117,7 @@ class ChatPipeline:
         config: GatewayConfig,
         auth: Authenticator,
         controls: ControlsCache,
-        ledgers: Callable[[KeyRecord], Ledger],
+        ledgers: Ledgers,
         dispatcher: Dispatcher,
         cache: ExactCache,
         flights: SingleFlight,
@@ -158,7 +158,7 @@ class ChatPipeline:
 
     async def serve(self, key: KeyRecord, incoming: Incoming) -> Response:
         """Answer for an authenticated key (Prism's own warm-ups come in here)."""
-        ledger = self._ledgers(key)
+        ledger = self._ledgers(key, incoming.headers)
 
         async def answer() -> Response:
             controls = await self._controls.of_key(key)

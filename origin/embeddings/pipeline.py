@@ -8,7 +8,6 @@ stored is listed for erasure; with the edge cache on, answers are published for 
 too. Embeddings have no output tokens and no semantic cache.
 """
 
-from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import Response
@@ -16,7 +15,7 @@ from starlette.responses import Response
 from origin.cache.answers import Answers
 from origin.cache.exact import CacheEntry
 from origin.cache.scope import cache_scope
-from origin.chat.ledger import Ledger
+from origin.chat.ledger import Ledger, Ledgers
 from origin.chat.pipeline import answer_headers, answered_or_refused
 from origin.chat.request import Incoming, cache_directive, read_request
 from origin.chat.routing import Route
@@ -31,7 +30,6 @@ from origin.http.errors import ApiError, invalid_request
 from origin.http.responses import JSONResponse
 from origin.providers.base import ModelConfig, Usage
 from origin.providers.dispatch import Dispatcher
-from origin.stores.postgres import KeyRecord
 from shared.directive import CacheDirective
 from shared.embeddings_body import FINGERPRINT_MODE, TASK_TYPE, input_texts, validate_embeddings_body
 from shared.usage import CACHE_PROVIDER, HIT_EXACT
@@ -45,7 +43,7 @@ class EmbeddingsPipeline:
         config: GatewayConfig,
         auth: Authenticator,
         controls: ControlsCache,
-        ledgers: Callable[[KeyRecord], Ledger],
+        ledgers: Ledgers,
         dispatcher: Dispatcher,
         answers: Answers,
         admission: Admission,
@@ -60,7 +58,7 @@ class EmbeddingsPipeline:
 
     async def handle(self, incoming: Incoming) -> Response:
         key = await self._auth.authenticate(incoming.headers.get("authorization"))
-        ledger = self._ledgers(key)
+        ledger = self._ledgers(key, incoming.headers)
         ledger.row.task_type = TASK_TYPE
 
         async def answer() -> Response:

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from origin.cache.answers import Answers
 from origin.cache.exact import CacheEntry
 from origin.cache.scope import cache_scope
-from origin.chat.ledger import Ledger
+from origin.chat.ledger import Ledger, Ledgers
 from origin.chat.pipeline import answer_headers, answered_or_refused, entry_fits
 from origin.chat.request import ChatRequest, Incoming, as_chat, read_request
 from origin.chat.routing import Route
@@ -35,7 +35,6 @@ from origin.messages.from_chat import message_id
 from origin.messages.streaming import relay_messages
 from origin.messages.to_chat import chat_body
 from origin.providers.base import JSON, ModelConfig, RequestFieldError, Usage
-from origin.stores.postgres import KeyRecord
 from shared.credentials import authorization
 from shared.messages_body import validate_count_tokens_body, validate_messages_body
 from shared.usage import CACHE_PROVIDER, HIT_EXACT, UsageRow
@@ -59,7 +58,7 @@ class MessagesPipeline:
         self,
         auth: Authenticator,
         controls: ControlsCache,
-        ledgers: Callable[[KeyRecord], Ledger],
+        ledgers: Ledgers,
         routes: Callable[[ChatRequest], Route],
         dispatch: MessagesDispatch,
         answers: Answers,
@@ -78,7 +77,7 @@ class MessagesPipeline:
             key = await self._auth.authenticate(authorization(incoming.headers))
         except ApiError as error:
             return error.anthropic_response()
-        ledger = self._ledgers(key)
+        ledger = self._ledgers(key, incoming.headers)
 
         async def answer() -> Response:
             controls = await self._controls.of_key(key)

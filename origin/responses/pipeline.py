@@ -18,7 +18,7 @@ from starlette.responses import Response
 from origin.cache.answers import Answers, Slot
 from origin.cache.exact import CacheEntry
 from origin.cache.scope import cache_scope
-from origin.chat.ledger import Ledger
+from origin.chat.ledger import Ledger, Ledgers
 from origin.chat.pipeline import answer_headers, answered_or_refused, entry_fits
 from origin.chat.request import ChatRequest, Incoming, as_chat, read_request
 from origin.chat.routing import Route
@@ -73,7 +73,7 @@ class ResponsesPipeline:
         self,
         auth: Authenticator,
         controls: ControlsCache,
-        ledgers: Callable[[KeyRecord], Ledger],
+        ledgers: Ledgers,
         routes: Callable[[ChatRequest], Route],
         dispatch: ResponsesDispatch,
         answers: Answers,
@@ -91,7 +91,7 @@ class ResponsesPipeline:
 
     async def create(self, incoming: Incoming) -> Response:
         key = await self._auth.authenticate(incoming.headers.get("authorization"))
-        ledger = self._ledgers(key)
+        ledger = self._ledgers(key, incoming.headers)
 
         async def answer() -> Response:
             controls = await self._controls.of_key(key)

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from origin.stores import postgres
+from shared import headers as h
 from shared.edgekv import CACHE_PREFIX, KeyGrant, key_name
 from shared.keys import key_hash
 from tests.e2e.conftest import Topology
@@ -24,8 +25,9 @@ QUESTION = [{"role": "user", "content": "which river runs through Paris"}]
 
 async def test_a_miss_then_an_edge_hit_each_with_its_own_attribution(topology: Topology) -> None:
     key, _ = await topology.key()
+    forged = {h.EDGE_FORWARDED: "TYO.1.forged"}  # the edge's own stamp replaces a client's
     first = await topology.client(
-        key, **{"X-Prism-Session": "conv-a", "X-Prism-Memory": "off", "X-Prism-Tags": "feature=a"}
+        key, **{"X-Prism-Session": "conv-a", "X-Prism-Memory": "off", "X-Prism-Tags": "feature=a", **forged}
     ).chat.completions.with_raw_response.create(model="beta", messages=QUESTION)
     assert first.headers["x-prism-edge-cache"] == "passthrough" and first.headers["x-prism-cache"] == "miss"
     await topology.origin.state.kv.flush()  # the answer is now in Workers KV
@@ -45,6 +47,7 @@ async def test_a_miss_then_an_edge_hit_each_with_its_own_attribution(topology: T
     rows = await topology.rows(ids)
     miss, hit = rows[ids[0]], rows[ids[1]]
     assert (miss["session_id"], json.loads(miss["request_tags"])) == ("conv-a", {"feature": "a"})
+    assert miss["edge_region"] == "SIN"  # forwarded rows name the PoP too, as the edge signed it
     assert (hit["session_id"], json.loads(hit["request_tags"])) == ("conv-b", {"feature": "b", "team": "x"})
     assert (
         hit["cache_status"] == "hit-exact-edge" and hit["edge_region"] == "SIN" and hit["provider"] == "cache"

@@ -9,6 +9,7 @@ import ast
 import importlib
 import json
 import sys
+import time
 import types
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 import edge
 from shared import headers as h
+from shared.edge_forwarded import forwarded_region
 from shared.fingerprint import fingerprint
 from shared.signing import verify
 from tests.edge.fakes import GRANT, KEY, ORIGIN, PEPPER, SECRET, MemoryKV, store_entry, store_grant
@@ -212,6 +214,7 @@ async def test_forward_keeps_headers_and_streams_both_ways(entry: Any, runtime: 
         ("X-Custom", "a"),
         ("X-Custom", "b"),
         ("X-Prism-Tags", "not = parsed ,, here"),
+        (h.EDGE_FORWARDED, "SIN.1.forged"),  # only the edge vouches for a PoP, and here it knows none
     ]
     request = JsRequest("PUT", "https://edge.example/healthz?deep=1", incoming, b"raw \x00 bytes")
     worker = entry.Default(Ctx(runtime), Bindings(MemoryKV()))
@@ -247,7 +250,11 @@ async def test_forward_sends_the_bytes_the_handler_read(entry: Any, runtime: Run
     request = JsRequest(
         "POST",
         "https://edge.example/v1/chat/completions",
-        [("Authorization", f"Bearer {KEY}"), ("Content-Length", str(len(BODY)))],
+        [
+            ("Authorization", f"Bearer {KEY}"),
+            ("Content-Length", str(len(BODY))),
+            (h.EDGE_FORWARDED.lower(), "SIN.1.forged"),
+        ],
         BODY,
     )
     request.cf = types.SimpleNamespace(colo="FRA")
@@ -255,6 +262,8 @@ async def test_forward_sends_the_bytes_the_handler_read(entry: Any, runtime: Run
     [sent] = runtime.fetched
     assert sent.init["body"] == BODY and "duplex" not in sent.init
     assert ("Content-Length", str(len(BODY))) in sent.init["headers"]
+    [stamp] = [value for name, value in sent.init["headers"] if name.lower() == h.EDGE_FORWARDED.lower()]
+    assert forwarded_region(stamp, SECRET, now=time.time()) == "FRA"
     assert _headers(response)["x-prism-edge-region"] == "FRA"
     assert _headers(response)["x-prism-edge-cache"] == "passthrough"
 

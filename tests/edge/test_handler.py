@@ -12,6 +12,7 @@ from edge.handler import handle
 from edge.ingest import Delivery
 from edge.runtime import Answer, Forward
 from shared import headers as h
+from shared.edge_forwarded import forwarded_region
 from shared.edgekv import cache_name
 from shared.embeddings_body import FINGERPRINT_MODE as EMBEDDINGS_MODE
 from shared.fingerprint import fingerprint
@@ -25,6 +26,8 @@ from tests.edge.fakes import (
     KEY,
     ORIGIN,
     OTHER_KEY,
+    SECRET,
+    START,
     FakeClock,
     MemoryKV,
     Scheduler,
@@ -101,7 +104,14 @@ def _answer(result: Answer | Forward) -> Answer:
 
 
 def _forwarded(result: Answer | Forward, path: str = "/v1/chat/completions", region: str = "SIN") -> None:
-    assert result == Forward(ORIGIN + path, {h.EDGE_CACHE: "passthrough", h.EDGE_REGION: region})
+    """Forwarded as it came, with the PoP named to the client and vouched for to the origin."""
+    assert isinstance(result, Forward), result
+    assert (result.url, result.response_headers) == (
+        ORIGIN + path,
+        {h.EDGE_CACHE: "passthrough", h.EDGE_REGION: region},
+    )
+    assert set(result.request_headers) == {h.EDGE_FORWARDED}
+    assert forwarded_region(result.request_headers[h.EDGE_FORWARDED], SECRET, now=START + 60) == region
 
 
 def _error(answer: Answer) -> dict[str, Any]:
@@ -279,10 +289,24 @@ async def test_region_falls_back_to_the_configured_default(edge: Edge) -> None:
 
 async def test_miss_is_forwarded_with_the_query(edge: Edge) -> None:
     result = await edge.call(path="/v1/chat/completions?trace=1&x=%20y")
-    assert result == Forward(
-        f"{ORIGIN}/v1/chat/completions?trace=1&x=%20y", {h.EDGE_CACHE: "passthrough", h.EDGE_REGION: "SIN"}
-    )
+    _forwarded(result, "/v1/chat/completions?trace=1&x=%20y")
     assert edge.reads == 1 and not edge.scheduler.pending
+
+
+async def test_a_forward_from_no_known_pop_vouches_for_none(edge: Edge) -> None:
+    for region in (None, "not.a.pop", "Zürich"):
+        result = await edge.call(colo=None, default_region=region)
+        assert isinstance(result, Forward) and result.request_headers == {}
+
+
+async def test_the_forwarding_stamp_is_signed_for_the_time_it_was_made(edge: Edge) -> None:
+    result = await edge.call(colo="FRA")
+    assert isinstance(result, Forward)
+    value = result.request_headers[h.EDGE_FORWARDED]
+    assert forwarded_region(value, SECRET, now=START) == "FRA"
+    assert forwarded_region(value, SECRET, now=START + 301) is None
+    assert forwarded_region(value, "another-secret", now=START) is None
+    assert forwarded_region(value.replace("FRA", "SIN", 1), SECRET, now=START) is None
 
 
 async def test_key_without_edge_cache_permission_is_forwarded_unread(edge: Edge) -> None:

@@ -1,11 +1,14 @@
 """The official openai client against a real origin and the fake provider."""
 
 import json
+import time
 
 import openai
 import pytest
 
 from origin.stores import postgres
+from shared import headers as h
+from shared.edge_forwarded import stamp
 from tests.fakes.behaviour import Behaviour
 from tests.fakes.provider import FakeProvider
 from tests.harness import RunningOrigin
@@ -53,6 +56,24 @@ async def test_plain_completion_headers_and_usage_row(
         "balanced",
     )
     assert row["model_used"] == "alpha" and row["provider"] == "fakeoai" and not row["was_streaming"]
+
+
+async def test_the_row_names_the_pop_only_when_the_edge_vouches_for_it(
+    origin: RunningOrigin, api_key: str, pool: postgres.Pool
+) -> None:
+    secret = origin.state.settings.ingest_secret
+    sent = {
+        "vouched": stamp("FRA", secret, now=time.time()),
+        "forged": stamp("FRA", "a-client-guessing-the-secret", now=time.time()),
+        "stale": stamp("FRA", secret, now=time.time() - 600),
+        "bare": "FRA",
+    }
+    regions: dict[str, object] = {}
+    for name, value in sent.items():
+        prism = client(origin, api_key, **{h.EDGE_FORWARDED: value})
+        raw = await prism.chat.completions.with_raw_response.create(model="alpha", messages=HELLO)
+        regions[name] = (await usage_row(origin, pool, raw.headers["x-prism-request-id"]))["edge_region"]
+    assert regions == {"vouched": "FRA", "forged": None, "stale": None, "bare": None}
 
 
 async def test_streaming_with_usage(
