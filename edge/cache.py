@@ -41,12 +41,14 @@ class Lookup:
     task_type: str
 
 
-def answerable(parsed: PrismHeaders, headers: Mapping[str, str], limit: int) -> bool:
+def answerable(parsed: PrismHeaders, headers: Mapping[str, str], limit: int, *, session_memory: bool) -> bool:
     """Whether the headers allow an edge answer at all (the body decides the rest).
 
-    With session memory on, the origin may add the session's history, so a stored answer may not apply.
+    With session memory on (the request's and the project's), the origin may add the session's
+    history, so a stored answer may not apply.
     """
-    if parsed.error is not None or parsed.cache.no_store or parsed.cache.no_cache or parsed.memory_on:
+    remembered = parsed.memory_on and session_memory
+    if parsed.error is not None or parsed.cache.no_store or parsed.cache.no_cache or remembered:
         return False
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -148,7 +148,9 @@ async def _cached(ctx: _Context, auth: Authorized, lookup: _Lookup) -> Answer | 
     parsed = parse_request_headers(request.headers)
     if parsed.error is not None:
         return _refuse(ctx, auth, parsed, parsed.error)
-    if not cache.answerable(parsed, request.headers, env.max_body_bytes):
+    if not cache.answerable(
+        parsed, request.headers, env.max_body_bytes, session_memory=auth.grant.session_memory
+    ):
         return ctx.forward()
     found = lookup(await request.body(), parsed, project_id=auth.grant.project_id, limit=env.max_body_bytes)
     if found is None:

@@ -60,6 +60,8 @@ class KeyGrant:
     generation: str = ""
     expires_at: float | None = None  # epoch seconds; the edge refuses the key from then on
     models: tuple[str, ...] = ()  # the key's model globs: it is served only answers of these
+    # The project keeps session history: a session request may need it, so only the origin answers.
+    session_memory: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -80,7 +82,8 @@ class KeyGrant:
         ids = (grant.key_id, grant.project_id, grant.org_id, grant.generation)
         if not all(isinstance(value, str) for value in ids):
             raise ValueError("malformed key grant: ids and generation must be strings")
-        if not isinstance(grant.active, bool) or not isinstance(grant.edge_cache, bool):
+        flags = (grant.active, grant.edge_cache, grant.session_memory)
+        if not all(isinstance(flag, bool) for flag in flags):
             raise ValueError("malformed key grant: flags must be booleans")
         return grant
 

@@ -25,7 +25,8 @@ def residency(
     ttl = project.cache_ttl_seconds
     if project.cache_max_ttl_seconds is not None:
         ttl = min(ttl, project.cache_max_ttl_seconds)
-    redis_holds = ["exact answers"] + (["semantic answers"] if semantic else []) + ["session memory"]
+    redis_holds = ["exact answers"] + (["semantic answers"] if semantic else [])
+    redis_holds += ["session memory"] if project.session_memory else []
     stores: list[dict[str, Any]] = [
         {
             "store": "redis",

@@ -186,7 +186,7 @@ class ChatPipeline:
             directive=cache_directive(headers, settings, guarded=guarded),
             controls=controls,
             session_id=headers.session_id,
-            memory="auto" if headers.memory_on and not guarded else "off",
+            memory="auto" if headers.memory_on and settings.session_memory and not guarded else "off",
             semantic=not guarded
             and (settings.semantic_cache if headers.semantic is None else headers.semantic),
         )

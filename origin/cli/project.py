@@ -37,6 +37,7 @@ _SETTING_NAMES: Final = (
     "pii_guard",
     "cache_max_ttl_seconds",
     "cache_scope",
+    "session_memory",
 )
 
 
@@ -73,6 +74,7 @@ def _print_controls(ref: ProjectRef, loaded: ProjectControls) -> None:
     cap = values.cache_max_ttl_seconds
     print(f"  cache_max_ttl_seconds {'none' if cap is None else cap}")
     print(f"  cache_scope          {values.cache_scope}")
+    print(f"  session_memory       {'on' if values.session_memory else 'off'}")
     for budget in loaded.budgets:
         print(f"  budget {budget.tag or '(project)'}  {_cents_text(budget.monthly_cents)} cents/month")
     for rule in loaded.policies.rules:
@@ -145,6 +147,7 @@ def _add_project_parser(commands: Commands) -> None:
         default=unset,
     )
     change.add_argument("--cache-scope", choices=CACHE_SCOPES, default=unset)
+    change.add_argument("--session-memory", metavar="on|off", type=on_off, default=unset)
     change.set_defaults(run=_project_set)
 
     show = verbs.add_parser("show", help="a project's settings, budgets and the policies that apply")

@@ -126,5 +126,6 @@ async def _publish(
             generation=generation,
             expires_at=key.expires_at,
             models=key.models,
+            session_memory=loaded.settings.session_memory,
         )
         await kv.publish_key_now(key.key_hash, grant)

@@ -150,6 +150,7 @@ class ProjectSettings:
     pii_guard: bool = False  # requests with personal data skip caches and memory (origin.controls.pii)
     cache_max_ttl_seconds: int | None = None  # retention: no X-Prism-Cache-TTL keeps an answer longer
     cache_scope: CacheScope = "project"  # who shares cached answers (origin.cache.scope)
+    session_memory: bool = True  # history kept for X-Prism-Session (origin.cache.memory); off: edge hits too
 
     def __post_init__(self) -> None:
         problems = [

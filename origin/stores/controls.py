@@ -228,6 +228,7 @@ def _settings(row: Mapping[str, Any]) -> ProjectSettings:
         pii_guard=row["pii_guard"],
         cache_max_ttl_seconds=row["cache_max_ttl_seconds"],
         cache_scope=row["cache_scope"],
+        session_memory=row["session_memory"],
     )
 
 
@@ -245,6 +246,7 @@ def _settings_args(settings: ProjectSettings) -> tuple[object, ...]:
         settings.pii_guard,
         settings.cache_max_ttl_seconds,
         settings.cache_scope,
+        settings.session_memory,
     )
 
 

@@ -39,13 +39,14 @@ class Topology:
             default_headers=headers or None,
         )
 
-    async def key(self, *, edge_cache: str = "global") -> tuple[str, postgres.KeyRecord]:
+    async def key(self, **project: Any) -> tuple[str, postgres.KeyRecord]:
+        """A key of a new project with these settings (``ProjectSettings`` names), its grant published."""
         settings = self.origin.state.settings
         key, record = await postgres.create_key(
             self.pool, project=f"e2e-{uuid.uuid4().hex[:8]}", org="e2e", pepper=settings.key_pepper
         )
-        if edge_cache != "global":
-            await controls.update_project_settings(self.pool, record.project_id, {"edge_cache": edge_cache})
+        if project:
+            await controls.update_project_settings(self.pool, record.project_id, project)
         digest = config_digest(self.origin.state.config)
         await publish_project_grants(self.pool, self.origin.state.kv, record.project_id, config_digest=digest)
         return key, record

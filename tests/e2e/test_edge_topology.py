@@ -69,6 +69,22 @@ async def test_a_miss_then_an_edge_hit_each_with_its_own_attribution(topology: T
     assert chunks[-1].usage is not None
 
 
+async def test_a_session_gets_edge_hits_where_its_project_keeps_no_memory(topology: Topology) -> None:
+    key, _ = await topology.key(session_memory=False)
+    asked = []
+    for session in ("conv-x", "conv-y"):
+        prism = topology.client(key, **{"X-Prism-Session": session})
+        asked.append(await prism.chat.completions.with_raw_response.create(model="beta", messages=QUESTION))
+        await topology.origin.state.kv.flush()
+    assert [raw.headers["x-prism-edge-cache"] for raw in asked] == ["passthrough", "hit"]
+    ids = [raw.headers["x-prism-request-id"] for raw in asked]
+    rows = await topology.rows(ids)
+    assert [(rows[i]["session_id"], rows[i]["cache_status"]) for i in ids] == [
+        ("conv-x", "miss"),
+        ("conv-y", "hit-exact-edge"),
+    ]
+
+
 async def test_a_bad_key_is_rejected_at_the_edge_and_the_origin_sees_nothing(topology: Topology) -> None:
     def client_requests() -> int:  # the edge's own usage hand-offs (/internal/usage) do not count
         return sum(count for path, count in topology.proxy.hits.items() if path.startswith("/v1"))

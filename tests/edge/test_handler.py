@@ -363,6 +363,16 @@ async def test_session_with_memory_off_hits_and_records_the_session(edge: Edge) 
     assert row["row"]["session_id"] == "conv-42"
 
 
+@pytest.mark.parametrize("memory", [None, "auto"])
+async def test_a_session_hits_when_its_project_keeps_no_memory(edge: Edge, memory: str | None) -> None:
+    edge.store()
+    store_grant(edge.kv, replace(GRANT, session_memory=False))
+    headers = {**AUTH, h.SESSION: "conv-7"} | ({h.MEMORY: memory} if memory is not None else {})
+    assert _answer(await edge.call(headers=headers)).status == 200
+    [row] = await edge.rows()
+    assert (row["row"]["session_id"], row["row"]["cache_status"]) == ("conv-7", "hit-exact-edge")
+
+
 @pytest.mark.parametrize(
     ("name", "value", "code"),
     [

@@ -51,7 +51,8 @@ ORDER BY p.id;
 -- name: project_settings
 SELECT
     cache_ttl_seconds, semantic_cache, semantic_threshold, rpm_limit, memory_token_budget, edge_cache,
-    prompt_cache_key, cache_breakpoints, prefix_flight, pii_guard, cache_max_ttl_seconds, cache_scope
+    prompt_cache_key, cache_breakpoints, prefix_flight, pii_guard, cache_max_ttl_seconds, cache_scope,
+    session_memory
 FROM project_settings
 WHERE project_id = $1;
 
@@ -63,7 +64,8 @@ ON CONFLICT (project_id) DO NOTHING;
 -- name: project_settings_for_update
 SELECT
     cache_ttl_seconds, semantic_cache, semantic_threshold, rpm_limit, memory_token_budget, edge_cache,
-    prompt_cache_key, cache_breakpoints, prefix_flight, pii_guard, cache_max_ttl_seconds, cache_scope
+    prompt_cache_key, cache_breakpoints, prefix_flight, pii_guard, cache_max_ttl_seconds, cache_scope,
+    session_memory
 FROM project_settings
 WHERE project_id = $1
 FOR UPDATE;
@@ -72,9 +74,9 @@ FOR UPDATE;
 INSERT INTO project_settings (
     project_id, cache_ttl_seconds, semantic_cache, semantic_threshold, rpm_limit,
     memory_token_budget, edge_cache, prompt_cache_key, cache_breakpoints, prefix_flight, pii_guard,
-    cache_max_ttl_seconds, cache_scope
+    cache_max_ttl_seconds, cache_scope, session_memory
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (project_id) DO UPDATE SET
     cache_ttl_seconds = EXCLUDED.cache_ttl_seconds,
     semantic_cache = EXCLUDED.semantic_cache,
@@ -88,6 +90,7 @@ ON CONFLICT (project_id) DO UPDATE SET
     pii_guard = EXCLUDED.pii_guard,
     cache_max_ttl_seconds = EXCLUDED.cache_max_ttl_seconds,
     cache_scope = EXCLUDED.cache_scope,
+    session_memory = EXCLUDED.session_memory,
     updated_at = now();
 
 -- name: upsert_project_budget
@@ -123,7 +126,7 @@ SELECT
     s.project_id IS NOT NULL AS has_settings,
     s.cache_ttl_seconds, s.semantic_cache, s.semantic_threshold, s.rpm_limit,
     s.memory_token_budget, s.edge_cache, s.prompt_cache_key, s.cache_breakpoints,
-    s.prefix_flight, s.pii_guard, s.cache_max_ttl_seconds, s.cache_scope,
+    s.prefix_flight, s.pii_guard, s.cache_max_ttl_seconds, s.cache_scope, s.session_memory,
     (
         SELECT coalesce(json_agg(json_build_object(
             'id', pol.id, 'scope', pol.scope, 'org_name', o.name, 'project_name', p.name,

@@ -117,7 +117,7 @@ def test_policy_errors_are_one_line(base_settings: Settings, org: str) -> None:
 def test_project_set_and_show(base_settings: Settings, org: str) -> None:
     s = base_settings
     shown = _ok(s, "project", "show", "web", "--org", org)
-    assert shown.splitlines()[:13] == [
+    assert shown.splitlines()[:14] == [
         f"project {org}/web",
         "  cache_ttl_seconds    3600",
         "  semantic_cache       off",
@@ -131,6 +131,7 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "  pii_guard            off",
         "  cache_max_ttl_seconds none",
         "  cache_scope          project",
+        "  session_memory       on",
     ]
     changed = _ok(
         s,
@@ -163,8 +164,10 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "600",
         "--cache-scope",
         "user",
+        "--session-memory",
+        "off",
     )
-    assert changed.splitlines()[1:13] == [
+    assert changed.splitlines()[1:14] == [
         "  cache_ttl_seconds    600",
         "  semantic_cache       on",
         "  semantic_threshold   0.8",
@@ -177,6 +180,7 @@ def test_project_set_and_show(base_settings: Settings, org: str) -> None:
         "  pii_guard            on",
         "  cache_max_ttl_seconds 600",
         "  cache_scope          user",
+        "  session_memory       off",
     ]
     _ok(s, "project", "set", "web", "--org", org, "--rpm", "none")
     after = _ok(s, "project", "show", "web", "--org", org).splitlines()

@@ -122,6 +122,16 @@ async def test_the_cli_erases_as_the_api_does(
     assert refused.returncode != 0 and "--tag" in refused.stderr
 
 
+async def test_residency_lists_no_session_memory_where_the_project_keeps_none(
+    origin: RunningOrigin, pool: postgres.Pool
+) -> None:
+    key, record = await fresh_project(origin, pool, "erase-org")
+    await controls.update_project_settings(pool, record.project_id, {"session_memory": False})
+    async with httpx.AsyncClient(base_url=origin.url) as http:
+        response = await http.get("/v1/cache/residency", headers={"Authorization": f"Bearer {key}"})
+    assert response.json()["stores"][0]["holds"] == ["exact answers"]
+
+
 async def test_residency_says_where_the_answers_live_and_for_how_long(
     origin: RunningOrigin, pool: postgres.Pool, fake: FakeProvider
 ) -> None:

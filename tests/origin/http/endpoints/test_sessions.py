@@ -6,10 +6,11 @@ import aiohttp
 import openai
 import pytest
 
-from origin.stores import postgres
+from origin.cache.memory import memory_key
+from origin.stores import controls, postgres
 from tests.fakes.provider import FakeProvider
 from tests.harness import RunningOrigin
-from tests.origin.helpers import client
+from tests.origin.helpers import client, fresh_project
 
 
 async def _settled(origin: RunningOrigin) -> None:
@@ -57,6 +58,24 @@ async def test_memory_off_and_client_managed_history_are_left_alone(
         await prism.chat.completions.create(
             model="beta", messages=own, extra_headers={"X-Prism-Memory": "always"}
         )
+
+
+async def test_a_project_without_session_memory_keeps_and_adds_no_history(
+    origin: RunningOrigin, pool: postgres.Pool, fake: FakeProvider
+) -> None:
+    key, record = await fresh_project(origin, pool, "memoryless-org")
+    await controls.update_project_settings(pool, record.project_id, {"session_memory": False})
+    prism = client(origin, key, cache=True, **{"X-Prism-Session": "chat-44", "X-Prism-Memory": "auto"})
+    await prism.chat.completions.create(
+        model="beta", messages=[{"role": "user", "content": "my name is Ada"}]
+    )
+    await _settled(origin)
+    raw = await prism.chat.completions.with_raw_response.create(
+        model="beta", messages=[{"role": "user", "content": "what is my name"}]
+    )
+    assert len(fake.requests[-1].json["messages"]) == 1  # type: ignore[index]
+    assert raw.headers["x-prism-cache"] == "miss"  # cacheable: no history can change the answer
+    assert not await origin.state.redis.exists(memory_key(record.project_id, "chat-44"))
 
 
 async def test_sessions_are_project_scoped_and_erasable(
