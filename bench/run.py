@@ -19,7 +19,7 @@ from types import FrameType
 import aiohttp
 from redis.exceptions import RedisError
 
-from bench import edge, pinning, repeated, report, semantic, sidebyside, singleflight, usage
+from bench import edge, ingest, pinning, repeated, report, semantic, sidebyside, singleflight, usage
 from bench.compare import Comparison
 from bench.load import Load, LoadError, PythonClient, Request, choose
 from bench.result import Runs
@@ -175,6 +175,7 @@ class Results:
     flights: list[singleflight.Round] = field(default_factory=list)
     edge_rows: list[edge.EdgeRow] = field(default_factory=list)
     edge_skipped: str | None = None
+    ingest_runs: list[ingest.IngestRun] = field(default_factory=list)
     lookups: list[semantic.Measurement] = field(default_factory=list)
     usage_timings: list[usage.Timing] = field(default_factory=list)
     side_by_side: list[sidebyside.SideBySide] = field(default_factory=list)
@@ -187,6 +188,7 @@ class Results:
             or any(flight.failed for flight in self.flights)
             or any(row.result.failures for row in self.edge_rows)
             or any(timing.status != 200 for timing in self.usage_timings)
+            or any(run.stored != run.rows for run in self.ingest_runs)
         )
 
     def print(self) -> None:
@@ -214,6 +216,9 @@ class Results:
             print(f"\n{edge.table(self.edge_rows)}\n\n{edge.LEGEND}\n")
             for line in edge.notes(self.edge_rows):
                 print(line)
+        if self.ingest_runs:
+            print(f"\n{ingest.table(self.ingest_runs)}\n")
+            print("\n".join(ingest.notes(self.ingest_runs)))
         if self.lookups:
             print(f"\n{semantic.table(self.lookups)}")
         if self.usage_timings:
@@ -240,6 +245,9 @@ def _run_on_stack(
         if "singleflight" in sections:
             _progress(f"  single-flight: N = {', '.join(map(str, singleflight.SIZES))}")
             results.flights = singleflight.measure(stack)
+        if "ingest" in sections:
+            _progress(f"  ingest: {ingest.ROWS:,} edge rows, one per post and in batches")
+            results.ingest_runs = ingest.measure(stack)
         if "edge" in sections:
             results.edge_skipped = edge.missing()
             if results.edge_skipped is not None:
@@ -269,7 +277,7 @@ def _run(args: argparse.Namespace, scenarios: list[Scenario], sections: list[str
             flush=True,
         )
         try:
-            if scenarios or "singleflight" in sections or "edge" in sections:
+            if scenarios or {"singleflight", "edge", "ingest"} & set(sections):
                 _run_on_stack(load, Path(workdir), scenarios, sections, plan, results)
         except LoadError:
             print(f"the origin's log ends:\n{log_tail(Path(workdir) / 'prism.log')}", file=sys.stderr)

@@ -128,6 +128,7 @@ TARGETS: Final = (
 SECTIONS: Final = {
     "singleflight": "N identical concurrent requests to a slow upstream → upstream calls (singleflight.py)",
     "edge": "the real Worker in Pyodide under Node: its hit path, and edge → origin on a miss (edge.py)",
+    "ingest": "edge usage rows into the origin: its CPU per row, one per POST against batches (ingest.py)",
     "semantic": "semantic cache lookups at 10,000 entries per project+model; 50,000 with --semantic-large",
     "usage": "every usage API call's median and p95 on seeded databases of 1M and 10M rows (usage.py)",
 }

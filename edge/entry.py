@@ -6,13 +6,14 @@ and ``DEFAULT_REGION``; secrets ``KEY_PEPPER`` and ``INGEST_SECRET``.
 """
 
 import logging
-from typing import Any
+from typing import Any, Final
 
 from js import AbortSignal
 from workers import Request, Response, WorkerEntrypoint, fetch
 
 from edge import proxy
 from edge.handler import handle, origin_unreachable
+from edge.outbox import Outbox
 from edge.runtime import DEFAULT_MAX_BODY_BYTES, Answer, EdgeRequest, Env, Forward, Headers
 
 try:
@@ -121,12 +122,19 @@ async def forward(target: Forward, request: EdgeRequest, original: Any) -> Any:
     )
 
 
+# The isolate's one outbox: the rows of all its requests share batches (edge.outbox), so it lives as
+# long as the isolate does.
+OUTBOX: Final = Outbox()
+
+
 class Default(WorkerEntrypoint):  # type: ignore[misc]
     async def fetch(self, request: Any) -> Any:
         if not hasattr(request, "js_object"):
             request = Request(request)  # a raw JS Request (entrypoints without the SDK's wrapping)
         incoming = edge_request(request)
-        result = await handle(incoming, environment(self.env), self.ctx.waitUntil, poster=FetchPoster())
+        result = await handle(
+            incoming, environment(self.env), self.ctx.waitUntil, poster=FetchPoster(), outbox=OUTBOX
+        )
         if isinstance(result, Answer):
             return respond(result)
         return await forward(result, incoming, request)

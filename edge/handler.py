@@ -13,13 +13,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from edge import cache, ingest
 from edge.auth import Authorized, authenticate
 from edge.errors import error_answer
+from edge.outbox import Outbox
 from edge.proxy import origin_target
 from edge.runtime import Answer, Clock, EdgeRequest, Env, Forward, Poster, Schedule, Sleep
 from shared import headers as h
@@ -59,6 +60,7 @@ class _Context:
     clock: Clock
     sleep: Sleep
     jitter: Callable[[], float]
+    outbox: Outbox
     region: str | None
     started: float
 
@@ -70,18 +72,24 @@ class _Context:
         return Forward(url, edge_headers(PASSTHROUGH, self.region), vouched)
 
     def hand_off(self, key_hash: str, row: UsageRow) -> None:
-        body = ingest.envelope(key_hash, row)
-        self.schedule(
-            ingest.deliver(
-                body,
-                row.request_id,
+        deadline = self.clock() + ingest.DEADLINE_SECONDS  # this request's waitUntil sends by then
+
+        def send(parcels: list[ingest.Parcel]) -> Coroutine[Any, Any, list[ingest.Delivery]]:
+            return ingest.deliver(
+                parcels,
                 self.env,
                 self.poster,
                 clock=self.clock,
                 sleep=self.sleep,
                 jitter=self.jitter,
+                deadline=deadline,
             )
+
+        work = self.outbox.add(
+            ingest.Parcel(row.request_id, ingest.envelope(key_hash, row)), send, self.sleep
         )
+        if work is not None:
+            self.schedule(work)
 
 
 def origin_unreachable(forward: Forward) -> Answer:
@@ -99,10 +107,13 @@ async def handle(
     clock: Clock = time.time,
     sleep: Sleep = asyncio.sleep,
     jitter: Callable[[], float] = random.random,
+    outbox: Outbox | None = None,
 ) -> Answer | Forward:
-    """``schedule`` is ``ctx.waitUntil``: it runs the usage hand-off after the response."""
+    """``schedule`` is ``ctx.waitUntil``: it runs the usage hand-off after the response. ``outbox`` is
+    the isolate's (``edge.outbox``); without one, each row is a batch of its own."""
     region = request.colo or env.default_region
-    ctx = _Context(request, env, schedule, poster, clock, sleep, jitter, region, clock())
+    outbox = Outbox() if outbox is None else outbox
+    ctx = _Context(request, env, schedule, poster, clock, sleep, jitter, outbox, region, clock())
     try:
         return await _decide(ctx)
     except Exception:

@@ -1,10 +1,13 @@
 """The usage row of an edge answer, and its delivery to the origin's ``POST /internal/usage``.
 
-Delivery runs after the response, inside ``ctx.waitUntil`` (30 s at most). Each attempt is signed
-afresh (the origin allows 5 minutes of skew) and given 5 s; network errors, timeouts, 5xx, 408 and
-429 are retried with jittered exponential backoff until a new attempt could no longer finish by
-``DEADLINE_SECONDS``. Any other 4xx means the origin refused the row itself, so retrying cannot help.
-A row not delivered is dead-lettered, never dropped: ``deadletter:<request_id>`` in KV holds::
+Rows travel in batches (``edge.outbox``): ``{"rows": [envelope, ...]}``, a batch of one as the bare
+envelope. Delivery runs after the response, inside ``ctx.waitUntil`` (30 s at most). Each attempt is
+signed afresh (the origin allows 5 minutes of skew) and given 5 s; network errors, timeouts, 5xx, 408
+and 429 are retried with jittered exponential backoff until a new attempt could no longer finish by
+the deadline (``DEADLINE_SECONDS`` after the row was handed off). Any other 4xx means the origin
+refused a row itself, so retrying cannot help: a refused batch is sent again row by row, so that only
+the refused row is left over. A row not delivered is dead-lettered, never dropped:
+``deadletter:<request_id>`` in KV holds::
 
     {"body": "<the envelope JSON, exactly as signed>", "signature": "<hex>", "timestamp": 1700000000}
 
@@ -19,7 +22,8 @@ import enum
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
@@ -36,7 +40,7 @@ ATTEMPT_TIMEOUT: Final = 5.0
 MAX_ATTEMPTS: Final = 6
 BACKOFF_BASE: Final = 0.5
 BACKOFF_CAP: Final = 4.0
-# waitUntil allows 30 s; no attempt may run past 25 s, leaving room for the dead-letter write.
+# waitUntil allows 30 s; no attempt may run past 25 s, leaving room for the dead-letter writes.
 DEADLINE_SECONDS: Final = 25.0
 DEAD_LETTER_TTL: Final = 7 * 24 * 3600
 DEAD_LETTER_WRITES: Final = 2
@@ -145,31 +149,75 @@ async def _attempt(body: bytes, env: Env, poster: Poster, now: float) -> int | N
         return None
 
 
-async def deliver(
+@dataclass(frozen=True, slots=True)
+class Parcel:
+    """One row on its way: its envelope, exactly as it is signed when sent alone."""
+
+    request_id: str
+    body: bytes
+
+
+def batch_body(parcels: Sequence[Parcel]) -> bytes:
+    """The body that carries ``parcels``: the envelope itself for one, ``{"rows": [...]}`` for more."""
+    if len(parcels) == 1:
+        return parcels[0].body
+    return b'{"rows":[' + b",".join(parcel.body for parcel in parcels) + b"]}"
+
+
+async def _post(
     body: bytes,
-    request_id: str,
+    env: Env,
+    poster: Poster,
+    clock: Clock,
+    sleep: Sleep,
+    jitter: Callable[[], float],
+    deadline: float,
+) -> bool:
+    """Attempts until the origin takes ``body`` (``True``), refuses it or the deadline nears (``False``)."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        status = await _attempt(body, env, poster, clock())
+        if status is not None and 200 <= status < 300:
+            return True
+        if status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX:
+            log.error("origin refused usage %s with %d", _label(body), status)
+            return False
+        if status is not None:
+            log.warning("usage hand-off got %d", status)
+        delay = backoff(attempt, jitter())
+        if attempt == MAX_ATTEMPTS or clock() + delay + ATTEMPT_TIMEOUT > deadline:
+            return False
+        await sleep(delay)
+    return False
+
+
+def _label(body: bytes) -> str:
+    return "batch" if body.startswith(b'{"rows":') else "row"
+
+
+async def deliver(
+    parcels: Sequence[Parcel],
     env: Env,
     poster: Poster,
     *,
     clock: Clock,
     sleep: Sleep,
     jitter: Callable[[], float] = random.random,
-) -> Delivery:
-    deadline = clock() + DEADLINE_SECONDS
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        status = await _attempt(body, env, poster, clock())
-        if status is not None and 200 <= status < 300:
-            return Delivery.DELIVERED
-        if status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX:
-            log.error("origin refused usage row %s with %d; dead-lettering it", request_id, status)
-            break
-        if status is not None:
-            log.warning("usage hand-off got %d", status)
-        delay = backoff(attempt, jitter())
-        if attempt == MAX_ATTEMPTS or clock() + delay + ATTEMPT_TIMEOUT > deadline:
-            break
-        await sleep(delay)
-    return await _dead_letter(body, request_id, env, clock)
+    deadline: float | None = None,
+) -> list[Delivery]:
+    """Deliver ``parcels`` together (by ``deadline``, else ``DEADLINE_SECONDS`` from now); what became
+    of each. The rows of a refused batch go again one by one; what the origin never took is dead-lettered."""
+    if deadline is None:
+        deadline = clock() + DEADLINE_SECONDS
+    if await _post(batch_body(parcels), env, poster, clock, sleep, jitter, deadline):
+        return [Delivery.DELIVERED] * len(parcels)
+    if len(parcels) > 1 and clock() + ATTEMPT_TIMEOUT <= deadline:
+        alone = [
+            deliver([parcel], env, poster, clock=clock, sleep=sleep, jitter=jitter, deadline=deadline)
+            for parcel in parcels
+        ]
+        return [outcome for outcomes in await asyncio.gather(*alone) for outcome in outcomes]
+    letters = [_dead_letter(parcel.body, parcel.request_id, env, clock) for parcel in parcels]
+    return list(await asyncio.gather(*letters))
 
 
 async def _dead_letter(body: bytes, request_id: str, env: Env, clock: Clock) -> Delivery:

@@ -1,8 +1,9 @@
-"""Edge usage envelopes ``{"key_hash", "row"}``: the one validation, for ``POST /internal/usage`` and
-the dead-letter sweeper alike. It raises domain errors; the endpoint maps them to HTTP."""
+"""Edge usage envelopes ``{"key_hash", "row"}``, alone or batched as ``{"rows": [...]}``: the one
+validation, for ``POST /internal/usage`` and the dead-letter sweeper alike. It raises domain errors;
+the endpoint maps them to HTTP."""
 
 import json
-from typing import Protocol
+from typing import Any, Protocol
 
 from origin.stores.postgres import KeyRecord
 from shared.usage import UsageRow
@@ -37,9 +38,40 @@ class EnvelopeKeyRevoked(EnvelopeRejected):
 
 async def accept_envelope(keys: KeyLookup, raw: bytes) -> UsageRow:
     """The row of a valid envelope. A key lookup that cannot be made raises what the lookup raises."""
+    return await _accept(keys, _parsed(raw))
+
+
+async def accept_envelopes(keys: KeyLookup, raw: bytes) -> list[UsageRow]:
+    """The rows of an envelope or of a batch ``{"rows": [envelope, ...]}``, all or none: one row that
+    can never be accepted refuses the batch (the edge then sends its rows one by one)."""
+    parsed = _parsed(raw)
+    if "rows" not in parsed:
+        return [await _accept(keys, parsed)]
+    batch = parsed["rows"]
+    if not isinstance(batch, list) or not batch or not all(isinstance(item, dict) for item in batch):
+        raise EnvelopeRejected('Invalid usage batch: the body must be {"rows": [envelope, ...]}.')
+    rows = []
+    for index, envelope in enumerate(batch):
+        try:
+            rows.append(await _accept(keys, envelope))
+        except EnvelopeRejected as error:
+            raise type(error)(f"Row {index} of the batch: {error}") from None
+    return rows
+
+
+def _parsed(raw: bytes) -> dict[str, Any]:
     try:
-        envelope = json.loads(raw)
-        if not isinstance(envelope, dict) or not isinstance(envelope.get("key_hash"), str):
+        parsed = json.loads(raw)
+    except ValueError as error:
+        raise EnvelopeRejected(f"Invalid usage row: {error}") from None
+    if not isinstance(parsed, dict):
+        raise EnvelopeRejected('Invalid usage row: the body must be {"key_hash": ..., "row": {...}}')
+    return parsed
+
+
+async def _accept(keys: KeyLookup, envelope: dict[str, Any]) -> UsageRow:
+    try:
+        if not isinstance(envelope.get("key_hash"), str):
             raise ValueError('the body must be {"key_hash": ..., "row": {...}}')
         row = UsageRow.from_dict(envelope["row"] if isinstance(envelope.get("row"), dict) else {})
     except ValueError as error:

@@ -128,6 +128,25 @@ async def test_rows_of_hits_survive_an_ingest_outage(topology: Topology) -> None
     assert {json.loads(row["request_tags"])["n"] for row in rows.values()} == {str(i) for i in range(10)}
 
 
+async def test_an_isolates_hits_reach_the_origin_in_batches(topology: Topology) -> None:
+    key, _ = await topology.key()
+    body = [{"role": "user", "content": "many hits, few hand-offs"}]
+    await topology.client(key).chat.completions.create(model="beta", messages=body)
+    await topology.origin.state.kv.flush()
+    posts_before = topology.proxy.hits["/internal/usage"]
+    raws = await asyncio.gather(
+        *(
+            topology.client(key).chat.completions.with_raw_response.create(model="beta", messages=body)
+            for _ in range(12)
+        )
+    )
+    assert {raw.headers["x-prism-edge-cache"] for raw in raws} == {"hit"}
+    ids = [raw.headers["x-prism-request-id"] for raw in raws]
+    assert sorted(await topology.rows(ids)) == sorted(ids)
+    posts = topology.proxy.hits["/internal/usage"] - posts_before
+    assert 1 <= posts < len(ids)  # one per batch (each opened for 1 s), not one per row
+
+
 async def test_a_project_that_keeps_answers_home_is_never_served_from_kv(topology: Topology) -> None:
     key, _ = await topology.key(edge_cache="off")
     body = [{"role": "user", "content": "this answer stays in the region"}]

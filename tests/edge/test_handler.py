@@ -10,6 +10,7 @@ import pytest
 from edge import cache, handler
 from edge.handler import handle
 from edge.ingest import Delivery
+from edge.outbox import LINGER_SECONDS, Outbox
 from edge.runtime import Answer, Forward
 from shared import headers as h
 from shared.edge_forwarded import forwarded_region
@@ -51,6 +52,7 @@ class Edge:
         self.poster = ScriptedPoster(self.clock)
         self.scheduler = Scheduler()
         self.key_hash = store_grant(self.kv)
+        self.outbox = Outbox()  # the isolate's: its calls' rows share batches
         self.reads = 0
 
     def store(
@@ -82,13 +84,18 @@ class Edge:
             clock=self.clock,
             sleep=self.clock.sleep,
             jitter=lambda: 0.5,
+            outbox=self.outbox,
         )
         self.reads = reader.reads
         return result
 
     async def rows(self) -> list[dict[str, Any]]:
         await self.scheduler.run()
-        return [json.loads(post.body) for post in self.poster.posts]
+        envelopes = []
+        for post in self.poster.posts:
+            body = json.loads(post.body)
+            envelopes += body.get("rows", [body])
+        return envelopes
 
 
 @pytest.fixture
@@ -518,8 +525,19 @@ async def test_hit_usage_is_delivered_after_the_response(edge: Edge) -> None:
     edge.store()
     await edge.call()
     assert edge.poster.posts == []  # nothing is sent before the runtime runs waitUntil work
-    assert await edge.scheduler.run() == [Delivery.DELIVERED]
+    assert await edge.scheduler.run() == [[Delivery.DELIVERED]]
     assert [post.url for post in edge.poster.posts] == [f"{ORIGIN}/internal/usage"]
+
+
+async def test_the_rows_of_an_isolates_hits_go_to_the_origin_together(edge: Edge) -> None:
+    edge.store()
+    answers = [_answer(await edge.call()) for _ in range(3)]
+    assert len(edge.scheduler.pending) == 1  # the first hit's waitUntil sends them all
+    assert await edge.scheduler.run() == [[Delivery.DELIVERED] * 3]
+    [post] = edge.poster.posts
+    sent = [envelope["row"]["request_id"] for envelope in json.loads(post.body)["rows"]]
+    assert sent == [answer.headers[h.REQUEST_ID] for answer in answers]
+    assert edge.clock.sleeps == [LINGER_SECONDS]
 
 
 def test_origin_unreachable_is_an_openai_502_with_the_edge_headers() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from edge import ingest
 from edge.cache import Lookup
-from edge.ingest import Delivery, deliver
+from edge.ingest import Delivery, Parcel, deliver
 from edge.runtime import Headers
 from shared import headers as h
 from shared.edgekv import dead_letter_name, open_dead_letter
@@ -62,15 +62,15 @@ class Delivering:
         self.poster = ScriptedPoster(self.clock, list(script), **poster)
 
     async def run(self, body: bytes | None = None) -> Delivery:
-        return await deliver(
-            body or _body(),
-            REQUEST_ID,
+        [outcome] = await deliver(
+            [Parcel(REQUEST_ID, body or _body())],
             make_env(self.kv),
             self.poster,
             clock=self.clock,
             sleep=self.clock.sleep,
             jitter=lambda: 1.0,
         )
+        return outcome
 
     def dead_letter(self) -> dict[str, Any] | None:
         raw = self.kv.data.get(dead_letter_name(REQUEST_ID))
@@ -209,8 +209,9 @@ async def test_a_poster_that_ignores_its_timeout_is_cut_off(monkeypatch: pytest.
             return 202
 
     kv, clock, poster = MemoryKV(), FakeClock(), Hanging()
-    outcome = await deliver(_body(), REQUEST_ID, make_env(kv), poster, clock=clock, sleep=clock.sleep)
-    assert outcome == Delivery.DEAD_LETTERED and poster.calls == 2
+    parcels = [Parcel(REQUEST_ID, _body())]
+    outcome = await deliver(parcels, make_env(kv), poster, clock=clock, sleep=clock.sleep)
+    assert outcome == [Delivery.DEAD_LETTERED] and poster.calls == 2
 
 
 def test_refused_row_records_the_error() -> None:
@@ -232,3 +233,74 @@ def test_refused_row_records_the_error() -> None:
     )
     assert (row.provider, row.model_used, row.cache_saved_cents, row.latency_ms) == (None, None, 0.0, 2)
     assert row.request_tags == {"feature": "search", "team": "core"}
+
+
+def _parcels(count: int) -> list[Parcel]:
+    ids = [f"0b7e6f3c-8f4e-4a53-9d7a-{index:012x}" for index in range(count)]
+    return [
+        Parcel(request_id, ingest.envelope("h" * 64, _hit_row(request_id=request_id))) for request_id in ids
+    ]
+
+
+async def _deliver(parcels: list[Parcel], kv: MemoryKV, poster: Any, clock: FakeClock) -> list[Delivery]:
+    env = make_env(kv)
+    return await deliver(parcels, env, poster, clock=clock, sleep=clock.sleep, jitter=lambda: 1.0)
+
+
+async def test_a_batch_is_one_signed_post_of_its_envelopes() -> None:
+    kv, clock = MemoryKV(), FakeClock()
+    poster = ScriptedPoster(clock, [202])
+    parcels = _parcels(3)
+    assert await _deliver(parcels, kv, poster, clock) == [Delivery.DELIVERED] * 3
+    [post] = poster.posts
+    stamp, signature = post.headers[h.INGEST_TIMESTAMP], post.headers[h.INGEST_SIGNATURE]
+    assert verify(post.body, stamp, signature, SECRET, now=clock())
+    assert json.loads(post.body) == {"rows": [json.loads(parcel.body) for parcel in parcels]}
+    assert ingest.batch_body(parcels[:1]) == parcels[0].body  # a batch of one is the bare envelope
+
+
+async def test_a_refused_batch_goes_again_row_by_row_and_only_the_refused_row_is_left() -> None:
+    kv, clock = MemoryKV(), FakeClock()
+    poster = ScriptedPoster(clock, [403, 202, 403, 202])
+    parcels = _parcels(3)
+    outcomes = await _deliver(parcels, kv, poster, clock)
+    assert outcomes == [Delivery.DELIVERED, Delivery.DEAD_LETTERED, Delivery.DELIVERED]
+    assert [post.body for post in poster.posts[1:]] == [parcel.body for parcel in parcels]
+    assert list(kv.data) == [dead_letter_name(parcels[1].request_id)]
+    assert open_dead_letter(kv.data[dead_letter_name(parcels[1].request_id)], SECRET) == parcels[1].body
+
+
+async def test_a_batch_the_origin_never_takes_is_dead_lettered_row_by_row() -> None:
+    kv, clock = MemoryKV(), FakeClock()
+    parcels = _parcels(4)
+    outcomes = await _deliver(parcels, kv, ScriptedPoster(clock, [], default=503), clock)
+    assert outcomes == [Delivery.DEAD_LETTERED] * 4 and clock() - START <= ingest.DEADLINE_SECONDS
+    for parcel in parcels:  # each letter is the row's own envelope, as the sweeper opens one
+        assert open_dead_letter(kv.data[dead_letter_name(parcel.request_id)], SECRET) == parcel.body
+
+
+class DownFor:
+    """The ingest endpoint refusing connections for ``seconds`` of fake time, then taking everything."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        self.clock, self.until, self.taken = clock, clock() + seconds, 0
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        self.clock.now += 0.05
+        if self.clock() < self.until:
+            raise ConnectionError("refused")
+        self.taken += len(json.loads(body)["rows"]) if body.startswith(b'{"rows":') else 1
+        return 202
+
+
+@pytest.mark.parametrize(
+    ("down", "expected"), [(0, Delivery.DELIVERED), (5, Delivery.DELIVERED), (40, Delivery.DEAD_LETTERED)]
+)
+async def test_no_row_is_lost_while_the_ingest_endpoint_is_down(down: float, expected: Delivery) -> None:
+    """Up to about 20 s of outage is bridged by retries; a longer one, by the dead letters the
+    origin sweeps: either way every row arrives."""
+    kv, clock = MemoryKV(), FakeClock()
+    poster = DownFor(clock, down)
+    parcels = _parcels(50)
+    assert await _deliver(parcels, kv, poster, clock) == [expected] * 50
+    assert poster.taken + len(kv.data) == 50

@@ -1,4 +1,4 @@
-"""``POST /internal/usage``: the edge hands over its cache-hit rows, HMAC-signed."""
+"""``POST /internal/usage``: the edge hands over its rows, one envelope or a batch, HMAC-signed."""
 
 import time
 
@@ -12,12 +12,12 @@ from origin.usage.envelopes import (
     EnvelopeKeyMismatch,
     EnvelopeKeyRevoked,
     EnvelopeRejected,
-    accept_envelope,
+    accept_envelopes,
 )
 from shared import headers as h
 from shared.signing import verify
 
-MAX_INGEST_BYTES = 64 * 1024
+MAX_INGEST_BYTES = 1024 * 1024  # a batch of the edge's (edge.outbox: at most 256 KiB) with room
 
 
 async def ingest_usage(request: Request) -> JSONResponse:
@@ -33,10 +33,12 @@ async def ingest_usage(request: Request) -> JSONResponse:
     if not signed:
         raise ApiError(401, "Missing, stale or invalid usage signature.", code="invalid_signature")
     try:
-        row = await accept_envelope(state.auth, raw)
+        rows = await accept_envelopes(state.auth, raw)
     except (EnvelopeKeyMismatch, EnvelopeKeyRevoked) as error:
         raise ApiError(403, str(error), code=error.code) from None
     except EnvelopeRejected as error:
         raise invalid_request(str(error), code=error.code) from None
-    state.record(row)  # counted and logged like the origin's own rows
-    return JSONResponse({"accepted": True, "request_id": row.request_id}, status_code=202)
+    for row in rows:
+        state.record(row)  # counted and logged like the origin's own rows
+    accepted = [row.request_id for row in rows]
+    return JSONResponse({"accepted": True, "request_ids": accepted}, status_code=202)

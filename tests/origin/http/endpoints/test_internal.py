@@ -9,6 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from edge.outbox import MAX_BYTES, MAX_ROWS
+from origin.http.endpoints.internal import MAX_INGEST_BYTES
 from origin.stores import postgres
 from shared import headers as h
 from shared.keys import key_hash
@@ -49,7 +51,7 @@ async def test_signed_row_is_stored_once(
     body = json.dumps({"key_hash": hashed, "row": json.loads(row.to_wire())}).encode()
     for _ in range(3):  # the edge retries: delivery is idempotent on request_id
         status, answer = await _send(origin, body)
-        assert (status, answer["request_id"]) == (202, row.request_id)
+        assert (status, answer["request_ids"]) == (202, [row.request_id])
     stored = await usage_rows(origin, pool, row.request_id)
     assert len(stored) == 1
     assert stored[0]["edge_region"] == "SIN" and stored[0]["cache_status"] == "hit-exact-edge"
@@ -170,7 +172,7 @@ async def test_rows_made_after_the_revocation_are_refused(
     served = edge_usage_row(record, created_at=revoked - timedelta(seconds=1))
     late = edge_usage_row(record, created_at=revoked + timedelta(seconds=1))
     status, answer = await _send(origin, _envelope(hashed, served))
-    assert (status, answer["request_id"]) == (202, served.request_id)
+    assert (status, answer["request_ids"]) == (202, [served.request_id])
     status, answer = await _send(origin, _envelope(hashed, late))
     assert (status, answer["error"]["code"]) == (403, "usage_key_revoked")
     assert len(await usage_rows(origin, pool, served.request_id)) == 1
@@ -186,3 +188,52 @@ async def test_rows_of_a_revoked_key_without_a_revocation_time_are_refused(
     status, answer = await _send(origin, _envelope(hashed, row))
     assert (status, answer["error"]["code"]) == (403, "usage_key_revoked")
     assert await usage_rows(origin, pool, row.request_id) == []
+
+
+def _batch(hashed: str, rows: list[UsageRow]) -> bytes:
+    return json.dumps({"rows": [json.loads(_envelope(hashed, row)) for row in rows]}).encode()
+
+
+async def test_a_batch_is_stored_row_by_row_once(
+    origin: RunningOrigin, pool: postgres.Pool, edge_key: tuple[str, postgres.KeyRecord]
+) -> None:
+    hashed, record = edge_key
+    rows = [edge_usage_row(record, session_id=f"batch-{index}") for index in range(5)]
+    for _ in range(2):  # a batch retried after a lost answer is still one row each
+        status, answer = await _send(origin, _batch(hashed, rows))
+        assert (status, answer["request_ids"]) == (202, [row.request_id for row in rows])
+    for row in rows:
+        [stored] = await usage_rows(origin, pool, row.request_id)
+        assert stored["session_id"] == row.session_id and stored["cache_status"] == "hit-exact-edge"
+
+
+async def test_a_batch_with_a_row_that_can_never_be_accepted_is_refused_whole(
+    origin: RunningOrigin, pool: postgres.Pool, edge_key: tuple[str, postgres.KeyRecord]
+) -> None:
+    hashed, record = edge_key
+    good, wrong = edge_usage_row(record), edge_usage_row(record, cache_status="miss")
+    status, answer = await _send(origin, _batch(hashed, [good, wrong]))
+    assert (status, answer["error"]["code"]) == (400, "invalid_usage_row")
+    assert answer["error"]["message"].startswith("Row 1 of the batch: ")
+    _, other = await postgres.create_key(pool, project="batch-other", org="tests", pepper="x" * 32)
+    foreign = edge_usage_row(other)
+    status, answer = await _send(origin, _batch(hashed, [good, foreign]))
+    assert (status, answer["error"]["code"]) == (403, "usage_key_mismatch")
+    assert await usage_rows(origin, pool, good.request_id) == []  # the edge sends each row again alone
+    malformed: list[dict[str, Any]] = [{"rows": []}, {"rows": "all of them"}, {"rows": [1, 2]}]
+    for body in malformed:
+        status, answer = await _send(origin, json.dumps(body).encode())
+        assert (status, answer["error"]["code"]) == (400, "invalid_usage_row")
+
+
+async def test_the_ingest_limit_fits_the_edges_largest_batch(
+    origin: RunningOrigin, edge_key: tuple[str, postgres.KeyRecord]
+) -> None:
+    hashed, record = edge_key
+    rows = [edge_usage_row(record) for _ in range(MAX_ROWS)]
+    body = _batch(hashed, rows)
+    assert len(body) < MAX_BYTES  # a full batch by count is well inside the byte cap
+    status, answer = await _send(origin, body)
+    assert (status, len(answer["request_ids"])) == (202, MAX_ROWS)
+    status, answer = await _send(origin, b'{"rows":[' + b" " * MAX_INGEST_BYTES + b"]}")
+    assert status == 413
