@@ -55,6 +55,7 @@ from origin.stores.redis_multiplex import Address, Multiplexer
 from origin.stores.redis_scripts import ScriptRunner
 from origin.stores.responses import ResponseStore
 from origin.usage.deadletters import DeadLetterSweeper, envelope_ingest
+from origin.usage.journal import Journal
 from origin.usage.sink import UsageSink
 from origin.usage.spool import Spool
 from origin.usage.writer import UsageWriter
@@ -120,7 +121,7 @@ class AppState:
         upstream = Upstream(config.providers, config.timeouts)
         breakers = Breakers(config.breaker)
         spool = Spool(settings.spool_dir)
-        writer = UsageWriter(pool, spool)
+        writer = UsageWriter(pool, spool, journal=Journal(settings.spool_dir))
         await writer.start()
         kv = KVPublisher.from_settings(settings)
         kv.start()

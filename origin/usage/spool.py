@@ -84,6 +84,21 @@ class Spool:
             self._active_rows = 0
             return segment
 
+    def adopt(self, path: Path) -> None:
+        """Take over a file of rows in the spool's format (a dead writer's journal) for replay."""
+        _drop_partial_tail(path)
+        rows = _count_lines(path)
+        with self._lock:
+            if rows == 0:
+                path.unlink(missing_ok=True)
+                return
+            segment = self.directory / f"replaying-{self._next_segment}.jsonl"
+            self._next_segment += 1
+            os.rename(path, segment)
+            _fsync_directory(self.directory)
+            self._segments[segment] = rows
+            self._size += rows
+
     def read(self, segment: Path, offset: int = 0, limit: int = 1000) -> Chunk:
         """Up to ``limit`` rows from byte ``offset``; corrupt or truncated lines are skipped."""
         rows: list[UsageRow] = []

@@ -20,6 +20,7 @@ import asyncpg
 
 from origin.stores.postgres import Pool
 from origin.stores.sql import query
+from origin.usage.journal import Journal
 from origin.usage.spool import Spool
 from shared.usage import COLUMNS, UsageRow
 
@@ -54,6 +55,7 @@ class UsageWriter:
         pool: Pool,
         spool: Spool,
         *,
+        journal: Journal | None = None,
         batch_size: int = 200,
         flush_interval: float = 0.05,
         retry_interval: float = 1.0,
@@ -62,6 +64,7 @@ class UsageWriter:
     ) -> None:
         self._pool = pool
         self._spool = spool
+        self._journal = journal
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._retry_interval = retry_interval
@@ -94,6 +97,12 @@ class UsageWriter:
     async def start(self) -> None:
         if self._consumer is not None:
             raise RuntimeError("the usage writer is already started")
+        if self._journal is not None:
+            for leftover in self._journal.leftovers:
+                await asyncio.to_thread(self._spool.adopt, leftover)
+                log.warning(
+                    "usage rows of a writer that died (%s) are replayed from the spool", leftover.name
+                )
         self._consumer = asyncio.create_task(self._consume(), name="prism-usage-writer")
         self._replayer = asyncio.create_task(self._replay_forever(), name="prism-usage-replay")
         self._spooled.set()
@@ -112,9 +121,14 @@ class UsageWriter:
             self._replayer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._replayer
+        if self._journal is not None:
+            self._journal.release(self._oldest_pending())
+            self._journal.close()
 
     def submit(self, row: UsageRow) -> None:
-        """Queue a row; never blocks, never raises, never drops."""
+        """Queue a row (and journal it); never blocks, never raises, never drops."""
+        if self._journal is not None:
+            self._journal.append(self._next_seq, row)
         self._queue.append((self._next_seq, row))
         self._next_seq += 1
         depth = len(self._queue)
@@ -249,6 +263,8 @@ class UsageWriter:
 
     async def _settle(self, first: int) -> None:
         del self._in_flight[first]
+        if self._journal is not None:
+            self._journal.release(self._oldest_pending())
         async with self._settled:
             self._settled.notify_all()
 
