@@ -7,19 +7,25 @@ BIN := $(VENV)/bin
 export PRISM_DATABASE_URL ?= postgresql://postgres:postgres@127.0.0.1:5432/prism
 export PRISM_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: setup chromium services migrate run test lint bench bench-peers deploy-edge
+.PHONY: setup chromium haproxy services migrate run run-cluster test lint bench bench-peers deploy-edge
 
 # The edge's Node tooling (wrangler, Pyodide) and the Workers SDK wheel the local edge installs
 # into Pyodide (the version pinned in package.json's config.workers_runtime_sdk).
 WORKERS_SDK := $(shell sed -n 's/.*"workers_runtime_sdk": *"\([^"]*\)".*/\1/p' package.json)
 SDK_WHEEL := build/wheels/workers_runtime_sdk-$(WORKERS_SDK)-py3-none-any.whl
 
-setup: $(VENV)/.installed node_modules/.installed $(SDK_WHEEL) chromium
+setup: $(VENV)/.installed node_modules/.installed $(SDK_WHEEL) chromium haproxy
 
 # The dashboard's browser tests drive Debian's chromium through Playwright (no `playwright install`).
 chromium:
 	@[ -x /usr/bin/chromium ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		|| echo "setup: chromium could not be installed; the dashboard's browser tests will be skipped"
+
+# Three origins behind a real load balancer: make run-cluster and tests/origin/test_origin_fleet.py.
+haproxy:
+	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy) \
+		|| echo "setup: haproxy could not be installed; the load-balanced tests will be skipped"
 
 node_modules/.installed: package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund && touch $@; \
@@ -46,6 +52,10 @@ migrate: setup services
 
 run: migrate
 	@bash scripts/run.sh
+
+# Three origins on 8101-8103 behind HAProxy on 8080 (deploy/README.md's shape, on loopback).
+run-cluster: migrate
+	@mkdir -p var && bash scripts/run-cluster.sh
 
 lint: setup
 	$(BIN)/ruff check .

@@ -8,12 +8,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import pytest
 
 from tests.pgcluster import free_port
+from tests.started import Started
 
 # PRISM_TEST_REDIS=cluster: the run's Redis is a three-master Redis Cluster (`make test` runs the
 # Redis-facing tests once more that way).
@@ -29,26 +28,7 @@ def skip_on_cluster() -> None:
         pytest.skip(SINGLE_NODE_ONLY)
 
 
-class _Started:
-    """A server started by ``with`` and closed when the block ends."""
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-class TempRedis(_Started):
+class TempRedis(Started):
     """Started on construction's ``start()``; nothing on disk survives ``close()``."""
 
     def __init__(self, *extra_args: str) -> None:
@@ -130,7 +110,7 @@ class TempRedis(_Started):
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class TempRedisCluster(_Started):
+class TempRedisCluster(Started):
     """Three masters on free loopback ports, their slots assigned by ``redis-cli --cluster create``."""
 
     def __init__(self, size: int = 3) -> None:

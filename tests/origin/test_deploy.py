@@ -45,3 +45,21 @@ def test_asgi_entry_builds_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
     import origin.asgi  # for other ASGI servers: `hypercorn origin.asgi:app`
 
     assert origin.asgi.app is not None
+
+
+def test_the_template_unit_gives_each_instance_its_port_and_spool() -> None:
+    unit = (DEPLOY / "prism-origin@.service").read_text()
+    assert "EnvironmentFile=/etc/prism/prism.env" in unit
+    assert "ExecStart=/opt/prism/.venv/bin/prism serve" in unit
+    environment = dict(
+        line.removeprefix("Environment=").split("=", 1)
+        for line in unit.splitlines()
+        if line.startswith("Environment=")
+    )
+    assert environment == {
+        "PRISM_HOST": "127.0.0.1",
+        "PRISM_PORT": "%i",
+        "PRISM_SPOOL_DIR": "/var/lib/prism/%i",
+    }
+    assert Settings.from_env({"PRISM_ENV": "development", "PRISM_PORT": "8101"}).port == 8101
+    assert {f"PRISM_{spec.name.upper()}" for spec in fields(Settings)} >= set(environment)
