@@ -85,7 +85,8 @@ def parse_json_body(raw: bytes) -> Any:
     """The parsed body, or ``InvalidBody`` (code ``invalid_json``) saying what is wrong with it."""
     if not raw.strip():
         raise InvalidBody("The request body is empty: send a JSON object.", CODE)
-    if nesting_depth(raw) > MAX_DEPTH:
+    # Fewer brackets than the limit cannot nest past it, and counting them costs a tenth of the walk.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and nesting_depth(raw) > MAX_DEPTH:
         raise InvalidBody(f"The JSON body is nested more than {MAX_DEPTH} levels deep.", CODE)
     try:
         value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite)
