@@ -149,6 +149,12 @@ async def _attempt(body: bytes, env: Env, poster: Poster, now: float) -> int | N
         return None
 
 
+class _Post(enum.Enum):
+    TAKEN = "taken"
+    REFUSED = "refused"  # a 4xx the origin means: retrying the same body cannot help
+    UNANSWERED = "unanswered"  # network errors, timeouts, 5xx, 408, 429 until the deadline
+
+
 @dataclass(frozen=True, slots=True)
 class Parcel:
     """One row on its way: its envelope, exactly as it is signed when sent alone."""
@@ -172,22 +178,22 @@ async def _post(
     sleep: Sleep,
     jitter: Callable[[], float],
     deadline: float,
-) -> bool:
-    """Attempts until the origin takes ``body`` (``True``), refuses it or the deadline nears (``False``)."""
+) -> _Post:
+    """Attempts until the origin takes ``body`` or refuses it, or no attempt is left before ``deadline``."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         status = await _attempt(body, env, poster, clock())
         if status is not None and 200 <= status < 300:
-            return True
+            return _Post.TAKEN
         if status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX:
             log.error("origin refused usage %s with %d", _label(body), status)
-            return False
+            return _Post.REFUSED
         if status is not None:
             log.warning("usage hand-off got %d", status)
         delay = backoff(attempt, jitter())
         if attempt == MAX_ATTEMPTS or clock() + delay + ATTEMPT_TIMEOUT > deadline:
-            return False
+            break
         await sleep(delay)
-    return False
+    return _Post.UNANSWERED
 
 
 def _label(body: bytes) -> str:
@@ -208,9 +214,11 @@ async def deliver(
     of each. The rows of a refused batch go again one by one; what the origin never took is dead-lettered."""
     if deadline is None:
         deadline = clock() + DEADLINE_SECONDS
-    if await _post(batch_body(parcels), env, poster, clock, sleep, jitter, deadline):
+    posted = await _post(batch_body(parcels), env, poster, clock, sleep, jitter, deadline)
+    if posted is _Post.TAKEN:
         return [Delivery.DELIVERED] * len(parcels)
-    if len(parcels) > 1 and clock() + ATTEMPT_TIMEOUT <= deadline:
+    # One row the origin will never take refuses its batch: the others go again, each on its own.
+    if posted is _Post.REFUSED and len(parcels) > 1 and clock() + ATTEMPT_TIMEOUT <= deadline:
         alone = [
             deliver([parcel], env, poster, clock=clock, sleep=sleep, jitter=jitter, deadline=deadline)
             for parcel in parcels

@@ -270,11 +270,14 @@ async def test_a_refused_batch_goes_again_row_by_row_and_only_the_refused_row_is
     assert open_dead_letter(kv.data[dead_letter_name(parcels[1].request_id)], SECRET) == parcels[1].body
 
 
-async def test_a_batch_the_origin_never_takes_is_dead_lettered_row_by_row() -> None:
+@pytest.mark.parametrize("failure", [503, ConnectionError("refused")])
+async def test_a_batch_the_origin_never_answers_is_dead_lettered_row_by_row(failure: Any) -> None:
     kv, clock = MemoryKV(), FakeClock()
     parcels = _parcels(4)
-    outcomes = await _deliver(parcels, kv, ScriptedPoster(clock, [], default=503), clock)
+    poster = ScriptedPoster(clock, [], default=failure)
+    outcomes = await _deliver(parcels, kv, poster, clock)
     assert outcomes == [Delivery.DEAD_LETTERED] * 4 and clock() - START <= ingest.DEADLINE_SECONDS
+    assert {post.body for post in poster.posts} == {ingest.batch_body(parcels)}  # not sent again alone
     for parcel in parcels:  # each letter is the row's own envelope, as the sweeper opens one
         assert open_dead_letter(kv.data[dead_letter_name(parcel.request_id)], SECRET) == parcel.body
 
