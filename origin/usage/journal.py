@@ -39,10 +39,8 @@ class Journal:
     def __init__(self, directory: Path, *, segment_rows: int = SEGMENT_ROWS) -> None:
         self.directory = directory
         self._segment_rows = segment_rows
-        numbers = [int(m.group(1)) for p in directory.iterdir() if (m := _SEGMENT.match(p.name))]
-        self.leftovers = sorted(
-            (directory / f"journal-{number}.jsonl" for number in numbers), key=lambda p: _number(p)
-        )
+        numbers = sorted(int(m.group(1)) for p in directory.iterdir() if (m := _SEGMENT.match(p.name)))
+        self.leftovers = [directory / f"journal-{number}.jsonl" for number in numbers]  # a dead writer's
         self._next_number = max(numbers, default=0) + 1
         self._closed: deque[_Segment] = deque()
         self._current: _Segment | None = None
@@ -98,9 +96,3 @@ class Journal:
         self._next_number += 1
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
         self._current = _Segment(path, sequence, sequence)
-
-
-def _number(path: Path) -> int:
-    match = _SEGMENT.match(path.name)
-    assert match is not None
-    return int(match.group(1))
