@@ -246,7 +246,9 @@ class Budgets:
                 )
             if failed >= 0:
                 break
-            await self._seed_from_history(reservation, [reservation.scopes[i - 1] for i in unseeded], now)
+            await self._seed_from_history(
+                reservation.period, [reservation.scopes[i - 1] for i in unseeded], now
+            )
         else:
             raise LimitsUnavailable(_WHAT, "its Redis store keeps losing the month's spend")
         if failed:
@@ -254,13 +256,11 @@ class Budgets:
             raise BudgetExceeded(scope.label, scope.limit_cents, (spent + reserved) / MICRO, worst_cents)
         return reservation
 
-    async def _seed_from_history(
-        self, reservation: Reservation, scopes: list[BudgetScope], now: float
-    ) -> None:
-        """Add what the usage log holds for these scopes this month (0 without a history)."""
+    async def _seed_from_history(self, period: str, scopes: list[BudgetScope], now: float) -> None:
+        """Add what the usage log holds for these scopes in ``period`` (0 without a history)."""
         amounts: list[int] = []
         for scope in scopes:
-            history, period = self._history, reservation.period
+            history = self._history
             try:
                 cents = (
                     0.0
@@ -277,9 +277,9 @@ class Budgets:
                 because = f"the month's spend cannot be read from the usage log ({type(error).__name__})"
                 raise LimitsUnavailable(_WHAT, because) from None
             amounts.append(to_micro(cents))
-        keys = [budget_key(reservation.period, scope) for scope in scopes]
+        keys = [budget_key(period, scope) for scope in scopes]
         async with redis_guard(_WHAT, self._timeout):
-            await self._seed(keys=keys, args=[_retention_seconds(reservation.period, now), *amounts])
+            await self._seed(keys=keys, args=[_retention_seconds(period, now), *amounts])
 
     async def settle(self, reservation: Reservation, actual_cents: float) -> None:
         """Release the reservation and charge ``actual_cents`` to its month; a repeat is a no-op."""
@@ -308,7 +308,14 @@ class Budgets:
         return (await self._amounts(scope, period))[1]
 
     async def _amounts(self, scope: BudgetScope, period: str | None) -> tuple[float, float]:
-        key = budget_key(period or period_of(self._clock()), scope)
-        async with redis_guard(_WHAT, self._timeout):
-            spent, reserved = await self._redis.hmget(key, ["spent", "reserved"])
+        """A hash that lost the month's spend (Redis restarted empty) is seeded first, as a reserve would."""
+        now = self._clock()
+        period = period or period_of(now)
+        key = budget_key(period, scope)
+        for _ in range(MAX_SEED_ROUNDS):
+            async with redis_guard(_WHAT, self._timeout):
+                spent, reserved, seeded = await self._redis.hmget(key, ["spent", "reserved", "seeded"])
+            if seeded is not None:
+                break
+            await self._seed_from_history(period, [scope], now)
         return as_int(spent or 0) / MICRO, as_int(reserved or 0) / MICRO

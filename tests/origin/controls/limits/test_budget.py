@@ -298,4 +298,20 @@ async def test_an_unreadable_usage_log_fails_closed(redis_client: "redis.Redis",
     budgets = Budgets(redis_client, clock=clock, history=down)
     with pytest.raises(LimitsUnavailable, match="the usage log"):
         await budgets.reserve([LOGGED], 1.0)
-    assert await budgets.reserved(LOGGED) == 0.0
+    with pytest.raises(LimitsUnavailable, match="the usage log"):  # nor can what is left be told
+        await budgets.reserved(LOGGED)
+    assert not await redis_client.exists(budget_key("2025-01", LOGGED))  # nothing was held
+
+
+async def test_what_a_lost_budget_has_spent_is_read_back_from_the_usage_log(
+    redis_client: "redis.Redis", clock: Clock
+) -> None:
+    log = UsageLog({"p8": 7.25})
+    budgets = Budgets(redis_client, clock=clock, history=log)
+    await budgets.settle(await budgets.reserve([LOGGED], 1.0), 0.5)
+    assert (await budgets.spent(LOGGED), len(log.asked)) == (7.75, 1)
+    await redis_client.flushall()  # the settle's row is in the log by now
+    log.spent["p8"] = 7.75
+    assert (await budgets.spent(LOGGED), await budgets.reserved(LOGGED)) == (7.75, 0.0)
+    assert len(log.asked) == 2  # asked once more, then the hash is seeded again
+    assert await budgets.spent(LOGGED) == 7.75 and len(log.asked) == 2
