@@ -8,7 +8,6 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 
 from origin.admin.operations import Operations
 from origin.cache.answers import Answers
@@ -44,7 +43,6 @@ from origin.providers.upstream import Upstream
 from origin.responses.dispatch import ResponsesDispatch
 from origin.responses.pipeline import ResponsesPipeline
 from origin.settings import Settings
-from origin.stores import controls as controls_store
 from origin.stores import postgres, usage_partitions
 from origin.stores.inflight import Inflight
 from origin.stores.kv import KVPublisher
@@ -56,6 +54,7 @@ from origin.stores.redis_scripts import ScriptRunner
 from origin.stores.responses import ResponseStore
 from origin.usage.deadletters import DeadLetterSweeper, envelope_ingest
 from origin.usage.journal import Journal
+from origin.usage.logged_spend import logged_spend
 from origin.usage.sink import UsageSink
 from origin.usage.spool import Spool
 from origin.usage.writer import UsageWriter
@@ -138,7 +137,7 @@ class AppState:
                 redis_client,
                 timeout=LIMITS_DEADLINE_SECONDS,
                 scripts=scripts,
-                history=partial(controls_store.month_spend, pool),
+                history=logged_spend(pool, writer),
             ),
             RateLimiter(redis_client, timeout=LIMITS_DEADLINE_SECONDS, scripts=scripts),
             TokenLimiter(redis_client, timeout=LIMITS_DEADLINE_SECONDS, scripts=scripts),

@@ -74,6 +74,7 @@ class UsageWriter:
         self._queue: deque[tuple[int, UsageRow]] = deque()
         self._in_flight: dict[int, int] = {}  # first sequence number of a batch → its row count
         self._next_seq = 0
+        self._flush_until = 0  # rows before this sequence number are written without waiting
         self._wake = asyncio.Event()
         self._spooled = asyncio.Event()
         self._settled = asyncio.Condition()
@@ -139,10 +140,13 @@ class UsageWriter:
                 self._relief = asyncio.get_running_loop().create_task(self._relieve())
 
     async def flush(self) -> None:
-        """Wait until every row submitted so far is in Postgres or in the spool."""
+        """Wait until every row submitted so far is in Postgres or in the spool (written now, not at
+        the end of the batch interval)."""
         if self._consumer is None:
             raise RuntimeError("start the usage writer before flushing it")
         target = self._next_seq
+        self._flush_until = max(self._flush_until, target)
+        self._wake.set()
         async with self._settled:
             await self._settled.wait_for(lambda: self._oldest_pending() >= target)
 
@@ -152,7 +156,8 @@ class UsageWriter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            if len(self._queue) < self._batch_size and not self._closing:
+            awaited = self._queue[0][0] < self._flush_until  # a flush waits for the oldest row
+            if len(self._queue) < self._batch_size and not self._closing and not awaited:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._flush_interval):
