@@ -9,7 +9,7 @@ from origin.stores import postgres
 from origin.usage.journal import Journal
 from origin.usage.spool import Spool
 from origin.usage.writer import UsageWriter
-from tests.origin.usage.test_writer import make_row
+from tests.origin.usage.rows import make_row
 
 
 async def main(database_url: str, directory: Path, count: int) -> None:

@@ -10,7 +10,7 @@ from origin.usage.journal import Journal
 from origin.usage.spool import Spool
 from origin.usage.writer import UsageWriter
 from shared.usage import UsageRow
-from tests.origin.usage.test_writer import COUNT_IDS, make_row, temp_pg  # noqa: F401 (a fixture)
+from tests.origin.usage.rows import COUNT_IDS, make_row
 from tests.pgcluster import TempPostgres
 
 
@@ -58,7 +58,7 @@ def test_the_spool_adopts_a_journal_and_drops_its_torn_last_line(tmp_path: Path)
 
 
 async def test_rows_of_a_writer_killed_before_postgres_took_them_are_replayed(
-    temp_pg: TempPostgres,  # noqa: F811
+    temp_pg: TempPostgres,
     tmp_path: Path,
 ) -> None:
     if not temp_pg.running:

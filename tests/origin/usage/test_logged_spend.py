@@ -9,7 +9,7 @@ from origin.stores import controls, postgres
 from origin.usage.logged_spend import logged_spend
 from origin.usage.spool import Spool
 from origin.usage.writer import UsageWriter
-from tests.origin.usage.test_writer import make_row
+from tests.origin.usage.rows import make_row
 
 
 async def test_the_rows_in_the_writers_queue_are_in_the_rebuilt_spend(

@@ -7,25 +7,17 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import asyncpg
 import pytest
 
 from origin.stores import postgres
-from origin.stores.migrate import migrate
 from origin.stores.sql import query
 from origin.usage.spool import Spool
 from origin.usage.writer import UsageWriter
 from shared.usage import COLUMNS, UsageRow
+from tests.origin.usage.rows import COUNT_IDS, make_row
 from tests.pgcluster import TempPostgres
-
-COUNT_IDS = "SELECT count(*) FROM usage_logs WHERE request_id = ANY($1::uuid[])"
-
-
-def make_row(**changes: Any) -> UsageRow:
-    ids = {"org_id": str(uuid4()), "project_id": str(uuid4()), "key_id": str(uuid4())}
-    return UsageRow(**(ids | changes))
 
 
 async def count(pool: Any, rows: Sequence[UsageRow]) -> int:
@@ -83,13 +75,6 @@ async def drained(writer: UsageWriter) -> None:
 def spool(tmp_path: Path) -> Iterator[Spool]:
     with Spool(tmp_path / "spool") as spool:
         yield spool
-
-
-@pytest.fixture(scope="module")
-async def temp_pg() -> AsyncIterator[TempPostgres]:
-    with TempPostgres() as pg:
-        await migrate(pg.url)
-        yield pg
 
 
 @pytest.fixture
