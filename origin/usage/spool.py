@@ -76,11 +76,7 @@ class Spool:
                 return min(self._segments, key=_segment_number)
             if self._active_rows == 0:
                 return None
-            segment = self.directory / f"replaying-{self._next_segment}.jsonl"
-            self._next_segment += 1
-            os.rename(self._active, segment)
-            _fsync_directory(self.directory)
-            self._segments[segment] = self._active_rows
+            segment = self._segment_from(self._active, self._active_rows)
             self._active_rows = 0
             return segment
 
@@ -92,12 +88,17 @@ class Spool:
             if rows == 0:
                 path.unlink(missing_ok=True)
                 return
-            segment = self.directory / f"replaying-{self._next_segment}.jsonl"
-            self._next_segment += 1
-            os.rename(path, segment)
-            _fsync_directory(self.directory)
-            self._segments[segment] = rows
+            self._segment_from(path, rows)
             self._size += rows
+
+    def _segment_from(self, path: Path, rows: int) -> Path:
+        """``path`` renamed into the next replay segment (the caller holds the lock)."""
+        segment = self.directory / f"replaying-{self._next_segment}.jsonl"
+        self._next_segment += 1
+        os.rename(path, segment)
+        _fsync_directory(self.directory)
+        self._segments[segment] = rows
+        return segment
 
     def read(self, segment: Path, offset: int = 0, limit: int = 1000) -> Chunk:
         """Up to ``limit`` rows from byte ``offset``; corrupt or truncated lines are skipped."""
