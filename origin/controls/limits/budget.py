@@ -318,4 +318,6 @@ class Budgets:
             if seeded is not None:
                 break
             await self._seed_from_history(period, [scope], now)
+        else:
+            raise LimitsUnavailable(_WHAT, "its Redis store keeps losing the month's spend")
         return as_int(spent or 0) / MICRO, as_int(reserved or 0) / MICRO
