@@ -2,8 +2,9 @@
 validation, for ``POST /internal/usage`` and the dead-letter sweeper alike. It raises domain errors;
 the endpoint maps them to HTTP."""
 
-import json
 from typing import Any, Protocol
+
+import orjson
 
 from origin.stores.postgres import KeyRecord
 from shared.usage import UsageRow
@@ -61,7 +62,7 @@ async def accept_envelopes(keys: KeyLookup, raw: bytes) -> list[UsageRow]:
 
 def _parsed(raw: bytes) -> dict[str, Any]:
     try:
-        parsed = json.loads(raw)
+        parsed = orjson.loads(raw)  # a batch of a hundred rows: a third of the standard library's time
     except ValueError as error:
         raise EnvelopeRejected(f"Invalid usage row: {error}") from None
     if not isinstance(parsed, dict):
