@@ -76,7 +76,7 @@ class UsageRow:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "UsageRow":
-        unknown = set(data) - set(COLUMNS)
+        unknown = data.keys() - _COLUMN_SET
         if unknown:
             raise ValueError(f"unknown usage row fields: {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}
@@ -92,18 +92,9 @@ class UsageRow:
                 raise ValueError(message if name in message else f"{name}: {message}") from None
         return cls(**values)
 
-    def values(self) -> tuple[Any, ...]:
-        """Column values in ``COLUMNS`` order (``request_tags`` as JSON text)."""
-        out: list[Any] = []
-        for name in COLUMNS:
-            value = getattr(self, name)
-            if name == "request_tags" and value is not None:
-                value = json.dumps(value)
-            out.append(value)
-        return tuple(out)
-
 
 COLUMNS: Final = tuple(f.name for f in fields(UsageRow))
+_COLUMN_SET: Final = frozenset(COLUMNS)
 _REQUIRED: Final = frozenset({"org_id", "project_id", "key_id", "request_id", "created_at"})
 _STRINGS: Final = frozenset({"org_id", "project_id", "key_id", "mode"})
 _OPTIONAL_STRINGS: Final = frozenset(

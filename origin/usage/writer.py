@@ -9,6 +9,7 @@ so that one bad row cannot hold back the rest.
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -28,17 +29,17 @@ log = logging.getLogger("prism.usage")
 
 MONEY_COLUMNS: Final = frozenset({"cost_provider_cents", "cost_total_cents", "cache_saved_cents"})
 _MONEY_INDEXES: Final = tuple(i for i, name in enumerate(COLUMNS) if name in MONEY_COLUMNS)
+_TAGS_INDEX: Final = COLUMNS.index("request_tags")
 _ROW_ERRORS: Final = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 _REPLAY_CHUNK: Final = 1000
 _RELIEF_CHUNK: Final = 10_000
 
 
 def insert_arguments(rows: Sequence[UsageRow]) -> list[list[Any]]:
-    """One array per column of ``COLUMNS``: the parameters of ``insert_usage_rows``."""
-    arrays: list[list[Any]] = [[] for _ in COLUMNS]
-    for row in rows:
-        for array, value in zip(arrays, row.values(), strict=True):
-            array.append(value)
+    """One array per column of ``COLUMNS``, built column by column: the parameters of
+    ``insert_usage_rows`` (``request_tags`` as JSON text, money as exact decimals)."""
+    arrays = [[getattr(row, name) for row in rows] for name in COLUMNS]
+    arrays[_TAGS_INDEX] = [None if tags is None else json.dumps(tags) for tags in arrays[_TAGS_INDEX]]
     for index in _MONEY_INDEXES:
         arrays[index] = [money(value) for value in arrays[index]]
     return arrays

@@ -65,7 +65,6 @@ def test_columns_cover_the_contract() -> None:
         "cache_saved_cents",
         "edge_region",
     } <= set(COLUMNS)
-    assert len(_row().values()) == len(COLUMNS)
 
 
 @pytest.mark.parametrize(
