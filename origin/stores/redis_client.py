@@ -6,11 +6,15 @@ client. Every script and transaction keeps its keys in one hash slot (``{...}`` 
 names), so the same code runs on both.
 """
 
-from typing import Final, TypeAlias
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
+from typing import Any, Final, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 
 from origin.stores.redis_pool import WaitingConnectionPool
 
@@ -22,6 +26,51 @@ SCHEMES: Final = ("redis", "rediss", "unix", *CLUSTER_SCHEMES)
 
 class ClusterURLError(ValueError):
     pass
+
+
+# Set inside a command or pipeline that holds a turn: a pipeline's redirect retries run commands
+# of their own, which must not wait for a second turn (all turns could be held by such pipelines).
+_HOLDS_TURN: Final[ContextVar[bool]] = ContextVar("prism_redis_cluster_turn", default=False)
+
+
+class WaitingRedisCluster(RedisCluster):
+    """redis-py's cluster client, where a burst past ``max_connections`` waits for a turn instead of
+    failing: its nodes' pools raise ``MaxConnectionsError`` at the limit (``WaitingConnectionPool``
+    is the single node's answer to the same). At most ``max_connections`` commands and pipelines are
+    in flight, so no node ever needs more connections than that."""
+
+    def __init__(self, *, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(max_connections=max_connections, **kwargs)
+        self._turns = asyncio.Semaphore(max_connections)
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if _HOLDS_TURN.get():
+            yield
+            return
+        async with self._turns:
+            token = _HOLDS_TURN.set(True)
+            try:
+                yield
+            finally:
+                _HOLDS_TURN.reset(token)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.turn():
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # redis-py's own error
+        return _WaitingPipeline(self, transaction)  # type: ignore[abstract]  # as redis-py makes its own
+
+
+class _WaitingPipeline(ClusterPipeline):
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        client = self.cluster_client
+        assert isinstance(client, WaitingRedisCluster)
+        async with client.turn():
+            return await super().execute(raise_on_error, allow_redirections)
 
 
 def is_cluster_url(url: str) -> bool:
@@ -64,7 +113,7 @@ def connect(
         )
         return redis.Redis.from_pool(pool)
     parts = urlsplit(url)
-    return RedisCluster(
+    return WaitingRedisCluster(
         startup_nodes=cluster_nodes(url),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,

@@ -1,5 +1,8 @@
 """Reaching Redis by URL: a single node or a Redis Cluster's seed nodes."""
 
+import asyncio
+import uuid
+
 import pytest
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
@@ -11,6 +14,7 @@ from origin.stores.redis_client import (
     display_address,
     is_cluster_url,
 )
+from tests.redisserver import TempRedisCluster
 
 
 def test_a_cluster_url_names_its_seed_nodes() -> None:
@@ -42,3 +46,25 @@ async def test_the_scheme_picks_the_client() -> None:
     finally:
         await single.aclose()
         await cluster.aclose()
+
+
+async def test_a_burst_past_the_cluster_clients_connections_waits_for_a_turn(
+    redis_cluster: TempRedisCluster,
+) -> None:
+    client = connect(redis_cluster.url, socket_timeout=30, connect_timeout=30, max_connections=2)
+    key = f"{{burst}}:{uuid.uuid4().hex}"
+
+    async def piped() -> list[object]:
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.incr(key)
+            result: list[object] = await pipe.execute()
+            return result
+
+    try:
+        # redis-py's cluster nodes raise MaxConnectionsError past their pool; here the burst queues.
+        await asyncio.gather(*(client.incr(key) for _ in range(60)), *(piped() for _ in range(20)))
+        assert await client.get(key) == b"100"
+    finally:
+        await client.delete(key)
+        await client.aclose()
