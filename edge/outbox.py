@@ -34,10 +34,10 @@ class Outbox:
     def add(self, parcel: Parcel, send: Send, sleep: Sleep) -> Coroutine[Any, Any, Any] | None:
         """Put ``parcel`` in the open batch; the work the caller's waitUntil must run, if any
         (``send`` is how this caller would deliver a batch)."""
-        opened = self._open is None
-        if self._open is None:
-            self._open, self._open_bytes = [], 0
-        batch = self._open
+        batch, opened = self._open, self._open is None
+        if batch is None:
+            batch = self._open = []
+            self._open_bytes = 0
         batch.append(parcel)
         self._open_bytes += len(parcel.body)
         if len(batch) >= self._max_rows or self._open_bytes >= self._max_bytes:

@@ -92,6 +92,7 @@ class Journal:
     def _rotate(self, sequence: int) -> None:
         if self._current is not None:
             self._closed.append(self._current)
+            self._current = None  # kept once, even if the next segment cannot be opened
         self._close_current()
         path = self.directory / f"journal-{self._next_number}.jsonl"
         self._next_number += 1
