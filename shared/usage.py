@@ -1,6 +1,8 @@
 """The one shape of a usage row, shared by the origin's writer and the edge's hand-off."""
 
 import json
+import operator
+import re
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -76,21 +78,9 @@ class UsageRow:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "UsageRow":
-        unknown = data.keys() - _COLUMN_SET
-        if unknown:
-            raise ValueError(f"unknown usage row fields: {', '.join(sorted(unknown))}")
-        values: dict[str, Any] = {}
-        for name in COLUMNS:
-            if name not in data:
-                if name in _REQUIRED:
-                    raise ValueError(f"usage row is missing {name!r}")
-                continue
-            try:
-                values[name] = _check(name, data[name])
-            except ValueError as error:
-                message = str(error)
-                raise ValueError(message if name in message else f"{name}: {message}") from None
-        return cls(**values)
+        """Validate a wire row's fields; raise ``ValueError`` naming the bad one."""
+        values = _plainly_valid(data)
+        return cls(**_checked(data)) if values is None else cls(*values)
 
 
 COLUMNS: Final = tuple(f.name for f in fields(UsageRow))
@@ -124,6 +114,73 @@ _INTS: Final = frozenset(
 _MONEY: Final = frozenset({"cost_provider_cents", "cost_total_cents", "cache_saved_cents"})
 _BOOLS: Final = frozenset({"was_streaming", "success"})
 _MAX_TEXT: Final = 256
+_CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DEFAULTS: Final = tuple((f.name, None if f.name in _REQUIRED else f.default) for f in fields(UsageRow))
+_TEXTS, _OPTIONAL_TEXTS, _COUNTS, _AMOUNTS, _FLAGS = (
+    operator.itemgetter(*(COLUMNS.index(name) for name in names))
+    for names in (_STRINGS, _OPTIONAL_STRINGS, _INTS, _MONEY, _BOOLS)
+)
+_REQUEST_ID, _CREATED_AT = COLUMNS.index("request_id"), COLUMNS.index("created_at")
+_NOT_NEGATIVE: Final = (0.0).__le__  # false for NaN
+
+
+def _plainly_valid(data: dict[str, Any]) -> list[Any] | None:
+    """``data``'s values in ``COLUMNS`` order when each is already in the form a tier writes (the exact
+    type, a canonical id, an aware time), checked a kind of field at a time without saying what fails
+    (a third of ``_checked``'s time); otherwise None, and ``_checked`` names the field. Positional,
+    as keyword arguments whose names are not the interned ones (orjson's keys are not) are matched
+    by comparing strings with every parameter's name: five times the cost of making the row."""
+    keys = data.keys()
+    if not _REQUIRED <= keys <= _COLUMN_SET:
+        return None
+    values = [data.get(name, default) for name, default in _DEFAULTS]
+    texts = [*_TEXTS(values), *(text for text in _OPTIONAL_TEXTS(values) if text is not None)]
+    counts, amounts, flags = _COUNTS(values), _AMOUNTS(values), _FLAGS(values)
+    if not (
+        set(map(type, texts)) == {str}
+        and max(map(len, texts)) <= _MAX_TEXT
+        and set(map(type, counts)) == {int}
+        and min(counts) >= 0
+        and set(map(type, amounts)) == {float}
+        and all(map(_NOT_NEGATIVE, amounts))
+        and set(map(type, flags)) == {bool}
+    ):
+        return None
+    request_id, stamp, tags = values[_REQUEST_ID], values[_CREATED_AT], data.get("request_tags")
+    if type(request_id) is not str or _CANONICAL_UUID.fullmatch(request_id) is None:
+        return None
+    if data.get("cache_status", MISS) not in CACHE_STATUSES or type(stamp) is not str:
+        return None
+    if tags is not None and (
+        type(tags) is not dict or not all(type(k) is str and type(v) is str for k, v in tags.items())
+    ):
+        return None
+    try:
+        created_at = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if created_at.tzinfo is None:
+        return None
+    values[_CREATED_AT] = created_at
+    return values
+
+
+def _checked(data: dict[str, Any]) -> dict[str, Any]:
+    unknown = data.keys() - _COLUMN_SET
+    if unknown:
+        raise ValueError(f"unknown usage row fields: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for name in COLUMNS:
+        if name not in data:
+            if name in _REQUIRED:
+                raise ValueError(f"usage row is missing {name!r}")
+            continue
+        try:
+            values[name] = _check(name, data[name])
+        except ValueError as error:
+            message = str(error)
+            raise ValueError(message if name in message else f"{name}: {message}") from None
+    return values
 
 
 def _check(name: str, value: Any) -> Any:

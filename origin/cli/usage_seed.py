@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, Final, TextIO
+from typing import Final, TextIO
 
 from origin.cli.common import Commands, connect, positive_int
 from origin.settings import Settings
@@ -99,7 +99,7 @@ async def seed(
     row whose request id is already stored (a re-run: its time differs, its id does not) is left out."""
     made = batches(generate(projects, rows, end=end, days=days, seed=seed), BATCH)
 
-    def make_next() -> tuple[list[UsageRow], list[list[Any]]] | None:
+    def make_next() -> tuple[list[UsageRow], list[str]] | None:
         batch = next(made, None)
         return None if batch is None else (batch, insert_arguments(batch))
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from origin.usage.spool import row_line
+from origin.usage import row_json
 from shared.usage import UsageRow
 
 log = logging.getLogger("prism.usage")
@@ -54,7 +54,7 @@ class Journal:
             if self._current is None or self._current.end - self._current.first >= self._segment_rows:
                 self._rotate(sequence)
             assert self._fd is not None and self._current is not None
-            data = row_line(row)
+            data = row_json.line(row)
             if os.write(self._fd, data) != len(data):
                 raise OSError("short write")
             self._current.end = sequence + 1

@@ -9,45 +9,33 @@ so that one bad row cannot hold back the rest.
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from collections.abc import Sequence
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import asyncpg
 
 from origin.stores.postgres import Pool
 from origin.stores.sql import query
+from origin.usage import row_json
 from origin.usage.journal import Journal
 from origin.usage.spool import Spool
-from shared.usage import COLUMNS, UsageRow
+from shared.usage import UsageRow
 
 log = logging.getLogger("prism.usage")
 
-MONEY_COLUMNS: Final = frozenset({"cost_provider_cents", "cost_total_cents", "cache_saved_cents"})
-_MONEY_INDEXES: Final = tuple(i for i, name in enumerate(COLUMNS) if name in MONEY_COLUMNS)
-_TAGS_INDEX: Final = COLUMNS.index("request_tags")
 _ROW_ERRORS: Final = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 _REPLAY_CHUNK: Final = 1000
 _RELIEF_CHUNK: Final = 10_000
 
 
-def insert_arguments(rows: Sequence[UsageRow]) -> list[list[Any]]:
-    """One array per column of ``COLUMNS``, built column by column: the parameters of
-    ``insert_usage_rows`` (``request_tags`` as JSON text, money as exact decimals)."""
-    arrays = [[getattr(row, name) for row in rows] for name in COLUMNS]
-    arrays[_TAGS_INDEX] = [None if tags is None else json.dumps(tags) for tags in arrays[_TAGS_INDEX]]
-    for index in _MONEY_INDEXES:
-        arrays[index] = [money(value) for value in arrays[index]]
-    return arrays
-
-
-def money(cents: float) -> Decimal:
-    # repr is the shortest decimal that round-trips: 0.0031 goes out as 0.0031, not its binary expansion.
-    return Decimal(repr(cents))
+def insert_arguments(rows: Sequence[UsageRow]) -> list[str]:
+    """The parameters of ``insert_usage_rows``: the rows as one JSON array, which Postgres reads into
+    the table's row type (money as the exact decimals orjson writes, the shortest that round-trip).
+    A fifth of the origin's CPU of one array per column, which asyncpg encoded value by value."""
+    return [row_json.array(rows).decode()]
 
 
 class UsageWriter:

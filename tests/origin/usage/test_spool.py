@@ -1,13 +1,11 @@
 import logging
-from datetime import datetime
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
-from origin.usage.spool import ACTIVE_NAME, Spool, SpoolBusyError, row_line
+from origin.usage.spool import ACTIVE_NAME, Spool, SpoolBusyError
 from shared.usage import UsageRow
-from tests.origin.usage.rows import make_row
 
 
 def make_rows(count: int) -> list[UsageRow]:
@@ -125,12 +123,3 @@ def test_one_spool_per_directory(tmp_path: Path) -> None:
         Spool(tmp_path)
     with Spool(tmp_path) as again:
         assert again.size() == 0
-
-
-def test_a_spool_line_reads_back_as_the_row_it_was() -> None:
-    row = make_row(model_used="alpha", request_tags={"feature": "ß"}, cost_total_cents=0.0031, session_id="s")
-    assert UsageRow.from_wire(row_line(row)) == row and row_line(row).endswith(b"\n")
-    naive = make_row(created_at=datetime(2026, 12, 7, 1, 2, 3))  # read back as UTC, never refused
-    assert UsageRow.from_wire(row_line(naive)).created_at.tzinfo is not None
-    huge = make_row(tokens_in=2**70)  # past what orjson writes: the standard library's line instead
-    assert UsageRow.from_wire(row_line(huge)).tokens_in == 2**70
