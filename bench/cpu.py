@@ -26,6 +26,11 @@ def process_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def postgres_seconds() -> float:
+    """CPU time of Postgres's running processes (its backends and helpers) so far."""
+    return sum(process_seconds(pid) for pid in service_pids(frozenset({"postgres"})))
+
+
 def child_running(parent: int, marker: str) -> int | None:
     """The pid of a child of ``parent`` whose command line contains ``marker``, if there is one."""
     for children in Path(f"/proc/{parent}/task").glob("*/children"):
@@ -42,12 +47,12 @@ def child_running(parent: int, marker: str) -> int | None:
     return None
 
 
-def service_pids() -> list[int]:
+def service_pids(names: frozenset[str] = SERVICE_NAMES) -> list[int]:
     pids: list[int] = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() in SERVICE_NAMES:
+                if (entry / "comm").read_text().strip() in names:
                     pids.append(int(entry.name))
             except OSError:
                 continue

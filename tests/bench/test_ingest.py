@@ -5,7 +5,7 @@ from bench.run import Results
 
 
 def test_cpu_per_row_is_reported_against_the_target_for_batches_only() -> None:
-    runs = [IngestRun(1, 5_000, 5_000, 1.72, 2.0), IngestRun(100, 5_000, 5_000, 0.23, 0.5)]
+    runs = [IngestRun(1, 5_000, 5_000, 1.72, 2.0, 0.5), IngestRun(100, 5_000, 5_000, 0.23, 0.5, 0.1)]
     assert [round(run.microseconds_per_row) for run in runs] == [344, 46]
     assert notes(runs) == ["target: origin CPU per edge row in batches of 100 ≤ 50 µs: 46 µs (met)"]
     assert notes([IngestRun(100, 1_000, 1_000, 0.06, 1.0)]) == [
@@ -13,7 +13,7 @@ def test_cpu_per_row_is_reported_against_the_target_for_batches_only() -> None:
     ]
     lines = table(runs).splitlines()
     assert lines[0] == "edge rows into the origin: 5,000 rows per run, 16 posts at a time"
-    assert lines[3].split() == ["1", "344", "2,500", "5,000"]
+    assert lines[3].split() == ["1", "344", "100", "2,500", "5,000"]
 
 
 def test_a_row_not_stored_fails_the_run() -> None:
