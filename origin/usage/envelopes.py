@@ -51,13 +51,26 @@ async def accept_envelopes(keys: KeyLookup, raw: bytes) -> list[UsageRow]:
     batch = parsed["rows"]
     if not isinstance(batch, list) or not batch or not all(isinstance(item, dict) for item in batch):
         raise EnvelopeRejected('Invalid usage batch: the body must be {"rows": [envelope, ...]}.')
-    rows = []
+    rows, seen = [], _SeenKeys(keys)
     for index, envelope in enumerate(batch):
         try:
-            rows.append(await _accept(keys, envelope))
+            rows.append(await _accept(seen, envelope))
         except EnvelopeRejected as error:
             raise type(error)(f"Row {index} of the batch: {error}") from None
     return rows
+
+
+class _SeenKeys:
+    """A batch's rows share a few keys: each is looked up once."""
+
+    def __init__(self, keys: KeyLookup) -> None:
+        self._keys = keys
+        self._seen: dict[str, KeyRecord | None] = {}
+
+    async def lookup(self, hashed: str) -> KeyRecord | None:
+        if hashed not in self._seen:
+            self._seen[hashed] = await self._keys.lookup(hashed)
+        return self._seen[hashed]
 
 
 def _parsed(raw: bytes) -> dict[str, Any]:
