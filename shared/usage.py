@@ -1,7 +1,6 @@
 """The one shape of a usage row, shared by the origin's writer and the edge's hand-off."""
 
 import json
-import re
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -78,15 +77,28 @@ class UsageRow:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "UsageRow":
         """Validate a wire row's fields; raise ``ValueError`` naming the bad one."""
-        values = _plainly_valid(data)
-        return cls(**_checked(data)) if values is None else cls(*values)
+        unknown = data.keys() - _COLUMN_SET
+        if unknown:
+            raise ValueError(f"unknown usage row fields: {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for name in COLUMNS:
+            if name not in data:
+                if name in REQUIRED_FIELDS:
+                    raise ValueError(f"usage row is missing {name!r}")
+                continue
+            try:
+                values[name] = _check(name, data[name])
+            except ValueError as error:
+                message = str(error)
+                raise ValueError(message if name in message else f"{name}: {message}") from None
+        return cls(**values)
 
 
 COLUMNS: Final = tuple(f.name for f in fields(UsageRow))
 _COLUMN_SET: Final = frozenset(COLUMNS)
-_REQUIRED: Final = frozenset({"org_id", "project_id", "key_id", "request_id", "created_at"})
-_STRINGS: Final = frozenset({"org_id", "project_id", "key_id", "mode"})
-_OPTIONAL_STRINGS: Final = frozenset(
+REQUIRED_FIELDS: Final = frozenset({"org_id", "project_id", "key_id", "request_id", "created_at"})
+TEXT_FIELDS: Final = frozenset({"org_id", "project_id", "key_id", "mode"})
+OPTIONAL_TEXT_FIELDS: Final = frozenset(
     {
         "task_type",
         "model_used",
@@ -98,7 +110,7 @@ _OPTIONAL_STRINGS: Final = frozenset(
         "model_version",
     }
 )
-_INTS: Final = frozenset(
+COUNT_FIELDS: Final = frozenset(
     {
         "tokens_in",
         "tokens_out",
@@ -110,83 +122,9 @@ _INTS: Final = frozenset(
         "status_code",
     }
 )
-_MONEY: Final = frozenset({"cost_provider_cents", "cost_total_cents", "cache_saved_cents"})
-_BOOLS: Final = frozenset({"was_streaming", "success"})
-_MAX_TEXT: Final = 256
-_CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_ABSENT: Final = object()
-_OPTIONAL_TEXT: Final = object()
-# What ``_plainly_valid`` wants of each field in its loop (None: checked after it), and its default.
-_PLAIN_KINDS: Final[dict[str, object]] = {
-    **{name: str for name in _STRINGS},
-    **{name: _OPTIONAL_TEXT for name in _OPTIONAL_STRINGS},
-    **{name: int for name in _INTS},
-    **{name: float for name in _MONEY},
-    **{name: bool for name in _BOOLS},
-    **{name: None for name in ("request_id", "created_at", "cache_status", "request_tags")},
-}
-_PLAIN_FIELDS: Final = tuple(
-    (f.name, _PLAIN_KINDS[f.name], _ABSENT if f.name in _REQUIRED else f.default) for f in fields(UsageRow)
-)
-_REQUEST_ID, _CREATED_AT = COLUMNS.index("request_id"), COLUMNS.index("created_at")
-
-
-def _plainly_valid(data: dict[str, Any]) -> list[Any] | None:
-    """``data``'s values in ``COLUMNS`` order when each is already in the form a tier writes (the exact
-    type, a canonical id, an aware time), in one pass that does not say what fails (half of
-    ``_checked``'s time); otherwise None, and ``_checked`` names the field. Positional, as keyword
-    arguments whose names are not the interned ones (orjson's keys are not) are matched by comparing
-    strings with every parameter's name: five times the cost of making the row."""
-    if not _REQUIRED <= data.keys() <= _COLUMN_SET:
-        return None
-    get = data.get
-    values = []
-    for name, kind, default in _PLAIN_FIELDS:
-        value = get(name, default)
-        if kind is str or (kind is _OPTIONAL_TEXT and value is not None):
-            if type(value) is not str or len(value) > _MAX_TEXT:
-                return None
-        elif kind is int or kind is float:
-            if type(value) is not kind or not value >= 0:  # NaN is not >= 0
-                return None
-        elif kind is bool and type(value) is not bool:
-            return None
-        values.append(value)
-    request_id, stamp, tags = values[_REQUEST_ID], values[_CREATED_AT], data.get("request_tags")
-    if type(request_id) is not str or _CANONICAL_UUID.fullmatch(request_id) is None:
-        return None
-    if data.get("cache_status", MISS) not in CACHE_STATUSES or type(stamp) is not str:
-        return None
-    if tags is not None and (
-        type(tags) is not dict or not {*map(type, tags), *map(type, tags.values())} <= {str}
-    ):
-        return None
-    try:
-        created_at = datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-    if created_at.tzinfo is None:
-        return None
-    values[_CREATED_AT] = created_at
-    return values
-
-
-def _checked(data: dict[str, Any]) -> dict[str, Any]:
-    unknown = data.keys() - _COLUMN_SET
-    if unknown:
-        raise ValueError(f"unknown usage row fields: {', '.join(sorted(unknown))}")
-    values: dict[str, Any] = {}
-    for name in COLUMNS:
-        if name not in data:
-            if name in _REQUIRED:
-                raise ValueError(f"usage row is missing {name!r}")
-            continue
-        try:
-            values[name] = _check(name, data[name])
-        except ValueError as error:
-            message = str(error)
-            raise ValueError(message if name in message else f"{name}: {message}") from None
-    return values
+MONEY_FIELDS: Final = frozenset({"cost_provider_cents", "cost_total_cents", "cache_saved_cents"})
+FLAG_FIELDS: Final = frozenset({"was_streaming", "success"})
+MAX_TEXT: Final = 256
 
 
 def _check(name: str, value: Any) -> Any:
@@ -201,26 +139,26 @@ def _check(name: str, value: Any) -> Any:
         if stamp.tzinfo is None:
             raise ValueError("created_at must carry a timezone")
         return stamp
-    if name in _STRINGS or name in _OPTIONAL_STRINGS:
-        if value is None and name in _OPTIONAL_STRINGS:
+    if name in TEXT_FIELDS or name in OPTIONAL_TEXT_FIELDS:
+        if value is None and name in OPTIONAL_TEXT_FIELDS:
             return None
-        if not isinstance(value, str) or len(value) > _MAX_TEXT:
-            raise ValueError(f"{name} must be a string of at most {_MAX_TEXT} characters")
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
+            raise ValueError(f"{name} must be a string of at most {MAX_TEXT} characters")
         return value
-    if name in _INTS:
+    if name in COUNT_FIELDS:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer")
         return value
-    if name in _MONEY:
+    if name in MONEY_FIELDS:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise ValueError(f"{name} must be a non-negative number")
         return float(value)
-    if name in _BOOLS:
+    if name in FLAG_FIELDS:
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be a boolean")
         return value
     if name == "cache_status":
-        if value not in CACHE_STATUSES:
+        if not isinstance(value, str) or value not in CACHE_STATUSES:  # a list or an object is unhashable
             raise ValueError(f"cache_status must be one of {', '.join(sorted(CACHE_STATUSES))}")
         return value
     if name == "request_tags":

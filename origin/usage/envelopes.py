@@ -7,6 +7,7 @@ from typing import Any, Protocol
 import orjson
 
 from origin.stores.postgres import KeyRecord
+from origin.usage import edge_batch
 from shared.usage import UsageRow
 
 EDGE_CACHE_STATUS = "hit-exact-edge"
@@ -39,25 +40,41 @@ class EnvelopeKeyRevoked(EnvelopeRejected):
 
 async def accept_envelope(keys: KeyLookup, raw: bytes) -> UsageRow:
     """The row of a valid envelope. A key lookup that cannot be made raises what the lookup raises."""
-    return await _accept(keys, _parsed(raw))
+    return await _vouched(keys, *_validated(_parsed(raw)))
 
 
 async def accept_envelopes(keys: KeyLookup, raw: bytes) -> list[UsageRow]:
     """The rows of an envelope or of a batch ``{"rows": [envelope, ...]}``, all or none: one row that
     can never be accepted refuses the batch (the edge then sends its rows one by one)."""
-    parsed = _parsed(raw)
-    if "rows" not in parsed:
-        return [await _accept(keys, parsed)]
-    batch = parsed["rows"]
+    decoded = edge_batch.decoded(raw)
+    if decoded is None:  # not plainly a valid batch: a single envelope, or an error to name
+        parsed = _parsed(raw)
+        if "rows" not in parsed:
+            return [await _vouched(keys, *_validated(parsed))]
+        decoded = _validated_batch(parsed["rows"])
+    seen, rows = _SeenKeys(keys), []
+    for index, (key_hash, row) in enumerate(decoded):
+        try:
+            rows.append(await _vouched(seen, key_hash, row))
+        except EnvelopeRejected as error:
+            raise _in_batch(index, error) from None
+    return rows
+
+
+def _validated_batch(batch: Any) -> list[tuple[str, UsageRow]]:
     if not isinstance(batch, list) or not batch or not all(isinstance(item, dict) for item in batch):
         raise EnvelopeRejected('Invalid usage batch: the body must be {"rows": [envelope, ...]}.')
-    rows, seen = [], _SeenKeys(keys)
+    decoded = []
     for index, envelope in enumerate(batch):
         try:
-            rows.append(await _accept(seen, envelope))
+            decoded.append(_validated(envelope))
         except EnvelopeRejected as error:
-            raise type(error)(f"Row {index} of the batch: {error}") from None
-    return rows
+            raise _in_batch(index, error) from None
+    return decoded
+
+
+def _in_batch(index: int, error: EnvelopeRejected) -> EnvelopeRejected:
+    return type(error)(f"Row {index} of the batch: {error}")
 
 
 class _SeenKeys:
@@ -83,16 +100,20 @@ def _parsed(raw: bytes) -> dict[str, Any]:
     return parsed
 
 
-async def _accept(keys: KeyLookup, envelope: dict[str, Any]) -> UsageRow:
+def _validated(envelope: dict[str, Any]) -> tuple[str, UsageRow]:
     try:
         if not isinstance(envelope.get("key_hash"), str):
             raise ValueError('the body must be {"key_hash": ..., "row": {...}}')
         row = UsageRow.from_dict(envelope["row"] if isinstance(envelope.get("row"), dict) else {})
     except ValueError as error:
         raise EnvelopeRejected(f"Invalid usage row: {error}") from None
+    return envelope["key_hash"], row
+
+
+async def _vouched(keys: KeyLookup, key_hash: str, row: UsageRow) -> UsageRow:
     if row.cache_status != EDGE_CACHE_STATUS:
         raise EnvelopeRejected(f"Edge rows must have cache_status {EDGE_CACHE_STATUS!r}.")
-    key = await keys.lookup(envelope["key_hash"])
+    key = await keys.lookup(key_hash)
     if key is None or (key.key_id, key.project_id, key.org_id) != (row.key_id, row.project_id, row.org_id):
         raise EnvelopeKeyMismatch("The row does not belong to the key it names.")
     if not key.active and (key.revoked_at is None or row.created_at.timestamp() > key.revoked_at):

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared import usage
 from shared.usage import CACHE_STATUSES, COLUMNS, UsageRow
 
 
@@ -77,6 +76,7 @@ def test_columns_cover_the_contract() -> None:
         ("tokens_in", True),
         ("success", "yes"),
         ("cache_status", "hit-maybe"),
+        ("cache_status", ["miss"]),
         ("request_tags", {"a": 1}),
         ("cost_total_cents", float("nan")),
         ("org_id", "x" * 300),
@@ -103,34 +103,3 @@ def test_from_wire_rejects_unknown_and_missing_fields() -> None:
 def test_created_at_is_timezone_aware() -> None:
     assert _row().created_at.tzinfo is not None
     assert isinstance(_row().created_at, datetime)
-
-
-@given(rows)
-def test_a_row_a_tier_wrote_takes_the_one_pass_check(row: UsageRow) -> None:
-    values = usage._plainly_valid(json.loads(row.to_wire()))
-    assert values is not None and UsageRow(*values) == row
-
-
-_ODD_VALUES: st.SearchStrategy[object] = st.sampled_from(
-    [
-        *(None, "", "x" * 257, "x" * 256, -1, 0, 3, True, False, 0.5, -0.5, float("nan"), float("inf")),
-        *([], {}, {"a": 1}, {"a": "b"}, {1: "b"}, "miss", "2026-01-01T00:00:00", "2026-01-01T00:00:00+00:00"),
-        *("A0000000-0000-4000-8000-000000000000", "a0000000-0000-4000-8000-000000000000", "a0000000"),
-    ]
-)
-
-
-@given(rows, st.dictionaries(st.sampled_from([*COLUMNS, "surprise"]), _ODD_VALUES, max_size=4), st.data())
-def test_the_one_pass_check_accepts_only_what_the_field_checks_accept_and_as_they_would(
-    row: UsageRow, changes: dict[str, object], data: st.DataObject
-) -> None:
-    wire = {**json.loads(row.to_wire()), **changes}
-    for name in data.draw(st.lists(st.sampled_from(COLUMNS), max_size=3)):
-        wire.pop(name, None)
-    fast = usage._plainly_valid(dict(wire))
-    try:
-        checked = usage._checked(dict(wire))
-    except ValueError:
-        assert fast is None
-    else:
-        assert fast is None or UsageRow(*fast) == UsageRow(**checked)

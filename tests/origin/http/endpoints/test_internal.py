@@ -220,7 +220,14 @@ async def test_a_batch_with_a_row_that_can_never_be_accepted_is_refused_whole(
     status, answer = await _send(origin, _batch(hashed, [good, foreign]))
     assert (status, answer["error"]["code"]) == (403, "usage_key_mismatch")
     assert await usage_rows(origin, pool, good.request_id) == []  # the edge sends each row again alone
-    malformed: list[dict[str, Any]] = [{"rows": []}, {"rows": "all of them"}, {"rows": [1, 2]}]
+    odd = {**json.loads(good.to_wire()), "cache_status": ["hit-exact-edge"]}  # unhashable: was a 500
+    malformed: list[dict[str, Any]] = [
+        {"rows": []},
+        {"rows": "all of them"},
+        {"rows": [1, 2]},
+        {"rows": [{"key_hash": hashed, "row": odd}]},
+        {"key_hash": hashed, "row": odd},
+    ]
     for body in malformed:
         status, answer = await _send(origin, json.dumps(body).encode())
         assert (status, answer["error"]["code"]) == (400, "invalid_usage_row")
