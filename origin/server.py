@@ -1,6 +1,7 @@
 """Run the origin on hypercorn."""
 
 import asyncio
+import gc
 import signal
 from typing import Any, cast
 
@@ -13,6 +14,10 @@ from origin.app import create_app
 from origin.settings import Settings
 
 MAX_HEADER_BYTES = 128 * 1024
+# A young-generation collection starts after this many net allocations (CPython's default: 700). A
+# request allocates thousands of objects that refcounting frees: at 700 the collector ran about 150
+# times a second under load, for little it could free.
+YOUNG_GENERATION_THRESHOLD = 7_000
 
 
 class ClosingTCPServer(TCPServer):
@@ -54,4 +59,15 @@ async def serve(settings: Settings, *, host: str, port: int) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     app = cast(Any, create_app(settings))
+    tune_garbage_collector()
     await hypercorn_serve(app, hypercorn_config(host, port), shutdown_trigger=stop.wait)
+
+
+def tune_garbage_collector() -> None:
+    """Measured on the miss path (one worker, 32 connections, 2026-12-07): the cycle collector took a
+    tenth of the origin's CPU (2.6 of 26.4 s: 3,489 young and 28 full collections, ~50 ms each).
+    Everything made before serving (modules, configuration) lives as long as the process: frozen,
+    full collections no longer walk it; with a larger young generation they are rarely reached
+    (0.07 s: 212 and 1). Side by side with the defaults: +2 to +9 % req/s, 7 % less CPU a request."""
+    gc.freeze()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, 10, 10)

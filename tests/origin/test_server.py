@@ -1,9 +1,12 @@
 """The origin's hypercorn setup, measured on a real origin's sockets."""
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from origin.server import YOUNG_GENERATION_THRESHOLD
 from tests.harness import RunningOrigin
 
 CLOSE_WAIT = "08"  # the kernel's TCP state number in /proc/net/tcp
@@ -47,3 +50,15 @@ async def test_connections_the_client_closes_are_closed_at_once(origin: RunningO
             break
         await asyncio.sleep(0.1)
     assert lingering <= 3, f"{lingering} of 300 client-closed connections still in CLOSE-WAIT after 2 s"
+
+
+def test_serving_freezes_what_exists_and_collects_the_young_generation_less_often() -> None:
+    # In a process of its own: a frozen test process would never collect the suite's garbage.
+    probe = (
+        "import gc; from origin.server import tune_garbage_collector as tune; "
+        "before = gc.get_freeze_count(); tune(); print(before, gc.get_freeze_count(), *gc.get_threshold())"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    before, frozen, young, *older = (int(part) for part in done.stdout.split())
+    assert before == 0 and frozen > 10_000  # the imported modules' objects, at least
+    assert young == YOUNG_GENERATION_THRESHOLD > 700 and older == [10, 10]
