@@ -3,7 +3,8 @@
 No auth, cache, routing or usage row: the request body goes to ``{upstream}/v1/chat/completions``
 unchanged and the answer comes back unchanged, streamed chunk by chunk when the upstream streams.
 The same server settings as ``prism serve`` (``origin.server.hypercorn_config``: one worker, h11,
-asyncio), so Prism's figures over this one are what the gateway itself costs.
+asyncio; its garbage collector tuned alike), so Prism's figures over this one are what the gateway
+itself costs.
 
     python -m bench.passthrough --port 8095 --upstream http://127.0.0.1:9100
 """
@@ -21,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from origin.server import hypercorn_config
+from origin.server import hypercorn_config, tune_garbage_collector
 
 _PASSED_HEADERS: Final = ("content-type", "authorization")
 
@@ -69,6 +70,7 @@ def main() -> None:
     parser.add_argument("--upstream", default="http://127.0.0.1:9100")
     args = parser.parse_args()
     config = hypercorn_config(args.host, args.port)
+    tune_garbage_collector()
     asyncio.run(serve(build_app(args.upstream.rstrip("/")), config))  # type: ignore[arg-type]
 
 
