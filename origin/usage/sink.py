@@ -17,6 +17,7 @@ class UsageSink:
         self._submit = submit
         # The request counter's children by (status, model): labels() costs four times an inc().
         self._counters: dict[tuple[int, str | None], Counter] = {}
+        self._prompt_tokens: dict[str, tuple[Counter, Counter, Counter, Counter]] = {}  # by model
 
     def record(self, row: UsageRow) -> None:
         counter = self._counters.get((row.status_code, row.model_used))
@@ -29,27 +30,33 @@ class UsageSink:
         if row.tokens_in and row.cache_status in (MISS, BYPASS):
             self._count_prompt(row)
         self._submit(row)
-        access_log.info(
-            "request",
-            extra={
-                "request_id": row.request_id,
-                "status": row.status_code,
-                "model": row.model_used,
-                "cache": row.cache_status,
-                "latency_ms": row.latency_ms,
-                "error_code": row.error_code,
-            },
-        )
+        if access_log.isEnabledFor(logging.INFO):  # or its fields would be gathered for nothing
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": row.request_id,
+                    "status": row.status_code,
+                    "model": row.model_used,
+                    "cache": row.cache_status,
+                    "latency_ms": row.latency_ms,
+                    "error_code": row.error_code,
+                },
+            )
 
     def _count_prompt(self, row: UsageRow) -> None:
-        tokens = self._metrics.provider_cache_tokens
-        model = row.model_used or "none"
+        read, write_5m, write_1h, fresh = self._prompt_counters(row.model_used or "none")
         written = row.tokens_cache_write_5m + row.tokens_cache_write_1h
-        fresh = max(row.tokens_in - row.tokens_cached_in - written, 0)
-        for kind, count in (
-            ("read", row.tokens_cached_in),
-            ("write_5m", row.tokens_cache_write_5m),
-            ("write_1h", row.tokens_cache_write_1h),
-            ("fresh", fresh),
-        ):
-            tokens.labels(model=model, kind=kind).inc(count)
+        read.inc(row.tokens_cached_in)
+        write_5m.inc(row.tokens_cache_write_5m)
+        write_1h.inc(row.tokens_cache_write_1h)
+        fresh.inc(max(row.tokens_in - row.tokens_cached_in - written, 0))
+
+    def _prompt_counters(self, model: str) -> tuple[Counter, Counter, Counter, Counter]:
+        counters = self._prompt_tokens.get(model)
+        if counters is None:
+            tokens = self._metrics.provider_cache_tokens
+            read, write_5m, write_1h, fresh = (
+                tokens.labels(model=model, kind=kind) for kind in ("read", "write_5m", "write_1h", "fresh")
+            )
+            counters = self._prompt_tokens[model] = (read, write_5m, write_1h, fresh)
+        return counters
