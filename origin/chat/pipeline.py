@@ -4,6 +4,7 @@ authenticate → (usage row opens) → controls → rate limit → parse headers
 route → session memory → caches → budget → dispatch → response (the row settles on every path).
 """
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -356,21 +357,30 @@ class ChatPipeline:
             usage=usage,
             cost_cents=usage.cost_cents(model.price),
         )
-        if store.lock is not None:
-            lock, store.lock = store.lock, None
-            await self._flights.finish(store.fp, entry, store.ttl_seconds, lock)
-        else:
-            await self._cache.put(store.fp, entry, store.ttl_seconds)
         stored = [member("exact", store.fp)]
-        if store.probe is not None and self._semantic is not None:
-            answers = await self._semantic.store(store.probe, entry, store.ttl_seconds)
-            stored += [member("semantic", key) for key in answers]
         if store.publish and self._kv is not None:
             generation = controls_generation(store.controls, self._config_digest)
             self._kv.publish_cache(store.fp, entry.for_edge(generation), store.ttl_seconds)
             stored.append(member("edge", store.fp))
         under = selectors(store.session_id, store.tags)
-        await self._index.add(store.project_id, under, stored, store.ttl_seconds)
+        if store.probe is not None and self._semantic is not None:
+            _, answers = await asyncio.gather(
+                self._write(store, entry), self._semantic.store(store.probe, entry, store.ttl_seconds)
+            )
+            stored += [member("semantic", key) for key in answers]
+            await self._index.add(store.project_id, under, stored, store.ttl_seconds)
+        else:  # the entry and its listing in the erasure index leave in one turn: one round trip
+            await asyncio.gather(
+                self._write(store, entry), self._index.add(store.project_id, under, stored, store.ttl_seconds)
+            )
+
+    async def _write(self, store: _Store, entry: CacheEntry) -> None:
+        """The exact cache's entry; the leader's write also drops its single-flight lock."""
+        if store.lock is not None:
+            lock, store.lock = store.lock, None
+            await self._flights.finish(store.fp, entry, store.ttl_seconds, lock)
+        else:
+            await self._cache.put(store.fp, entry, store.ttl_seconds)
 
     def _store_releaser(self, store: _Store) -> Finalizer:
         """Drop the lock unless ``_put`` already did (when the answer was stored)."""
