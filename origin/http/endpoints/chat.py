@@ -1,16 +1,12 @@
 """``POST /v1/chat/completions``: hand the request to the pipeline, which owns it."""
 
-from functools import partial
-
 from starlette.requests import Request
 from starlette.responses import Response
 
-from origin.chat.request import Incoming
-from origin.http.body import read_json
+from origin.http.incoming import incoming
 from origin.state import AppState
 
 
 async def chat_completions(request: Request) -> Response:
     state: AppState = request.app.state.prism
-    incoming = Incoming(request.headers, partial(read_json, request, state.settings.max_body_bytes))
-    return await state.pipeline.handle(incoming)
+    return await state.pipeline.handle(incoming(request, state.settings.max_body_bytes))

@@ -1,20 +1,16 @@
 """``POST /v1/responses``, ``GET`` and ``DELETE /v1/responses/{id}`` and ``GET
 /v1/responses/{id}/input_items`` (OpenAI's Responses API)."""
 
-from functools import partial
-
 from starlette.requests import Request
 from starlette.responses import Response
 
-from origin.chat.request import Incoming
-from origin.http.body import read_json
+from origin.http.incoming import incoming
 from origin.state import AppState
 
 
 async def create_response(request: Request) -> Response:
     state: AppState = request.app.state.prism
-    incoming = Incoming(request.headers, partial(read_json, request, state.settings.max_body_bytes))
-    return await state.responses.create(incoming)
+    return await state.responses.create(incoming(request, state.settings.max_body_bytes))
 
 
 async def retrieve_response(request: Request) -> Response:
