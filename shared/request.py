@@ -65,23 +65,31 @@ class PrismHeaders:
         }
 
 
+def _parsed(
+    headers: Mapping[str, str],
+    errors: list[InvalidHeader],
+    parser: Callable[[str | None], T],
+    name: str,
+    default: T,
+) -> T:
+    """``parser``'s reading of header ``name``, or ``default`` when it refuses (why goes in ``errors``)."""
+    try:
+        return parser(headers.get(name))
+    except InvalidHeader as error:
+        errors.append(error)
+        return default
+
+
 def parse_request_headers(headers: Mapping[str, str]) -> PrismHeaders:
     """``headers`` is a case-insensitive mapping (Starlette's or the edge's ``Headers``)."""
+    # A module function, not a closure: a nested def rebuilds its annotations on every request.
     errors: list[InvalidHeader] = []
-
-    def parsed(parser: Callable[[str | None], T], name: str, default: T) -> T:
-        try:
-            return parser(headers.get(name))
-        except InvalidHeader as error:
-            errors.append(error)
-            return default
-
-    session_id = parsed(parse_session, h.SESSION, None)
-    mode = parsed(parse_mode, h.MODE, h.DEFAULT_MODE)
-    model_prefer = parsed(parse_model_prefer, h.MODEL_PREFER, None)
-    memory = parsed(parse_memory, h.MEMORY, DEFAULT_MEMORY)
-    ttl = parsed(parse_cache_ttl, h.CACHE_TTL, None)
-    semantic = parsed(parse_semantic, h.SEMANTIC, None)
+    session_id = _parsed(headers, errors, parse_session, h.SESSION, None)
+    mode = _parsed(headers, errors, parse_mode, h.MODE, h.DEFAULT_MODE)
+    model_prefer = _parsed(headers, errors, parse_model_prefer, h.MODEL_PREFER, None)
+    memory = _parsed(headers, errors, parse_memory, h.MEMORY, DEFAULT_MEMORY)
+    ttl = _parsed(headers, errors, parse_cache_ttl, h.CACHE_TTL, None)
+    semantic = _parsed(headers, errors, parse_semantic, h.SEMANTIC, None)
     no_store, no_cache = parse_cache_control(headers.get(h.CACHE_CONTROL))
     return PrismHeaders(
         mode=mode,
