@@ -10,9 +10,9 @@ reach every PoP within KV's own propagation time.
 """
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import redis.asyncio as redis
 
@@ -107,16 +107,22 @@ class CacheIndex:
         self._timeout = timeout
         self._add = (scripts or ScriptRunner(redis_client)).register(_ADD)
 
-    async def add(
+    def add(
         self, project_id: str, under: Iterable[Selector], members: Iterable[str], ttl_seconds: int
-    ) -> None:
-        """List ``members`` under each selector; best effort, like the caches it indexes."""
+    ) -> Coroutine[Any, Any, None]:
+        """List ``members`` under each selector; best effort, like the caches it indexes.
+
+        Queued before this returns (see ``SingleFlight.finish``); await it for the listing to be done."""
         keys, listed = [_index_key(project_id, selector) for selector in under], list(members)
-        if not listed:
+        sent = self._add.start(keys=keys, args=[max(ttl_seconds, 1), *listed]) if listed else None
+        return self._listed(sent)
+
+    async def _listed(self, sent: "asyncio.Future[Any] | None") -> None:
+        if sent is None:
             return
         try:
             async with asyncio.timeout(self._timeout):
-                await self._add(keys=keys, args=[max(ttl_seconds, 1), *listed])
+                await sent
         except (TimeoutError, redis.RedisError):
             pass
 

@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from origin.cache.exact import CACHE_TIMEOUT_SECONDS, REDIS_ERRORS, CacheEntry, entry_key
 from origin.cache.local import LocalEntries
@@ -95,12 +95,19 @@ class SingleFlight:
             return Begun(entry=_parse(raw), lock=None)
         return Begun(entry=None, lock=token if int(status) == 2 else None)
 
-    async def finish(self, fp: str, entry: CacheEntry, ttl_seconds: int, lock: str) -> bool:
-        """Store the leader's entry and drop its lock, in one round trip."""
+    def finish(self, fp: str, entry: CacheEntry, ttl_seconds: int, lock: str) -> Coroutine[Any, Any, bool]:
+        """Store the leader's entry and drop its lock, in one round trip; await for whether it was stored.
+
+        The call is queued before this returns, so other script calls started before it is awaited
+        share its round trip, with no task for either."""
         raw = entry.to_json()
+        sent = self._finish.start(keys=[entry_key(fp), lock_key(fp)], args=[raw, ttl_seconds, lock])
+        return self._finished(sent, fp, raw, ttl_seconds)
+
+    async def _finished(self, sent: "asyncio.Future[Any]", fp: str, raw: bytes, ttl_seconds: int) -> bool:
         try:
             async with asyncio.timeout(self._timeout):
-                await self._finish(keys=[entry_key(fp), lock_key(fp)], args=[raw, ttl_seconds, lock])
+                await sent
         except REDIS_ERRORS:
             return False
         self._local.put(fp, raw, ttl_seconds)

@@ -369,18 +369,25 @@ class ChatPipeline:
             )
             stored += [member("semantic", key) for key in answers]
             await self._index.add(store.project_id, under, stored, store.ttl_seconds)
-        else:  # the entry and its listing in the erasure index leave in one turn: one round trip
+        elif store.lock is None:  # the entry and its listing in the erasure index, side by side
             await asyncio.gather(
                 self._write(store, entry), self._index.add(store.project_id, under, stored, store.ttl_seconds)
             )
+        else:  # both scripts queued before either is awaited: one round trip, and no task for either
+            written = self._write(store, entry)
+            listed = self._index.add(store.project_id, under, stored, store.ttl_seconds)
+            try:
+                await written
+            finally:  # awaited even when cancelled: a coroutine is never left unstarted
+                await listed
 
-    async def _write(self, store: _Store, entry: CacheEntry) -> None:
-        """The exact cache's entry; the leader's write also drops its single-flight lock."""
+    def _write(self, store: _Store, entry: CacheEntry) -> Coroutine[Any, Any, bool]:
+        """The exact cache's entry; the leader's write also drops its single-flight lock (and is
+        queued before this returns)."""
         if store.lock is not None:
             lock, store.lock = store.lock, None
-            await self._flights.finish(store.fp, entry, store.ttl_seconds, lock)
-        else:
-            await self._cache.put(store.fp, entry, store.ttl_seconds)
+            return self._flights.finish(store.fp, entry, store.ttl_seconds, lock)
+        return self._cache.put(store.fp, entry, store.ttl_seconds)
 
     def _store_releaser(self, store: _Store) -> Finalizer:
         """Drop the lock unless ``_put`` already did (when the answer was stored)."""

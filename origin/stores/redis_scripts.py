@@ -61,12 +61,14 @@ class ScriptRunner:
     def register(self, text: str) -> "BatchedScript":
         return BatchedScript(self, text)
 
-    async def run(self, script: "BatchedScript", keys: Sequence[str], args: Sequence[Arg]) -> Any:
+    def start(self, script: "BatchedScript", keys: Sequence[str], args: Sequence[Arg]) -> asyncio.Future[Any]:
+        """Queue the call now; the future is its result. Calls started before any is awaited leave in
+        one batch without a task each."""
         call = _Call(script, keys, args)
         if not self._queued:
             asyncio.get_running_loop().call_soon(self._send_queued)
         self._queued.append(call)
-        return await call.answer
+        return call.answer
 
     def _send_queued(self) -> None:
         calls, self._queued = [call for call in self._queued if not call.answer.done()], []
@@ -165,4 +167,8 @@ class BatchedScript:
         self._runner = runner
 
     async def __call__(self, *, keys: Sequence[str] = (), args: Sequence[Arg] = ()) -> Any:
-        return await self._runner.run(self, keys, args)
+        return await self._runner.start(self, keys, args)
+
+    def start(self, *, keys: Sequence[str] = (), args: Sequence[Arg] = ()) -> asyncio.Future[Any]:
+        """The call queued at once (see ``ScriptRunner.start``); await the future for its result."""
+        return self._runner.start(self, keys, args)

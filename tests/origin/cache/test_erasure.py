@@ -8,7 +8,13 @@ from origin.cache.erasure import CacheIndex, Selector, member, parse_selector, s
 from origin.cache.exact import entry_key
 from origin.cache.local import LocalEntries
 from origin.cache.memory import SessionMemory
+from origin.cache.singleflight import SingleFlight, lock_key
+from origin.settings import Settings
+from origin.stores.redis_scripts import ScriptRunner
 from origin.usage.filters import FilterError
+from tests.origin.cache.test_local import ENTRY
+from tests.origin.stores.test_redis_scripts import CountingPool
+from tests.redisserver import skip_on_cluster
 
 
 async def test_an_erase_deletes_what_its_list_names_and_its_local_copies(redis_client: redis.Redis) -> None:
@@ -50,3 +56,31 @@ def test_a_selector_is_one_of_session_tag_or_all() -> None:
     for params in ([], [("all", "1")], [("tag", "x")], [("session", "a"), ("tag", "b:c")], [("id", "1")]):
         with pytest.raises(FilterError):
             parse_selector(params)
+
+
+async def test_a_leaders_entry_and_its_listing_share_one_round_trip(base_settings: Settings) -> None:
+    """What a miss's cache write relies on: both scripts are queued before either is awaited."""
+    skip_on_cluster()
+    pool = CountingPool.from_url(base_settings.redis_url)
+    client = redis.Redis.from_pool(pool)
+    scripts = ScriptRunner(client)
+    flights = SingleFlight(client, scripts=scripts)
+    index = CacheIndex(client, SessionMemory(client), None, scripts=scripts)
+    try:
+        for fp in ("fp-warm", "fp-together"):  # the first pair loads the scripts into Redis
+            begun = await flights.begin(fp)
+            assert begun.entry is None and begun.lock is not None
+            pool.checkouts = 0
+
+            written = flights.finish(fp, ENTRY, 60, begun.lock)
+            listed = index.add("p-together", selectors(None, None), [member("exact", fp)], 60)
+            assert await written
+            await listed
+
+        assert pool.checkouts == 1
+        assert await client.exists(entry_key("fp-together"))
+        assert not await client.exists(lock_key("fp-together"))  # the lock went with the write
+        assert await client.sismember("prism:cidx:{p-together}:all", member("exact", "fp-together"))
+    finally:
+        await client.delete(entry_key("fp-warm"), entry_key("fp-together"), "prism:cidx:{p-together}:all")
+        await client.aclose()

@@ -79,6 +79,21 @@ async def test_calls_made_later_go_in_the_next_batch(counted: tuple["redis.Redis
     assert pool.checkouts == 2
 
 
+async def test_calls_started_before_any_is_awaited_share_one_round_trip(
+    counted: tuple["redis.Redis", CountingPool],
+) -> None:
+    client, pool = counted
+    incr = ScriptRunner(client).register(INCR_BY)
+    await client.script_load(INCR_BY)
+    pool.checkouts = 0
+
+    started = [incr.start(keys=["scripts-test:started"], args=[n]) for n in (1, 2, 3)]
+    answers = [await answer for answer in started]  # no gather, no task: queued when started
+
+    assert answers == [1, 3, 6]
+    assert pool.checkouts == 1
+
+
 async def test_multiplexed_calls_take_no_connection_from_the_pool(
     counted: tuple["redis.Redis", CountingPool],
 ) -> None:
