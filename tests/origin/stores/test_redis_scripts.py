@@ -12,7 +12,7 @@ from redis.exceptions import ResponseError
 
 from origin.settings import Settings
 from origin.stores.redis_multiplex import Address, Multiplexer
-from origin.stores.redis_scripts import ScriptRunner
+from origin.stores.redis_scripts import BatchedScript, ScriptRunner
 from tests.redisserver import ON_CLUSTER, single_node_only, skip_on_cluster
 
 INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
@@ -53,13 +53,23 @@ async def counted(base_settings: Settings) -> AsyncIterator[tuple["redis.Redis",
     await client.aclose()
 
 
-async def test_calls_made_together_share_one_round_trip_and_get_their_own_answers(
-    counted: tuple["redis.Redis", CountingPool],
-) -> None:
+Counted = tuple[BatchedScript, "redis.Redis", CountingPool]
+
+
+@pytest.fixture
+async def pooled_incr(counted: tuple["redis.Redis", CountingPool]) -> Counted:
+    """``INCR_BY`` batched through the counted pool, loaded into Redis, the count back at zero."""
     client, pool = counted
     incr = ScriptRunner(client).register(INCR_BY)
     await client.script_load(INCR_BY)
     pool.checkouts = 0
+    return incr, client, pool
+
+
+async def test_calls_made_together_share_one_round_trip_and_get_their_own_answers(
+    pooled_incr: Counted,
+) -> None:
+    incr, client, pool = pooled_incr
 
     answers = await asyncio.gather(*(incr(keys=[f"scripts-test:{n % 3}"], args=[n]) for n in range(9)))
 
@@ -68,24 +78,16 @@ async def test_calls_made_together_share_one_round_trip_and_get_their_own_answer
     assert await client.mget([f"scripts-test:{n}" for n in range(3)]) == [b"9", b"12", b"15"]
 
 
-async def test_calls_made_later_go_in_the_next_batch(counted: tuple["redis.Redis", CountingPool]) -> None:
-    client, pool = counted
-    incr = ScriptRunner(client).register(INCR_BY)
-    await client.script_load(INCR_BY)
-    pool.checkouts = 0
+async def test_calls_made_later_go_in_the_next_batch(pooled_incr: Counted) -> None:
+    incr, _, pool = pooled_incr
 
     assert await incr(keys=["scripts-test:later"], args=[1]) == 1
     assert await incr(keys=["scripts-test:later"], args=[1]) == 2
     assert pool.checkouts == 2
 
 
-async def test_calls_started_before_any_is_awaited_share_one_round_trip(
-    counted: tuple["redis.Redis", CountingPool],
-) -> None:
-    client, pool = counted
-    incr = ScriptRunner(client).register(INCR_BY)
-    await client.script_load(INCR_BY)
-    pool.checkouts = 0
+async def test_calls_started_before_any_is_awaited_share_one_round_trip(pooled_incr: Counted) -> None:
+    incr, _, pool = pooled_incr
 
     started = [incr.start(keys=["scripts-test:started"], args=[n]) for n in (1, 2, 3)]
     answers = [await answer for answer in started]  # no gather, no task: queued when started
