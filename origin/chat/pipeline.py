@@ -363,31 +363,24 @@ class ChatPipeline:
             self._kv.publish_cache(store.fp, entry.for_edge(generation), store.ttl_seconds)
             stored.append(member("edge", store.fp))
         under = selectors(store.session_id, store.tags)
-        if store.probe is not None and self._semantic is not None:
-            _, answers = await asyncio.gather(
-                self._write(store, entry), self._semantic.store(store.probe, entry, store.ttl_seconds)
-            )
-            stored += [member("semantic", key) for key in answers]
+        written = self._write(store, entry)  # under way while the rest is stored
+        try:
+            if store.probe is not None and self._semantic is not None:
+                answers = await self._semantic.store(store.probe, entry, store.ttl_seconds)
+                stored += [member("semantic", key) for key in answers]
+            # With no semantic store in between, a leader's write (a queued script) and this listing
+            # leave in one round trip.
             await self._index.add(store.project_id, under, stored, store.ttl_seconds)
-        elif store.lock is None:  # the entry and its listing in the erasure index, side by side
-            await asyncio.gather(
-                self._write(store, entry), self._index.add(store.project_id, under, stored, store.ttl_seconds)
-            )
-        else:  # both scripts queued before either is awaited: one round trip, and no task for either
-            written = self._write(store, entry)
-            listed = self._index.add(store.project_id, under, stored, store.ttl_seconds)
-            try:
-                await written
-            finally:  # awaited even when cancelled: a coroutine is never left unstarted
-                await listed
+        finally:  # awaited even when cancelled: a coroutine is never left unstarted
+            await written
 
-    def _write(self, store: _Store, entry: CacheEntry) -> Coroutine[Any, Any, bool]:
-        """The exact cache's entry; the leader's write also drops its single-flight lock (and is
-        queued before this returns)."""
+    def _write(self, store: _Store, entry: CacheEntry) -> Awaitable[bool]:
+        """The exact cache's entry, started before this returns; the leader's write also drops its
+        single-flight lock (one script, queued). Another request's is a plain SET, in a task of its own."""
         if store.lock is not None:
             lock, store.lock = store.lock, None
             return self._flights.finish(store.fp, entry, store.ttl_seconds, lock)
-        return self._cache.put(store.fp, entry, store.ttl_seconds)
+        return asyncio.ensure_future(self._cache.put(store.fp, entry, store.ttl_seconds))
 
     def _store_releaser(self, store: _Store) -> Finalizer:
         """Drop the lock unless ``_put`` already did (when the answer was stored)."""
