@@ -90,7 +90,7 @@ async def relay(
     # What one upstream read brought goes to the client as one write (one ASGI message, one send).
     relayed: list[bytes] = []
     try:
-        async for batch in opened.stream.batches():
+        async for batch in opened.stream:
             for event in batch:
                 for chunk in translator.feed(event):
                     last = chunk

@@ -102,7 +102,7 @@ async def relay_messages(
     relay = _Relay(answered, prompt_tokens)
     feed = relay.translated if relay.opened.translator is not None else relay.native
     try:
-        async for batch in relay.opened.stream.batches():
+        async for batch in relay.opened.stream:
             for event in batch:
                 feed(event)
                 if relay.finished:

@@ -49,7 +49,13 @@ class UpstreamFailure(Exception):
 
 
 class UpstreamStream:
-    """An upstream SSE answer whose first events have already arrived."""
+    """An upstream SSE answer whose first events have already arrived.
+
+    Iterated, it gives the events as they arrive in batches: each holds those one network read
+    completed (the first, those that opened the stream); ``UpstreamFailure`` on a stall or a cut. An
+    iterator object rather than an async generator: a relay that stops at the answer's last event
+    leaves it unfinished, and an unfinished generator costs the event loop a thread-safe wake-up and a
+    task to close it."""
 
     def __init__(
         self,
@@ -64,24 +70,30 @@ class UpstreamStream:
         self._first = first
         self._idle = idle
         self._provider = provider
+        self._next: list[SSEEvent] | None = first
+        self._ended = False
 
     @property
     def first_event(self) -> SSEEvent:
         return self._first[0]
 
-    async def batches(self) -> AsyncIterator[list[SSEEvent]]:
-        """The events as they arrive: each batch holds those one network read completed (the first
-        batch those that opened the stream). Raises ``UpstreamFailure`` on a stall or a cut."""
-        yield self._first
-        while True:
+    def __aiter__(self) -> "UpstreamStream":
+        return self
+
+    async def __anext__(self) -> list[SSEEvent]:
+        if self._next is not None:
+            batch, self._next = self._next, None
+            return batch
+        if not self._ended:
             batch = await _next_events(self._response, self._decoder, self._idle, self._provider)
-            if not batch:
-                return
-            yield batch
+            if batch:
+                return batch
+            self._ended = True
+        raise StopAsyncIteration
 
     async def events(self) -> AsyncIterator[SSEEvent]:
         """Every event, one at a time."""
-        async for batch in self.batches():
+        async for batch in self:
             for event in batch:
                 yield event
 

@@ -143,7 +143,7 @@ async def relay_responses(
     feed = relay.translated if relay.opened.translator is not None else relay.native
     try:
         relay.start()
-        async for batch in relay.opened.stream.batches():
+        async for batch in relay.opened.stream:
             for event in batch:
                 feed(event)
                 if relay.finished:

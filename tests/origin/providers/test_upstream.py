@@ -98,6 +98,34 @@ async def test_a_stream_opens_at_its_first_event(upstream: Upstream, fake: FakeP
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
 
 
+async def test_a_stream_read_to_its_end_stays_ended(upstream: Upstream, fake: FakeProvider) -> None:
+    stream = await upstream.open_stream("ant", request(fake, stream=True), ADAPTER.error_message)
+    try:
+        batches = [batch async for batch in stream]
+        again = [batch async for batch in stream]
+    finally:
+        stream.close()
+    assert batches[0][0] is stream.first_event and again == []
+    assert json.loads(batches[-1][-1].data)["type"] == "message_stop"
+
+
+async def test_a_stream_left_at_its_first_batch_leaves_the_loop_nothing_to_close(
+    upstream: Upstream, fake: FakeProvider
+) -> None:
+    stream = await upstream.open_stream("ant", request(fake, stream=True), ADAPTER.error_message)
+    loop = asyncio.get_running_loop()
+    created: list[object] = []
+    loop.set_task_factory(lambda loop, coro, **kwargs: created.append(coro) or asyncio.Task(coro, loop=loop))
+    try:
+        async for _ in stream:
+            break  # as a relay does at the answer's last event
+        await asyncio.sleep(0.01)  # an abandoned async generator's aclose() would be a task by now
+    finally:
+        loop.set_task_factory(None)
+        stream.close()
+    assert created == []
+
+
 async def test_a_stream_with_no_first_event_in_time_is_a_timeout(
     upstream: Upstream, fake: FakeProvider
 ) -> None:
