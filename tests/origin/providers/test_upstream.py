@@ -4,6 +4,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -114,8 +115,13 @@ async def test_a_stream_left_at_its_first_batch_leaves_the_loop_nothing_to_close
 ) -> None:
     stream = await upstream.open_stream("ant", request(fake, stream=True), ADAPTER.error_message)
     loop = asyncio.get_running_loop()
-    created: list[object] = []
-    loop.set_task_factory(lambda loop, coro, **kwargs: created.append(coro) or asyncio.Task(coro, loop=loop))
+    created: list[str] = []
+
+    def counted(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        created.append(coro.__qualname__)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counted)
     try:
         async for _ in stream:
             break  # as a relay does at the answer's last event
