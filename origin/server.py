@@ -20,8 +20,65 @@ MAX_HEADER_BYTES = 128 * 1024
 YOUNG_GENERATION_THRESHOLD = 7_000
 
 
+class KeepAliveTimer:
+    """Closes a connection left idle for ``keep_alive_timeout``, or at once when the server stops.
+
+    Stands in for hypercorn's idle task (``AsyncioSingleTask`` running ``TCPServer._idle_timeout``),
+    which hypercorn stops when a request arrives and restarts when its answer is sent: two tasks
+    created and cancelled per request (the timeout's and ``wait_for``'s own). Here the idle period
+    is a timer, and one task per connection watches for the server's shutdown.
+    """
+
+    def __init__(self, server: "ClosingTCPServer") -> None:
+        self._server = server
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._finished = False
+
+    async def restart(self, task_group: object, action: object) -> None:
+        """The connection is idle (hypercorn passes its idle task's group and coroutine: not needed)."""
+        self._cancel_timer()
+        if self._finished:
+            return
+        if self._server.context.terminated.is_set():
+            self._close()
+            return
+        self._timer = self._loop.call_later(self._server.config.keep_alive_timeout, self._close)
+        if self._watcher is None:
+            self._watcher = self._loop.create_task(self._close_on_shutdown())
+
+    async def stop(self) -> None:
+        """A request arrived, or the connection closed."""
+        self._cancel_timer()
+
+    def finish(self) -> None:
+        """The connection is closed: nothing more to watch."""
+        self._finished = True
+        self._cancel_timer()
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def _close_on_shutdown(self) -> None:
+        await self._server.context.terminated.wait()
+        if self._timer is not None:  # idle now; a busy connection closes once its answer is sent
+            self._close()
+
+    def _close(self) -> None:
+        self._cancel_timer()
+        if self._closing is None:
+            self._closing = self._loop.create_task(self._server._initiate_server_close())
+
+
 class ClosingTCPServer(TCPServer):
-    """hypercorn's TCP server, closing a connection as soon as the client has closed it.
+    """hypercorn's TCP server, closing a connection as soon as the client has closed it, and timing
+    idle connections with a ``KeepAliveTimer``.
 
     hypercorn (0.18) ends its read loop at EOF but then waits for the connection's keep-alive timer,
     a task of the same task group, before closing: an idle keep-alive connection the client closed
@@ -29,9 +86,16 @@ class ClosingTCPServer(TCPServer):
     flight is unaffected: the idle timer only runs between requests.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keep_alive = KeepAliveTimer(self)
+        self.idle_task = self.keep_alive  # type: ignore[assignment]
+
     async def _read_data(self) -> None:
-        await super()._read_data()
-        await self.idle_task.stop()
+        try:
+            await super()._read_data()
+        finally:
+            self.keep_alive.finish()
 
 
 def hypercorn_config(host: str, port: int) -> Config:
