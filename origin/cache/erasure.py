@@ -10,6 +10,7 @@ reach every PoP within KV's own propagation time.
 """
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -22,6 +23,7 @@ from origin.cache.memory import SessionMemory
 from origin.chat.prefix_survey import survey_keys
 from origin.stores.kv import KVPublisher
 from origin.stores.redis_client import RedisClient
+from origin.stores.redis_multiplex import Arg
 from origin.stores.redis_scripts import ScriptRunner
 from origin.usage.filters import FilterError, Params, parse_request_filters
 
@@ -114,17 +116,15 @@ class CacheIndex:
 
         Queued before this returns (see ``SingleFlight.finish``); await it for the listing to be done."""
         keys, listed = [_index_key(project_id, selector) for selector in under], list(members)
-        sent = self._add.start(keys=keys, args=[max(ttl_seconds, 1), *listed]) if listed else None
+        args: list[Arg] = [max(ttl_seconds, 1), *listed]
+        sent = self._add.start(keys=keys, args=args, timeout=self._timeout) if listed else None
         return self._listed(sent)
 
     async def _listed(self, sent: "asyncio.Future[Any] | None") -> None:
         if sent is None:
             return
-        try:
-            async with asyncio.timeout(self._timeout):
-                await sent
-        except (TimeoutError, redis.RedisError):
-            pass
+        with contextlib.suppress(TimeoutError, redis.RedisError):
+            await sent
 
     async def listed(self, project_id: str) -> int:
         """How many things the project's index lists (entries still alive or not yet swept)."""

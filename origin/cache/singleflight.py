@@ -84,10 +84,9 @@ class SingleFlight:
             return Begun(entry=entry, lock=None)
         token = secrets.token_hex(8)
         try:
-            async with asyncio.timeout(self._timeout):
-                status, raw, left_ms = await self._begin(
-                    keys=[entry_key(fp), lock_key(fp)], args=[token, self._lock_ms]
-                )
+            status, raw, left_ms = await self._begin(
+                keys=[entry_key(fp), lock_key(fp)], args=[token, self._lock_ms], timeout=self._timeout
+            )
         except REDIS_ERRORS:
             return Begun(entry=None, lock=token)
         if int(status) == 1:
@@ -101,13 +100,14 @@ class SingleFlight:
         The call is queued before this returns, so other script calls started before it is awaited
         share its round trip, with no task for either."""
         raw = entry.to_json()
-        sent = self._finish.start(keys=[entry_key(fp), lock_key(fp)], args=[raw, ttl_seconds, lock])
+        sent = self._finish.start(
+            keys=[entry_key(fp), lock_key(fp)], args=[raw, ttl_seconds, lock], timeout=self._timeout
+        )
         return self._finished(sent, fp, raw, ttl_seconds)
 
     async def _finished(self, sent: "asyncio.Future[Any]", fp: str, raw: bytes, ttl_seconds: int) -> bool:
         try:
-            async with asyncio.timeout(self._timeout):
-                await sent
+            await sent
         except REDIS_ERRORS:
             return False
         self._local.put(fp, raw, ttl_seconds)
@@ -128,8 +128,7 @@ class SingleFlight:
 
     async def release(self, fp: str, token: str) -> None:
         with contextlib.suppress(*REDIS_ERRORS):
-            async with asyncio.timeout(self._timeout):
-                await self._release(keys=[lock_key(fp)], args=[token])
+            await self._release(keys=[lock_key(fp)], args=[token], timeout=self._timeout)
 
     async def wait(self, fp: str, timeout: float) -> CacheEntry | None:
         """The leader's entry, or ``None`` when it failed or did not finish within ``timeout``."""

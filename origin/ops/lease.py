@@ -4,12 +4,13 @@ The holder renews the lease on every tick; an instance that stops releases it, a
 lets it run out, so the job never depends on which host or colour of a blue/green pair is up.
 """
 
-import asyncio
+import contextlib
 import secrets
 from typing import Final
 
 from origin.cache.exact import CACHE_TIMEOUT_SECONDS, REDIS_ERRORS
 from origin.stores.redis_client import RedisClient
+from origin.stores.redis_multiplex import Arg
 from origin.stores.redis_scripts import ScriptRunner
 
 _HOLD: Final = """
@@ -46,14 +47,11 @@ class Lease:
     async def hold(self) -> bool:
         """Take or renew the lease; ``False`` when another instance holds it or Redis is away."""
         try:
-            async with asyncio.timeout(self._timeout):
-                return bool(await self._hold(keys=[self._key], args=[self._token, self._milliseconds]))
+            args: list[Arg] = [self._token, self._milliseconds]
+            return bool(await self._hold(keys=[self._key], args=args, timeout=self._timeout))
         except REDIS_ERRORS:
             return False
 
     async def release(self) -> None:
-        try:
-            async with asyncio.timeout(self._timeout):
-                await self._release(keys=[self._key], args=[self._token])
-        except REDIS_ERRORS:
-            pass  # it runs out by itself
+        with contextlib.suppress(*REDIS_ERRORS):  # it runs out by itself
+            await self._release(keys=[self._key], args=[self._token], timeout=self._timeout)

@@ -160,6 +160,61 @@ async def test_a_caller_that_stops_waiting_costs_the_others_nothing(
 
 
 @MODES
+async def test_each_call_in_a_batch_keeps_its_own_deadline(redis_client: "redis.Redis", mode: str) -> None:
+    slow = runner(redis_client, mode).register(SLOW_ECHO)  # Redis spends 50 ms on each
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def timed(name: str, timeout: float) -> tuple[object, float]:
+        try:
+            result: object = await slow(args=[name], timeout=timeout)
+        except TimeoutError as error:
+            result = error
+        return result, loop.time() - started
+
+    (short, short_after), (long, _) = await asyncio.gather(timed("short", 0.01), timed("long", 2.0))
+
+    assert isinstance(short, TimeoutError) and 0.01 <= short_after < 0.045  # before Redis answered
+    assert long == b"long"
+    assert await slow(args=["after"], timeout=2.0) == b"after"  # the late reply went to no one else
+
+
+@pytest.fixture
+async def frozen_redis() -> AsyncIterator[str]:
+    """A server that accepts connections and reads them, and never answers (a frozen Redis)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        while await reader.read(65536):
+            pass
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"redis://127.0.0.1:{port}/0"
+    for writer in held:
+        writer.close()
+    server.close()
+
+
+@MODES
+async def test_a_frozen_redis_is_a_timeout_not_a_hang(frozen_redis: str, mode: str) -> None:
+    client = redis.Redis.from_url(frozen_redis)
+    incr = runner(client, mode).register(INCR_BY)
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *(incr(keys=["k"], args=[1], timeout=0.05) for _ in range(3)), return_exceptions=True
+            ),
+            2,
+        )
+    finally:
+        await client.aclose()
+
+    assert all(isinstance(result, TimeoutError) for result in results), results
+
+
+@MODES
 async def test_without_redis_every_caller_gets_the_connection_error(mode: str) -> None:
     client = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
     incr = runner(client, mode).register(INCR_BY)
