@@ -57,21 +57,11 @@ class Address:
         )
 
 
-def _bytes(arg: Arg) -> bytes:
-    if isinstance(arg, bytes):
-        return arg
-    if isinstance(arg, str):
-        return arg.encode()
-    return repr(arg).encode()
-
-
 def encode(command: Sequence[Arg]) -> bytes:
-    """A command in RESP: an array of bulk strings."""
-    parts = [b"*%d\r\n" % len(command)]
-    for arg in command:
-        data = _bytes(arg)
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+    """A command in RESP: an array of bulk strings (hiredis's encoder, as redis-py's own with hiredis)."""
+    # hiredis's stub types the argument as a tuple of one.
+    packed: bytes = hiredis.pack_command(cast(Any, tuple(command)))
+    return packed
 
 
 def _error(reply: hiredis.ReplyError) -> ResponseError:
