@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from origin.server import YOUNG_GENERATION_THRESHOLD, hypercorn_config
 from tests.harness import RunningOrigin, free_port
+from tests.tasks import tasks_started
 
 CLOSE_WAIT = "08"  # the kernel's TCP state number in /proc/net/tcp
 
@@ -134,19 +135,9 @@ async def test_keep_alive_requests_start_no_task_for_the_idle_timer() -> None:
     async with _served(keep_alive_seconds=60) as (port, _):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         assert await _get(reader, writer, "/healthz") == 200
-        loop = asyncio.get_running_loop()
-        started: list[str] = []
-
-        def counted(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-            started.append(coro.__qualname__)
-            return asyncio.Task(coro, loop=loop, **kwargs)
-
-        loop.set_task_factory(counted)
-        try:
+        with tasks_started() as started:
             for _ in range(10):
                 assert await _get(reader, writer, "/healthz") == 200
-        finally:
-            loop.set_task_factory(None)
         writer.close()
     # hypercorn's own idle task cost two a request (``_idle_timeout`` and its ``wait_for``'s).
     assert len(started) == 10, started

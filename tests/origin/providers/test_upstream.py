@@ -4,7 +4,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from aiohttp import web
@@ -15,6 +14,7 @@ from origin.providers.base import ModelConfig, Price, ProviderConfig, UpstreamRe
 from origin.providers.upstream import Upstream, UpstreamFailure
 from tests.fakes.behaviour import Behaviour
 from tests.fakes.provider import FakeProvider
+from tests.tasks import tasks_started
 
 ADAPTER = AnthropicAdapter()
 MODEL = ModelConfig("claude", "ant", "claude-up", Price(input=1.0, output=1.0))
@@ -114,20 +114,12 @@ async def test_a_stream_left_at_its_first_batch_leaves_the_loop_nothing_to_close
     upstream: Upstream, fake: FakeProvider
 ) -> None:
     stream = await upstream.open_stream("ant", request(fake, stream=True), ADAPTER.error_message)
-    loop = asyncio.get_running_loop()
-    created: list[str] = []
-
-    def counted(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-        created.append(coro.__qualname__)
-        return asyncio.Task(coro, loop=loop, **kwargs)
-
-    loop.set_task_factory(counted)
     try:
-        async for _ in stream:
-            break  # as a relay does at the answer's last event
-        await asyncio.sleep(0.01)  # an abandoned async generator's aclose() would be a task by now
+        with tasks_started() as created:
+            async for _ in stream:
+                break  # as a relay does at the answer's last event
+            await asyncio.sleep(0.01)  # an abandoned async generator's aclose() would be a task by now
     finally:
-        loop.set_task_factory(None)
         stream.close()
     assert created == []
 
