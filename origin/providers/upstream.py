@@ -1,4 +1,4 @@
-"""Sending requests to providers: one shared aiohttp session per provider, per-attempt timeouts."""
+"""Sending requests to providers: pooled keep-alive connections, per-attempt timeouts."""
 
 import asyncio
 import logging
@@ -6,12 +6,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-import aiohttp
 import orjson
 
 if TYPE_CHECKING:  # origin.config reads the embeddings config, whose client sends through here
     from origin.config import Timeouts
 from origin.providers.base import JSON, ProviderConfig, SSEEvent, UpstreamRequest
+from origin.providers.http1 import Answer, BrokenAnswer, ConnectFailed, Endpoint, HttpClient, HttpError
 from origin.providers.sse import SSEDecoder
 
 CLIENT_FAULT_STATUSES: Final = frozenset({400, 413, 422})
@@ -24,7 +24,7 @@ class UpstreamFailure(Exception):
     """One attempt failed. ``kind`` is connect, timeout, status or protocol.
 
     ``message`` may reach the client, so it names the provider and the kind of failure only; what
-    the failure said itself (aiohttp's text with the provider's address, the provider's own words
+    the failure said itself (the connection's error with the provider's address, the provider's own words
     for a server error) goes to the ``prism.upstream`` log.
     """
 
@@ -59,7 +59,7 @@ class UpstreamStream:
 
     def __init__(
         self,
-        response: aiohttp.ClientResponse,
+        response: Answer,
         decoder: SSEDecoder,
         first: list[SSEEvent],
         idle: float,
@@ -106,35 +106,25 @@ class Upstream:
     def __init__(self, providers: Mapping[str, ProviderConfig], timeouts: "Timeouts") -> None:
         self._providers = providers
         self._timeouts = timeouts
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
-
-    def _session(self, provider: str) -> aiohttp.ClientSession:
-        session = self._sessions.get(provider)
-        if session is None or session.closed:
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=512, ttl_dns_cache=300, enable_cleanup_closed=True),
-                timeout=aiohttp.ClientTimeout(total=None, connect=self._timeouts.connect),
-                read_bufsize=2**20,
-                auto_decompress=True,
-            )
-            self._sessions[provider] = session
-        return session
+        self._endpoints = {name: Endpoint.parse(config.base_url) for name, config in providers.items()}
+        self._client: HttpClient | None = None
 
     async def close(self) -> None:
-        for session in self._sessions.values():
-            await session.close()
-        self._sessions.clear()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
-    async def _send(self, provider: str, request: UpstreamRequest) -> aiohttp.ClientResponse:
-        url = self._providers[provider].base_url + request.path
+    async def _send(self, provider: str, request: UpstreamRequest) -> Answer:
+        if self._client is None:  # made on first use: it belongs to the loop that serves
+            self._client = HttpClient(connect_timeout=self._timeouts.connect)
         try:
-            return await self._session(provider).post(
-                url, data=orjson.dumps(request.body), headers=dict(request.headers)
+            return await self._client.post(
+                self._endpoints[provider], request.path, request.headers, orjson.dumps(request.body)
             )
-        except aiohttp.ClientConnectionError as error:
+        except ConnectFailed as error:
+            raise _logged("connect", f"cannot connect to provider {provider}", error) from None
+        except HttpError as error:
             # Retried like a refused connect (kind), but said as it happened: reset after connecting.
-            if isinstance(error, aiohttp.ClientConnectorError):
-                raise _logged("connect", f"cannot connect to provider {provider}", error) from None
             raise _logged("connect", f"provider {provider} dropped the connection", error) from None
 
     async def complete(
@@ -155,14 +145,16 @@ class Upstream:
             async with asyncio.timeout_at(bound(self._timeouts.first_byte)) as timer:
                 response = await self._send(provider, request)
                 timer.reschedule(bound(max(self._timeouts.idle, 1.0)))
-                async with response:
+                try:
                     raw = await response.read()
+                finally:
+                    response.close()
         except TimeoutError:
             waited = time.monotonic() - started
             raise UpstreamFailure(
                 "timeout", f"provider {provider} did not answer within {waited:.1f}s"
             ) from None
-        except aiohttp.ClientError as error:
+        except HttpError as error:
             raise _logged("protocol", f"provider {provider} broke the connection", error) from None
         data = _json_or_none(raw)
         if response.status != 200:
@@ -175,7 +167,7 @@ class Upstream:
         self, provider: str, request: UpstreamRequest, describe: Describe
     ) -> UpstreamStream:
         """Send a streaming request; return once the first event has arrived."""
-        response: aiohttp.ClientResponse | None = None
+        response: Answer | None = None
         try:
             async with asyncio.timeout(self._timeouts.first_byte):
                 response = await self._send(provider, request)
@@ -192,25 +184,23 @@ class Upstream:
             if isinstance(error, TimeoutError):
                 waited = self._timeouts.first_byte
                 raise UpstreamFailure("timeout", f"provider {provider} sent nothing for {waited}s") from None
-            if isinstance(error, aiohttp.ClientError):
+            if isinstance(error, HttpError):
                 raise _logged("protocol", f"provider {provider} broke the stream", error) from None
             raise
         return UpstreamStream(response, decoder, first, self._timeouts.idle, provider)
 
 
-async def _next_events(
-    response: aiohttp.ClientResponse, decoder: SSEDecoder, idle: float, provider: str
-) -> list[SSEEvent]:
+async def _next_events(response: Answer, decoder: SSEDecoder, idle: float, provider: str) -> list[SSEEvent]:
     """The events the next reads complete (reading on until there is one); empty at the end."""
     while True:
         try:
             async with asyncio.timeout(idle):
-                piece = await response.content.readany()
+                piece = await response.readany()
         except TimeoutError:
             raise UpstreamFailure(
                 "timeout", f"provider {provider}'s stream stalled for more than {idle}s"
             ) from None
-        except aiohttp.ClientError as error:
+        except BrokenAnswer as error:
             raise _logged("protocol", f"provider {provider} broke the stream", error) from None
         try:
             if not piece:
@@ -235,9 +225,7 @@ def _logged(kind: str, message: str, error: BaseException) -> UpstreamFailure:
     return UpstreamFailure(kind, message)
 
 
-def _status_failure(
-    provider: str, response: aiohttp.ClientResponse, data: Any, describe: Describe
-) -> UpstreamFailure:
+def _status_failure(provider: str, response: Answer, data: Any, describe: Describe) -> UpstreamFailure:
     """A refused request keeps the provider's explanation (it is about the client's own request);
     any other status is only named: a provider's server error can quote its own insides."""
     described = describe(response.status, data)
@@ -247,7 +235,7 @@ def _status_failure(
         message = f"provider {provider} answered HTTP {response.status}"
         log.warning("%s: %s", message, described, extra={"kind": "status"})
     retry_after: float | None = None
-    header = response.headers.get("Retry-After")
+    header = response.headers.get("retry-after")
     if header:
         try:
             retry_after = float(header)
