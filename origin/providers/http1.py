@@ -101,6 +101,8 @@ class Answer:
 
     def _feed(self, piece: bytes) -> bool:
         """Keep a piece of body; whether the reader is behind by more than ``MAX_BUFFERED``."""
+        if not piece:  # what a decompressor gives for a gzip header: not the end
+            return False
         self._pieces.append(piece)
         self._buffered += len(piece)
         self._wake()
@@ -153,6 +155,7 @@ class _Connection(asyncio.Protocol):
             self._transport.resume_reading()
 
     def abort(self) -> None:
+        self.closed = True  # now: the transport says so only from the loop's next turn
         if self._transport is not None:
             self._transport.abort()
         self._finish(BrokenAnswer("the request was abandoned"))
@@ -193,8 +196,10 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
         headers, self._headers = self._headers, {}
-        if status < 200 or self._head is None or self._head.done():
+        if status < 200:
             return  # an informational answer (100 Continue): the real one follows
+        if self._head is None or self._head.done():
+            raise BrokenAnswer("an answer to no request")
         self._decompressor = _decompressor(headers.get("content-encoding"))
         self._until_close = (
             "content-length" not in headers

@@ -145,6 +145,24 @@ async def test_a_gzipped_answer_is_read_decoded(client: HttpClient) -> None:
         assert await post(client, server.endpoint()) == b'{"ok": true}' * 100
 
 
+async def test_a_gzipped_stream_is_decoded_as_it_arrives(client: HttpClient) -> None:
+    packed = gzip.compress(b"data: {}\n\n" * 50)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n")
+        for start in range(0, len(packed), 10):  # the first piece is the gzip header alone
+            piece = packed[start : start + 10]
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            await asyncio.sleep(0.001)
+        writer.write(b"0\r\n\r\n")
+        await reader.read()
+
+    async with Server(handle) as server:
+        assert await post(client, server.endpoint()) == b"data: {}\n\n" * 50
+
+
 async def test_an_answer_in_an_encoding_not_asked_for_is_broken(client: HttpClient) -> None:
     async with Server(answering(answer(b"x", "content-encoding: br"))) as server:
         with pytest.raises(BrokenAnswer, match="'br'"):
@@ -189,6 +207,15 @@ async def test_status_and_headers_are_read(client: HttpClient) -> None:
         response.close()
     assert response.status == 429 and response.headers["retry-after"] == "2"
     assert response.headers["x-two"] == "a, b"
+
+
+async def test_an_answer_to_no_request_is_not_read_as_the_next_ones(client: HttpClient) -> None:
+    unasked = b"HTTP/1.1 200 OK\r\ncontent-length: 30\r\n\r\nnot asked"  # would eat the next answer
+    async with Server(answering(answer(b"asked") + unasked)) as server:
+        async with asyncio.timeout(2):
+            assert await post(client, server.endpoint()) == b"asked"
+            assert await post(client, server.endpoint()) == b"asked"
+    assert server.connections == 2
 
 
 async def test_a_close_before_the_answer_is_a_disconnect(client: HttpClient) -> None:
