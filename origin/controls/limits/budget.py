@@ -35,7 +35,12 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Final
 
-from origin.controls.limits.errors import BudgetExceeded, LimitsUnavailable, redis_guard
+from origin.controls.limits.errors import (
+    BudgetExceeded,
+    LimitsUnavailable,
+    redis_guard,
+    unavailable_on_failure,
+)
 from origin.stores.inflight import Inflight
 from origin.stores.redis_client import RedisClient
 from origin.stores.redis_scripts import ScriptRunner, as_int
@@ -240,10 +245,9 @@ class Budgets:
         ]
         args += [to_micro(max(scope.limit_cents, 0.0)) for scope in reservation.scopes]
         for _ in range(MAX_SEED_ROUNDS):
-            async with redis_guard(_WHAT, self._timeout):
-                failed, spent, reserved, *unseeded = (
-                    as_int(v) for v in await self._reserve(keys=keys, args=args)
-                )
+            with unavailable_on_failure(_WHAT):
+                replies = await self._reserve(keys=keys, args=args, timeout=self._timeout)
+            failed, spent, reserved, *unseeded = (as_int(v) for v in replies)
             if failed >= 0:
                 break
             await self._seed_from_history(
@@ -278,8 +282,9 @@ class Budgets:
                 raise LimitsUnavailable(_WHAT, because) from None
             amounts.append(to_micro(cents))
         keys = [budget_key(period, scope) for scope in scopes]
-        async with redis_guard(_WHAT, self._timeout):
-            await self._seed(keys=keys, args=[_retention_seconds(period, now), *amounts])
+        with unavailable_on_failure(_WHAT):
+            args = [_retention_seconds(period, now), *amounts]
+            await self._seed(keys=keys, args=args, timeout=self._timeout)
 
     async def settle(self, reservation: Reservation, actual_cents: float) -> None:
         """Release the reservation and charge ``actual_cents`` to its month; a repeat is a no-op."""
@@ -296,8 +301,8 @@ class Budgets:
             _retention_seconds(reservation.period, self._clock()),
             SETTLED_MARKER_SECONDS,
         ]
-        async with redis_guard(_WHAT, self._timeout):
-            await self._settle(keys=keys, args=args)
+        with unavailable_on_failure(_WHAT):
+            await self._settle(keys=keys, args=args, timeout=self._timeout)
 
     async def spent(self, scope: BudgetScope, period: str | None = None) -> float:
         """Cents settled against ``scope`` in ``period`` (default: the current month)."""

@@ -1,8 +1,8 @@
 """Failures of the shared limits: over budget, and Redis out of reach (which fails closed)."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from redis.exceptions import RedisError
 
@@ -36,15 +36,23 @@ class BudgetExceeded(Exception):
         self.requested_cents = requested_cents
 
 
+@contextmanager
+def unavailable_on_failure(what: str) -> Iterator[None]:
+    """Turn any way of not reaching Redis into :class:`LimitsUnavailable`: a refused or dropped
+    connection, or a script call past its own ``timeout=``."""
+    try:
+        yield
+    except (RedisError, OSError, TimeoutError) as error:
+        raise LimitsUnavailable(what) from error
+
+
 @asynccontextmanager
 async def redis_guard(what: str, timeout: float) -> AsyncIterator[None]:
-    """Turn any way of not reaching Redis within ``timeout`` seconds into :class:`LimitsUnavailable`.
+    """The same for a plain command, which gets its deadline here (a script call carries its own).
 
     The deadline is ours, not only the client's: redis-py retries timeouts and dropped connections
     (ten times by default), which against a hung Redis would hold every request for many seconds.
     """
-    try:
+    with unavailable_on_failure(what):
         async with asyncio.timeout(timeout):
             yield
-    except (RedisError, OSError, TimeoutError) as error:
-        raise LimitsUnavailable(what) from error

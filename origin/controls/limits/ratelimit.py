@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from origin.controls.limits.errors import redis_guard
+from origin.controls.limits.errors import unavailable_on_failure
 from origin.stores.redis_client import RedisClient
 from origin.stores.redis_scripts import ScriptRunner, as_int
 
@@ -72,9 +72,8 @@ class RateLimiter:
             raise ValueError(f"per_minute must be at least 1, not {per_minute}")
         now = math.floor(self._clock() * 1000)
         args: list[int | str] = [now, WINDOW_MS, now - WINDOW_MS, per_minute, f"{now}:{uuid.uuid4().hex}"]
-        async with redis_guard(_WHAT, self._timeout):
-            allowed, wait_ms, remaining = (
-                as_int(v) for v in await self._hit(keys=[ratelimit_key(key_id)], args=args)
-            )
+        with unavailable_on_failure(_WHAT):
+            replies = await self._hit(keys=[ratelimit_key(key_id)], args=args, timeout=self._timeout)
+        allowed, wait_ms, remaining = (as_int(v) for v in replies)
         retry_after = 0 if allowed else max(1, math.ceil(wait_ms / 1000))
         return RateDecision(allowed=bool(allowed), retry_after=retry_after, remaining=remaining)

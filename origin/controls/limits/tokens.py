@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from origin.controls.limits.errors import redis_guard
+from origin.controls.limits.errors import unavailable_on_failure
 from origin.stores.redis_client import RedisClient
 from origin.stores.redis_scripts import ScriptRunner, as_int
 
@@ -100,8 +100,9 @@ class TokenLimiter:
         now = math.floor(self._clock() * 1000)
         hold = f"{tokens}:{uuid.uuid4().hex}"
         args: list[int | str] = [now, WINDOW_MS, now - WINDOW_MS, per_minute, hold, tokens]
-        async with redis_guard(_WHAT, self._timeout):
-            allowed, wait_ms = (as_int(v) for v in await self._admit(keys=[tpm_key(key_id)], args=args))
+        with unavailable_on_failure(_WHAT):
+            replies = await self._admit(keys=[tpm_key(key_id)], args=args, timeout=self._timeout)
+        allowed, wait_ms = (as_int(v) for v in replies)
         if allowed:
             return TokenDecision(True, 0, hold)
         retry = None if wait_ms == NEVER else max(1, math.ceil(wait_ms / 1000))
@@ -110,5 +111,5 @@ class TokenLimiter:
     async def settle(self, key_id: str, hold: str, tokens: int) -> None:
         """Count what the request really used in place of its estimate."""
         settled = f"{max(0, tokens)}:{hold.partition(':')[2]}"
-        async with redis_guard(_WHAT, self._timeout):
-            await self._settle(keys=[tpm_key(key_id)], args=[hold, settled, WINDOW_MS])
+        with unavailable_on_failure(_WHAT):
+            await self._settle(keys=[tpm_key(key_id)], args=[hold, settled, WINDOW_MS], timeout=self._timeout)

@@ -16,6 +16,7 @@ from origin.controls.limits import (
     RateDecision,
     RateLimiter,
     Reservation,
+    TokenLimiter,
 )
 from origin.controls.limits.ratelimit import ratelimit_key
 from origin.settings import Settings
@@ -29,9 +30,10 @@ async def _swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
     writer.close()
 
 
-@pytest.fixture(params=["closed port", "silent server"])
+@pytest.fixture(params=["closed port", "silent server", "silent server, no socket timeout"])
 async def unreachable(request: pytest.FixtureRequest) -> AsyncIterator["redis.Redis"]:
-    """Nothing listening, or a server that accepts connections and never answers (a hung Redis)."""
+    """Nothing listening, or a server that accepts connections and never answers (a hung Redis), to
+    a client that gives up on its socket or (the deadline then being Prism's alone) never does."""
     if request.param == "closed port":
         client = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
         yield client
@@ -39,7 +41,10 @@ async def unreachable(request: pytest.FixtureRequest) -> AsyncIterator["redis.Re
         return
     server = await asyncio.start_server(_swallow, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2, socket_timeout=0.2)
+    socket_timeout = None if request.param.endswith("no socket timeout") else 0.2
+    client = redis.Redis(
+        host="127.0.0.1", port=port, socket_connect_timeout=0.2, socket_timeout=socket_timeout
+    )
     yield client
     await client.aclose()
     server.close()
@@ -48,7 +53,7 @@ async def unreachable(request: pytest.FixtureRequest) -> AsyncIterator["redis.Re
 async def _fails_fast(call: Callable[[], Awaitable[object]], what: str) -> None:
     started = time.monotonic()
     with pytest.raises(LimitsUnavailable) as caught:
-        await call()
+        await asyncio.wait_for(call(), 5)  # a TimeoutError here (no LimitsUnavailable) is a hang
     assert time.monotonic() - started < 1.0
     assert f"Prism cannot check {what} right now" in str(caught.value)
     assert "Redis" in str(caught.value)
@@ -57,11 +62,14 @@ async def _fails_fast(call: Callable[[], Awaitable[object]], what: str) -> None:
 async def test_every_call_fails_closed(unreachable: "redis.Redis") -> None:
     budgets = Budgets(unreachable, timeout=0.3)
     limiter = RateLimiter(unreachable, timeout=0.3)
+    tokens = TokenLimiter(unreachable, timeout=0.3)
     opened = Reservation("a1b2", (SCOPE,), 1_000_000, "2025-01")
     await _fails_fast(lambda: budgets.reserve([SCOPE], 1.0), "budgets")
     await _fails_fast(lambda: budgets.settle(opened, 0.5), "budgets")
     await _fails_fast(lambda: budgets.spent(SCOPE), "budgets")
     await _fails_fast(lambda: limiter.hit("key-a", 60), "rate limits")
+    await _fails_fast(lambda: tokens.admit("key-a", 100, 10_000), "token limits")
+    await _fails_fast(lambda: tokens.settle("key-a", "100:ab", 50), "token limits")
 
 
 class LoseFirstScriptResult:
