@@ -19,6 +19,7 @@ import httptools
 MAX_BUFFERED: Final = 1 << 20  # unread body past which the connection stops reading
 IDLE_REUSE: Final = 15.0  # seconds an idle connection is trusted to be open (servers close after 5 to 75)
 DEFAULT_LIMIT: Final = 512  # connections in use at once, over every endpoint
+USER_AGENT: Final = "user-agent: prism-gateway"
 
 
 class HttpError(Exception):
@@ -340,9 +341,13 @@ def _request_head(endpoint: Endpoint, path: str, headers: Mapping[str, str], len
         f"content-length: {length}",
         "accept-encoding: gzip, deflate",
     ]
+    named_agent = False
     for name, value in headers.items():
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
             raise ValueError(f"header {name!r} holds a line break or its name a colon")
+        named_agent = named_agent or name.lower() == "user-agent"
         lines.append(f"{name}: {value}")
+    if not named_agent:  # some providers' front doors turn away requests that name no client
+        lines.append(USER_AGENT)
     lines.append("\r\n")
     return "\r\n".join(lines).encode("utf-8")

@@ -113,12 +113,15 @@ async def test_requests_in_turn_share_one_connection_and_carry_their_head(client
             writer.write(answer(body))
 
     async with Server(handle) as server:
-        bodies = [await post(client, server.endpoint(), {"authorization": "Bearer k"}) for _ in range(3)]
+        bodies = [await post(client, server.endpoint(), {"authorization": "Bearer k"}) for _ in range(2)]
+        bodies.append(await post(client, server.endpoint(), {"User-Agent": "mine/1"}))
     assert bodies == [BODY] * 3 and server.connections == 1
     lines = heads[0].decode().split("\r\n")
     assert lines[0] == "POST /v1/chat HTTP/1.1"
     expected = {f"host: 127.0.0.1:{server.port}", f"content-length: {len(BODY)}", "authorization: Bearer k"}
-    assert expected <= set(lines)
+    assert expected | {"user-agent: prism-gateway"} <= set(lines)
+    agents = [line for line in heads[2].decode().split("\r\n") if line.lower().startswith("user-agent")]
+    assert agents == ["User-Agent: mine/1"]  # a provider's own, configured, is the only one
 
 
 async def test_a_chunked_answer_arrives_piece_by_piece(client: HttpClient) -> None:
