@@ -88,6 +88,16 @@ def answering(*answers: bytes, then_close: bool = False) -> Handler:
     return handle
 
 
+def once(raw: bytes) -> Handler:
+    """Answer one request with ``raw`` (maybe nothing, maybe not all of an answer), then close."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(raw)
+
+    return handle
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[HttpClient]:
     made = HttpClient(connect_timeout=1.0)
@@ -173,11 +183,7 @@ async def test_an_answer_in_an_encoding_not_asked_for_is_broken(client: HttpClie
 
 
 async def test_an_answer_that_ends_with_its_connection_is_read_whole(client: HttpClient) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\n\r\nuntil the end")
-
-    async with Server(handle) as server:
+    async with Server(once(b"HTTP/1.1 200 OK\r\n\r\nuntil the end")) as server:
         assert await post(client, server.endpoint()) == b"until the end"
         assert await post(client, server.endpoint()) == b"until the end"
     assert server.connections == 2
@@ -222,20 +228,13 @@ async def test_an_answer_to_no_request_is_not_read_as_the_next_ones(client: Http
 
 
 async def test_a_close_before_the_answer_is_a_disconnect(client: HttpClient) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-
-    async with Server(handle) as server:
+    async with Server(once(b"")) as server:
         with pytest.raises(Disconnected):
             await post(client, server.endpoint())
 
 
 async def test_a_cut_inside_the_body_is_a_broken_answer(client: HttpClient) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this")
-
-    async with Server(handle) as server:
+    async with Server(once(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this")) as server:
         with pytest.raises(BrokenAnswer, match="inside the answer"):
             await post(client, server.endpoint())
 
