@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from origin.providers import ADAPTERS
 from origin.providers.base import ModelConfig, Price, ProviderConfig
 from origin.providers.embeddings import SemanticConfig, parse_semantic_config
+from origin.providers.http1 import Endpoint
 from shared.headers import MODES
 
 EXAMPLE_CONFIG: Final = Path(__file__).with_name("prism.example.toml")
@@ -146,10 +147,17 @@ def _parse(raw: Mapping[str, Any], api_keys: Mapping[str, str]) -> GatewayConfig
             raise ConfigError(
                 f"providers.{name}: unknown kind {kind!r} (known: {', '.join(sorted(ADAPTERS))})"
             )
+        base_url = str(entry["base_url"]).rstrip("/")
+        try:
+            Endpoint.parse(base_url)
+        except ValueError:
+            raise ConfigError(
+                f"providers.{name}: base_url must be an http:// or https:// URL with a host, not {base_url!r}"
+            ) from None
         providers[name] = ProviderConfig(
             name=name,
             kind=kind,
-            base_url=str(entry["base_url"]).rstrip("/"),
+            base_url=base_url,
             api_key=api_keys.get(name.lower().replace("-", "_")),
             headers=dict(entry.get("headers", {})),
             responses_api=_responses_api(name, entry, kind),

@@ -11,7 +11,7 @@ import orjson
 if TYPE_CHECKING:  # origin.config reads the embeddings config, whose client sends through here
     from origin.config import Timeouts
 from origin.providers.base import JSON, ProviderConfig, SSEEvent, UpstreamRequest
-from origin.providers.http1 import Answer, BrokenAnswer, ConnectFailed, Endpoint, HttpClient, HttpError
+from origin.providers.http1 import Answer, ConnectFailed, Endpoint, HttpClient, HttpError
 from origin.providers.sse import SSEDecoder
 
 CLIENT_FAULT_STATUSES: Final = frozenset({400, 413, 422})
@@ -200,7 +200,7 @@ async def _next_events(response: Answer, decoder: SSEDecoder, idle: float, provi
             raise UpstreamFailure(
                 "timeout", f"provider {provider}'s stream stalled for more than {idle}s"
             ) from None
-        except BrokenAnswer as error:
+        except HttpError as error:
             raise _logged("protocol", f"provider {provider} broke the stream", error) from None
         try:
             if not piece:

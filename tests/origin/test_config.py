@@ -137,3 +137,9 @@ def test_a_bad_responses_api_setting_names_the_provider(provider: dict[str, Any]
     with pytest.raises(ConfigError) as caught:
         parse_config({**BASE, "providers": {"p": provider}}, {})
     assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("base_url", ["api.openai.com/v1", "ftp://files.example.com", "https://"])
+def test_a_base_url_that_is_not_http_names_the_provider(base_url: str) -> None:
+    with pytest.raises(ConfigError, match=r"providers\.p: base_url must be an http:// or https:// URL"):
+        parse_config({**BASE, "providers": {"p": {"kind": "openai", "base_url": base_url}}}, {})
