@@ -150,6 +150,10 @@ class _Connection(asyncio.Protocol):
         self._transport.write(head + body)
         return self._head
 
+    def fresh(self, now: float) -> bool:
+        """Open, and idle for less than ``IDLE_REUSE``: worth reusing."""
+        return not self.closed and now - self.idle_since < IDLE_REUSE
+
     def resume_reading(self) -> None:
         if self._paused and self._transport is not None and not self.closed:
             self._paused = False
@@ -293,7 +297,7 @@ class HttpClient:
         now = asyncio.get_running_loop().time()
         while idle:
             connection = idle.pop()  # the most recently used: the least likely to have been closed
-            if not connection.closed and now - connection.idle_since < IDLE_REUSE:
+            if connection.fresh(now):
                 return connection
             connection.abort()
         return None
@@ -329,7 +333,7 @@ class HttpClient:
         connection.idle_since = now
         idle.append(connection)
         oldest = idle[0]  # one look at the oldest per release keeps a busy pool from keeping stale ones
-        if oldest.closed or now - oldest.idle_since >= IDLE_REUSE:
+        if not oldest.fresh(now):
             idle.popleft()
             oldest.abort()
 
