@@ -38,6 +38,19 @@ class ChunkAssembler:
                 message["finish_reason"] = choice["finish_reason"]
 
     @property
+    def finished_any(self) -> bool:
+        """Some choice has finished."""
+        return any(m["finish_reason"] for m in self._choices.values())
+
+    def streamed_text(self) -> str:
+        """Every choice's content and tool-call arguments so far: what a token estimate counts."""
+        contents = [m["content"] for m in self._choices.values() if m["content"]]
+        arguments = [
+            c["function"]["arguments"] for calls in self._tool_calls.values() for c in calls.values()
+        ]
+        return "".join(contents + arguments)
+
+    @property
     def complete(self) -> bool:
         """Every choice seen has finished (an interrupted stream is never complete)."""
         return bool(self._choices) and all(m["finish_reason"] for m in self._choices.values())

@@ -37,19 +37,6 @@ def _strip_usage(chunk: JSON) -> JSON | None:
     return chunk
 
 
-def _content_of(chunk: JSON) -> str:
-    parts: list[str] = []
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") or {}
-        if isinstance(delta.get("content"), str):
-            parts.append(delta["content"])
-        for call in delta.get("tool_calls") or ():
-            arguments = (call.get("function") or {}).get("arguments")
-            if isinstance(arguments, str):
-                parts.append(arguments)
-    return "".join(parts)
-
-
 def _usage_chunk(template: JSON, usage: Usage) -> JSON:
     return {
         "id": template.get("id"),
@@ -83,10 +70,8 @@ async def relay(
         return Costs(usage.cost_cents(answered.model.price))
 
     assembler = ChunkAssembler()
-    text: list[str] = []
     last: JSON = {}
     usage_sent = False
-    finish_seen = False
     # What one upstream read brought goes to the client as one write (one ASGI message, one send).
     relayed: list[bytes] = []
     try:
@@ -95,10 +80,6 @@ async def relay(
                 for chunk in translator.feed(event):
                     last = chunk
                     assembler.add(chunk)
-                    text.append(_content_of(chunk))
-                    finish_seen = finish_seen or any(
-                        c.get("finish_reason") for c in chunk.get("choices") or ()
-                    )
                     if include_usage:
                         if chunk.get("usage"):
                             usage_sent = True
@@ -113,7 +94,7 @@ async def relay(
             if relayed:
                 yield b"".join(relayed)
                 relayed.clear()
-        if not (translator.finished or finish_seen):
+        if not (translator.finished or assembler.finished_any):
             raise UpstreamFailure("protocol", "the upstream stream ended before the answer was complete")
         if include_usage and not usage_sent:
             usage_chunk = _usage_chunk(last, translator.usage)
@@ -144,7 +125,7 @@ async def relay(
         raise
     finally:
         opened.stream.close()
-        ledger.charge(answered.model, seen_usage(translator.usage, "".join(text), prompt_tokens))
+        ledger.charge(answered.model, seen_usage(translator.usage, assembler.streamed_text(), prompt_tokens))
         ledger.settle()
 
 

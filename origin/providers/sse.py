@@ -32,15 +32,21 @@ class SSEDecoder:
             self._pending_size += len(piece)
             self._check()
             return []
-        *lines, rest = piece.split(b"\n")
+        # The complete lines are decoded at once: a newline never falls inside a UTF-8 sequence.
+        complete, _, rest = piece.rpartition(b"\n")
         if self._pending:
-            lines[0] = b"".join([*self._pending, lines[0]])
+            complete = b"".join([*self._pending, complete])
         self._pending = [rest] if rest else []
         self._pending_size = len(rest)
         events: list[SSEEvent] = []
-        for raw in lines:
-            event = self._line(raw.decode("utf-8").removesuffix("\r"))
-            if event is not None:
+        for line in complete.decode("utf-8").split("\n"):
+            line = line.removesuffix("\r")
+            if line.startswith("data:"):  # what nearly every line is, taken without a call
+                value = line[6:] if line.startswith("data: ") else line[5:]
+                self._data.append(value)
+                self._data_size += len(value)
+                self._check()
+            elif (event := self._line(line)) is not None:
                 events.append(event)
         self._check()
         return events

@@ -106,3 +106,20 @@ def test_a_streamed_refusal_is_the_message_refusal_and_replays() -> None:
     for chunk in replay_chunks(completion, include_usage=False):
         again.add(chunk)
     assert again.completion(Usage())["choices"] == completion["choices"]
+
+
+def test_what_was_streamed_and_whether_a_choice_finished_are_known_along_the_way() -> None:
+    assembler = ChunkAssembler()
+    assert not assembler.finished_any and assembler.streamed_text() == ""
+    assembler.add({"choices": [{"index": 0, "delta": {"content": "hello "}}]})
+    assembler.add(
+        {
+            "choices": [
+                {"index": 1, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"a"'}}]}},
+                {"index": 0, "delta": {"content": "world", "refusal": "no"}, "finish_reason": "stop"},
+            ]
+        }
+    )
+    assert assembler.finished_any and not assembler.complete
+    # content and tool-call arguments, as a token estimate counts them; a refusal is not counted
+    assert sorted(assembler.streamed_text()) == sorted('hello world{"a"')
