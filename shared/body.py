@@ -58,6 +58,15 @@ def _finite(text: str) -> float:
     return value
 
 
+# Where a lone surrogate can come from: an escape of one, or UTF-8 bytes of one (lead byte 0xED)
+# read with ``surrogatepass``. A body with neither cannot hold one, and its strings go unwalked.
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _may_hold_surrogates(raw: bytes, encoding: str) -> bool:
+    return encoding != "utf-8" or b"\xed" in raw or _SURROGATE_ESCAPE.search(raw) is not None
+
+
 def _check_strings(value: Any) -> None:
     pending: list[Any] = [value]
     while pending:
@@ -93,10 +102,12 @@ def parse_json_body(raw: bytes) -> Any:
         raise InvalidBody(f"The JSON body is nested more than {MAX_DEPTH} levels deep.", CODE)
     try:
         # What ``json.loads`` does with bytes, minus building a decoder for every body.
-        value = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+        encoding = json.detect_encoding(raw)
+        value = _DECODER.decode(raw.decode(encoding, "surrogatepass"))
     except InvalidBody:
         raise
     except (ValueError, RecursionError):
         raise InvalidBody(UNPARSABLE, CODE) from None
-    _check_strings(value)
+    if _may_hold_surrogates(raw, encoding):
+        _check_strings(value)
     return value

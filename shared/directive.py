@@ -60,5 +60,7 @@ def parse_cache_ttl(value: str | None) -> int | None:
 
 def parse_cache_control(value: str | None) -> tuple[bool, bool]:
     """``(no_store, no_cache)``; other directives (``max-age``, ``private``, …) do not apply here."""
-    tokens = {token.strip(ASCII_WHITESPACE).lower() for token in (value or "").split(",")}
+    if not value:
+        return False, False
+    tokens = {token.strip(ASCII_WHITESPACE).lower() for token in value.split(",")}
     return "no-store" in tokens, "no-cache" in tokens

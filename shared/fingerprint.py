@@ -16,7 +16,30 @@ IGNORED_FIELDS: Final = frozenset(
 )
 
 
+# Values JSON itself already writes canonically: left as they are, without a call each.
+_PLAIN: Final = frozenset({str, int, bool, type(None)})
+# Built once: ``json.dumps`` with options builds an encoder on every call, which costs as much as the
+# encoding of a small body.
+_ENCODER: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _canonical(value: Any) -> Any:
+    # Dispatched on the exact type first: a parsed body holds nothing but dicts, lists and plain values.
+    kind = type(value)
+    if kind is dict:
+        return {
+            key if type(key) is str else str(key): item if type(item) in _PLAIN else _canonical(item)
+            for key, item in value.items()
+        }
+    if kind is list:
+        return [item if type(item) in _PLAIN else _canonical(item) for item in value]
+    if kind in _PLAIN:
+        return value
+    return _canonical_other(value)
+
+
+def _canonical_other(value: Any) -> Any:
+    """Floats, and subclasses or other mappings and sequences than a parsed body holds."""
     if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
         return value
     if isinstance(value, float):
@@ -32,9 +55,7 @@ def _canonical(value: Any) -> Any:
 
 def canonical_bytes(value: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8, integral floats as integers."""
-    return json.dumps(
-        _canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(_canonical(value)).encode("utf-8")
 
 
 def fingerprint(

@@ -72,9 +72,14 @@ def _parsed(
     name: str,
     default: T,
 ) -> T:
-    """``parser``'s reading of header ``name``, or ``default`` when it refuses (why goes in ``errors``)."""
+    """``parser``'s reading of header ``name``, or ``default`` when it refuses (why goes in ``errors``).
+
+    An absent header is ``default`` without a call: every parser reads ``None`` as its default."""
+    value = headers.get(name)
+    if value is None:
+        return default
     try:
-        return parser(headers.get(name))
+        return parser(value)
     except InvalidHeader as error:
         errors.append(error)
         return default

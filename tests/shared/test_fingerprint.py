@@ -1,5 +1,6 @@
 import math
 import random
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -33,6 +34,24 @@ def _shuffled(value: Any, rng: random.Random) -> Any:
 @given(scopes, bodies, st.randoms())
 def test_key_order_never_matters(scope: str, body: dict[str, Any], rng: random.Random) -> None:
     assert fingerprint(scope, body) == fingerprint(scope, _shuffled(body, rng))
+
+
+class _Text(str):
+    pass
+
+
+def _other_containers(value: Any) -> Any:
+    """The same value as read-only mappings, tuples and a ``str`` subclass (not what a parser makes)."""
+    if isinstance(value, dict):
+        return MappingProxyType({_Text(key): _other_containers(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return tuple(_other_containers(item) for item in value)
+    return _Text(value) if isinstance(value, str) else value
+
+
+@given(scopes, bodies)
+def test_other_mappings_and_sequences_read_as_dicts_and_lists(scope: str, body: dict[str, Any]) -> None:
+    assert fingerprint(scope, body) == fingerprint(scope, _other_containers(body))
 
 
 @given(scopes, scopes, bodies)
