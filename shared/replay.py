@@ -12,11 +12,14 @@ DONE: Final = b"data: [DONE]\n\n"
 JSON_CONTENT_TYPE: Final = "application/json"
 # What Starlette's StreamingResponse sends for media type text/event-stream.
 SSE_CONTENT_TYPE: Final = "text/event-stream; charset=utf-8"
+# Built once: ``json.dumps`` with options builds an encoder on every call (half of a small chunk's cost).
+_JSON: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_CHUNK_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def json_bytes(payload: Any) -> bytes:
     """Serialised as Starlette's JSONResponse does on the origin."""
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    return _JSON.encode(payload).encode("utf-8")
 
 
 def fresh_identity(completion: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +73,7 @@ def named_event(kind: str, data: bytes | str) -> bytes:
 
 
 def sse_event(payload: Any) -> bytes:
-    return sse_data(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    return sse_data(_CHUNK_JSON.encode(payload).encode("utf-8"))
 
 
 def replay_sse(completion: dict[str, Any], *, include_usage: bool, costs: Costs | None = None) -> bytes:

@@ -10,6 +10,7 @@ serves from Workers KV passes its project's controls, and answers its edge may s
 from collections.abc import Callable
 from typing import Any
 
+from origin.cache.canonical import fingerprint
 from origin.cache.erasure import CacheIndex, member, selectors
 from origin.cache.exact import CacheEntry
 from origin.cache.singleflight import SingleFlight
@@ -19,7 +20,6 @@ from origin.controls.policy import ProjectControls
 from origin.providers.base import JSON, ModelConfig, Usage
 from origin.stores.kv import KVPublisher
 from shared.directive import NO_CACHE, CacheDirective
-from shared.fingerprint import fingerprint
 from shared.usage import BYPASS, MISS
 
 Fits = Callable[[CacheEntry | None], bool]

@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from origin.cache.canonical import orjson_canonical
 from shared.fingerprint import IGNORED_FIELDS, canonical_bytes
 
 SCOPE_VERSION: Final = "prism-sem-1"
@@ -68,4 +69,4 @@ def semantic_scope(project_id: str, model: str, body: Mapping[str, Any], *, embe
     context = {key: value for key, value in body.items() if key not in IGNORED_FIELDS and key != "model"}
     context["messages"] = list(body.get("messages") or [])[:-1]
     material = [SCOPE_VERSION, project_id, model, embedding_model, context]
-    return hashlib.sha256(canonical_bytes(material)).hexdigest()
+    return hashlib.sha256(canonical_bytes(material, orjson_canonical)).hexdigest()

@@ -14,6 +14,7 @@ from typing import Any
 from starlette.responses import Response
 
 from origin.cache.answers import publishes_to_edge
+from origin.cache.canonical import fingerprint
 from origin.cache.erasure import CacheIndex, member, selectors
 from origin.cache.exact import CacheEntry, ExactCache
 from origin.cache.memory import SessionMemory, memory_applies, with_history
@@ -46,7 +47,6 @@ from shared import headers as h
 from shared.chat_body import validate_chat_body
 from shared.classify import classify
 from shared.directive import NO_CACHE, CacheDirective
-from shared.fingerprint import fingerprint
 from shared.replay import fresh_identity, replay_sse
 from shared.usage import BYPASS, CACHE_PROVIDER, HIT_EXACT, HIT_SEMANTIC, MISS, UsageRow
 
