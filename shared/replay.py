@@ -2,8 +2,8 @@
 a client would have received. Both tiers serve cache hits with these functions."""
 
 import json
+import os
 import time
-import uuid
 from typing import Any, Final
 
 from shared.costs import Costs
@@ -24,7 +24,7 @@ def json_bytes(payload: Any) -> bytes:
 
 def fresh_identity(completion: dict[str, Any]) -> dict[str, Any]:
     """A served copy gets its own id and timestamp; the answer itself is unchanged."""
-    return {**completion, "id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time())}
+    return {**completion, "id": f"chatcmpl-{os.urandom(16).hex()}", "created": int(time.time())}
 
 
 def replay_chunks(

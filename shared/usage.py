@@ -1,6 +1,7 @@
 """The one shape of a usage row, shared by the origin's writer and the edge's hand-off."""
 
 import json
+import os
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -21,7 +22,12 @@ def _now() -> datetime:
 
 
 def new_request_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID in its canonical form, in a third of ``str(uuid.uuid4())``'s time."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    digits = raw.hex()
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 @dataclass(slots=True)

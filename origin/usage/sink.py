@@ -46,10 +46,15 @@ class UsageSink:
     def _count_prompt(self, row: UsageRow) -> None:
         read, write_5m, write_1h, fresh = self._prompt_counters(row.model_used or "none")
         written = row.tokens_cache_write_5m + row.tokens_cache_write_1h
-        read.inc(row.tokens_cached_in)
-        write_5m.inc(row.tokens_cache_write_5m)
-        write_1h.inc(row.tokens_cache_write_1h)
-        fresh.inc(max(row.tokens_in - row.tokens_cached_in - written, 0))
+        counts = (
+            (read, row.tokens_cached_in),
+            (write_5m, row.tokens_cache_write_5m),
+            (write_1h, row.tokens_cache_write_1h),
+            (fresh, row.tokens_in - row.tokens_cached_in - written),
+        )
+        for counter, tokens in counts:
+            if tokens > 0:  # most prompts read and write no provider cache: no lock taken for a zero
+                counter.inc(tokens)
 
     def _prompt_counters(self, model: str) -> tuple[Counter, Counter, Counter, Counter]:
         counters = self._prompt_tokens.get(model)

@@ -1,4 +1,5 @@
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -6,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.usage import CACHE_STATUSES, COLUMNS, UsageRow
+from shared.usage import CACHE_STATUSES, COLUMNS, UsageRow, new_request_id
 
 
 def _row(**fields: Any) -> UsageRow:
@@ -103,3 +104,17 @@ def test_from_wire_rejects_unknown_and_missing_fields() -> None:
 def test_created_at_is_timezone_aware() -> None:
     assert _row().created_at.tzinfo is not None
     assert isinstance(_row().created_at, datetime)
+
+
+def test_request_ids_are_random_uuids_in_canonical_form() -> None:
+    ids = [new_request_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for request_id in ids:
+        parsed = uuid.UUID(request_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == request_id
+    # Every digit outside the version and variant bits varies.
+    bits = [int(request_id.replace("-", ""), 16) for request_id in ids]
+    fixed = {127 - 48 - i for i in range(4)} | {127 - 64, 127 - 65}
+    for bit in set(range(128)) - fixed:
+        assert 0 < sum(value >> bit & 1 for value in bits) < len(bits)
