@@ -4,7 +4,8 @@ No auth, cache, routing or usage row: the request body goes to ``{upstream}/v1/c
 unchanged and the answer comes back unchanged, streamed chunk by chunk when the upstream streams.
 The same server settings as ``prism serve`` (``origin.server.hypercorn_config``: one worker, h11,
 asyncio; its garbage collector tuned alike), so Prism's figures over this one are what the gateway
-itself costs.
+itself costs. ``POST /floor`` reads the body and answers a fixed JSON itself, no upstream: what the
+server and Starlette alone cost a request (the bench's floor line).
 
     python -m bench.passthrough --port 8095 --upstream http://127.0.0.1:9100
 """
@@ -25,6 +26,8 @@ from starlette.routing import Route
 from origin.server import hypercorn_config, tune_garbage_collector
 
 _PASSED_HEADERS: Final = ("content-type", "authorization")
+FLOOR_PATH: Final = "/floor"
+FLOOR_ANSWER: Final = b'{"floor":true}'
 
 
 def build_app(upstream: str) -> Starlette:
@@ -56,10 +59,18 @@ def build_app(upstream: str) -> Starlette:
 
         return StreamingResponse(chunks(), status_code=answer.status, headers={"content-type": media_type})
 
+    async def floor(request: Request) -> Response:
+        await request.body()
+        return Response(FLOOR_ANSWER, headers={"content-type": "application/json"})
+
     async def healthz(request: Request) -> Response:
         return Response(b"ok")
 
-    routes = [Route("/v1/chat/completions", completions, methods=["POST"]), Route("/healthz", healthz)]
+    routes = [
+        Route("/v1/chat/completions", completions, methods=["POST"]),
+        Route(FLOOR_PATH, floor, methods=["POST"]),
+        Route("/healthz", healthz),
+    ]
     return Starlette(routes=routes, lifespan=lifespan)
 
 

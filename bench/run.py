@@ -205,7 +205,10 @@ class Results:
             for row in self.side_by_side:
                 for line in [*sidebyside.target_lines(row), *sidebyside.notes(row)]:
                     print(line)
-            for line in sidebyside.hit_target_lines(self.side_by_side, self.rows):
+            for line in [
+                *sidebyside.hit_target_lines(self.side_by_side, self.rows),
+                *sidebyside.floor_lines(self.side_by_side),
+            ]:
                 print(line)
         if self.flights:
             print(f"\n{singleflight.table(self.flights)}\n")

@@ -16,9 +16,10 @@ from typing import Final
 from bench import peers, repeated
 from bench.compare import Comparison
 from bench.load import Load, Request
+from bench.passthrough import FLOOR_PATH
 from bench.result import Runs
 from bench.scenarios import Scenario
-from bench.stack import Stack, StackError
+from bench.stack import CHAT_PATH, Stack, StackError
 from bench.usagerows import UsageCount
 
 SCENARIOS: Final = ("chat", "chat-stream")
@@ -64,6 +65,15 @@ class Figures:
 
 
 @dataclass(frozen=True, slots=True)
+class Floor:
+    """The passthrough answering the scenario's POST itself, with no upstream: what the server and
+    Starlette alone cost a request, at 32 connections."""
+
+    rps: float
+    cpu_us: float  # the server's CPU a request
+
+
+@dataclass(frozen=True, slots=True)
 class SideBySide:
     scenario: str
     summary: str
@@ -71,6 +81,7 @@ class SideBySide:
     figures: Mapping[str, Figures]
     # A peer that was not measured, and why.
     skipped: Mapping[str, str] = field(default_factory=dict)
+    floor: Floor | None = None
 
     def ratio(self, over: str, system: str = "prism") -> float | None:
         mine, theirs = self.figures.get(system), self.figures.get(over)
@@ -181,6 +192,23 @@ def hit_target_lines(side_by_side: Sequence[SideBySide], rows: Sequence[Comparis
     ]
 
 
+def floor_lines(side_by_side: Sequence[SideBySide]) -> list[str]:
+    """What the hit target leaves a hit above the server's own floor (both at 32 connections)."""
+    miss = next((row for row in side_by_side if row.scenario == "chat"), None)
+    through = None if miss is None else miss.figures.get("passthrough")
+    if miss is None or miss.floor is None or through is None or not through.rps:
+        return []
+    floor, hits = miss.floor, HIT_OVER_PASSTHROUGH * through.rps
+    budget_us = 1e6 / hits
+    return [
+        f"floor: the passthrough answering the POST itself (no upstream): {floor.rps:,.0f} req/s"
+        f" @{THROUGHPUT_CONNECTIONS}, {floor.cpu_us:,.0f} µs of server CPU a request",
+        f"floor: {HIT_OVER_PASSTHROUGH:g}x the passthrough's chat req/s is {hits:,.0f} hits/s,"
+        f" {budget_us:,.0f} µs of a core a hit: {budget_us - floor.cpu_us:+,.0f} µs over this floor"
+        " for all of Prism's own work",
+    ]
+
+
 def notes(row: SideBySide) -> list[str]:
     return [
         f"FAILED: {row.scenario} via {name}: {figures.failures:,} failed requests"
@@ -219,6 +247,16 @@ class Bench:
         )
         return measured
 
+    def floor(self, scenario: Scenario, gateway: peers.Gateway) -> Floor:
+        url = gateway.url.removesuffix(CHAT_PATH) + FLOOR_PATH
+        request = Request(url, scenario.body, gateway.headers, unique=scenario.unique)
+        measured = repeated.measure(
+            self.load, self.stack, request, THROUGHPUT_CONNECTIONS, self.plan, gateway.pid
+        )
+        cpu_us = 1e6 * measured.server_cpu_seconds / max(measured.runs.requests, 1)
+        self.progress(f"  floor via {gateway.name}: {measured.runs.rps:,.0f} req/s, {cpu_us:,.0f} µs CPU")
+        return Floor(measured.runs.rps, cpu_us)
+
 
 def measure(
     bench: Bench, scenarios: Sequence[Scenario], rows: Sequence[Comparison], workdir: Path
@@ -233,6 +271,7 @@ def measure(
         return []
     upstream, env = bench.stack.fake_base, bench.stack.env
     skipped: dict[str, str] = {}
+    floor: Floor | None = None
     launches: dict[str, peers.Launch | str] = {"passthrough": peers.passthrough(upstream, env)}
     launches.update(peers.launches(upstream, env, workdir))
     for name, launch in launches.items():
@@ -244,10 +283,14 @@ def measure(
             with peers.started(launch, workdir) as gateway:
                 for scenario in chosen:
                     measured[scenario.name][name] = bench.figures(scenario, gateway)
+                if name == "passthrough":
+                    floor = bench.floor(chosen[0], gateway)
         except StackError as error:
             skipped[name] = f"did not start: {error}"
             bench.progress(f"  {PEER_LABELS.get(name, name)}: {skipped[name]}")
     return [
-        SideBySide(scenario.name, scenario.summary, bench.plan.repeats, measured[scenario.name], skipped)
+        SideBySide(
+            scenario.name, scenario.summary, bench.plan.repeats, measured[scenario.name], skipped, floor
+        )
         for scenario in chosen
     ]

@@ -44,3 +44,14 @@ async def test_upstream_errors_pass_through_with_their_status(
     refused = await http.post("/v1/chat/completions", json=BODY)
     assert refused.status_code == 401
     assert "API key" in refused.json()["error"]["message"]
+
+
+async def test_the_floor_answers_itself_without_calling_the_upstream(
+    client: tuple[httpx.AsyncClient, FakeProvider],
+) -> None:
+    http, fake = client
+    answer = await http.post("/floor", json=BODY)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json() == {"floor": True}
+    assert fake.count(path="/v1/chat/completions") == 0

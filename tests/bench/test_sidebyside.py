@@ -1,9 +1,20 @@
 """The side-by-side table and its target lines, computed from given numbers."""
 
+from dataclasses import replace
+
 from bench.compare import Comparison
 from bench.result import LoadResult, Runs
 from bench.scenarios import SCENARIOS
-from bench.sidebyside import Figures, SideBySide, from_rows, hit_target_lines, table, target_lines
+from bench.sidebyside import (
+    Figures,
+    Floor,
+    SideBySide,
+    floor_lines,
+    from_rows,
+    hit_target_lines,
+    table,
+    target_lines,
+)
 from bench.usagerows import UsageCount
 
 
@@ -108,6 +119,23 @@ def test_no_hit_target_without_the_hit_at_32_or_the_passthroughs_chat() -> None:
     assert hit_target_lines(chat, [hit_row(3500, connections=1)]) == []
     assert hit_target_lines(stream_only, [hit_row(3500)]) == []
     assert hit_target_lines([], [hit_row(3500)]) == []
+
+
+def test_the_floor_line_says_what_the_hit_target_leaves_above_the_servers_own_cost() -> None:
+    chat = replace(side_by_side("chat", prism=(1700, 1.2), portkey=None), floor=Floor(5000, 180.0))
+    # The passthrough's chat: 2,000 req/s, so the target is 3,000 hits/s, 333 µs of a core each.
+    assert floor_lines([chat]) == [
+        "floor: the passthrough answering the POST itself (no upstream): 5,000 req/s @32,"
+        " 180 µs of server CPU a request",
+        "floor: 1.5x the passthrough's chat req/s is 3,000 hits/s, 333 µs of a core a hit:"
+        " +153 µs over this floor for all of Prism's own work",
+    ]
+
+
+def test_no_floor_line_without_the_floor_or_the_passthroughs_chat() -> None:
+    assert floor_lines([side_by_side("chat", prism=(1700, 1.2), portkey=None)]) == []
+    stream = replace(side_by_side("chat-stream", prism=(1700, 1.2), portkey=None), floor=Floor(5000, 180.0))
+    assert floor_lines([stream]) == []
 
 
 def test_litellm_measured_gets_its_ratio_and_its_target() -> None:
